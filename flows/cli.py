@@ -1,0 +1,99 @@
+"""The `tasqyn` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+import flows  # noqa: F401  (environment: no telemetry)
+from forecasting.home import Home
+
+app = typer.Typer(help="Tasqyn: flood forecasting for Kazakhstan's rivers.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+console = Console()
+err = Console(stderr=True)
+
+HomeOpt = typer.Option(None, "--home", help="home directory (default $TASQYN_HOME or ./var)")
+
+
+@app.command("ingest")
+def ingest_cmd(
+    source: list[str] = typer.Argument(..., help="file or folder to ingest (several allowed), or 'sample'"),
+    fmt: str | None = typer.Option(None, "--format", "-f", help="station-csv, kazhydromet, kazhydromet-yearbook, "
+                                                                  "sample, ... (auto-detected if omitted)"),
+    home: Path | None = HomeOpt,
+) -> None:
+    """Ingest observations into the canonical store; prints what was kept, flagged and quarantined."""
+    from flows.ingest import run_ingest
+    from forecasting.sources import AmbiguousFormat
+
+    h = Home.from_env(home)
+    any_ok = False
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
+                  transient=True) as progress:
+        task = progress.add_task("ingesting", total=len(source))
+        for src in source:
+            progress.update(task, description=f"ingesting {src}")
+            try:
+                report = run_ingest(src, fmt, h)
+            except (AmbiguousFormat, KeyError, FileNotFoundError) as exc:
+                err.print(f"[red]error[/red] {exc}")
+                continue
+            progress.advance(task)
+            any_ok |= report.ok
+            for m in report.messages:
+                err.print(f"[yellow]note[/yellow] {m}")
+            for q in report.quarantine[:20]:
+                err.print(f"[red]quarantined[/red] {q.message()}")
+            if len(report.quarantine) > 20:
+                err.print(f"... and {len(report.quarantine) - 20} more")
+            console.print(report.summary())
+            if report.quarantine_file:
+                console.print(f"quarantine written to {report.quarantine_file}")
+    if not any_ok:
+        err.print("[red]nothing could be ingested[/red]")
+        raise typer.Exit(1)
+
+
+@app.command("stations")
+def stations_cmd(home: Path | None = HomeOpt, as_csv: bool = typer.Option(False, "--csv", help="CSV output")) -> None:
+    """List the stations in the store: period, variables, completeness and QC flags."""
+    from forecasting.inventory import missing_metadata, station_inventory
+    from forecasting.storage import open_store
+
+    h = Home.from_env(home)
+    ds = open_store(h.observations)
+    if ds is None:
+        err.print(f"the store {h.observations} is empty; run 'tasqyn ingest' first")
+        raise typer.Exit(1)
+    inv = station_inventory(ds)
+    if as_csv:
+        inv.to_csv(sys.stdout, index=False)
+        return
+    table = Table(title=f"{ds.sizes['station']} stations in {h.observations}")
+    for col in ("station", "name", "variable", "period", "days", "complete %", "flagged", "flags"):
+        table.add_column(col)
+    for sid, grp in inv.groupby("station_id", sort=True):
+        for k, r in enumerate(grp.itertuples(index=False)):
+            detail = ", ".join(f"{name} {getattr(r, name)}" for name in
+                               ("impossible", "rate", "flatline", "spike", "repeated", "duplicate")
+                               if getattr(r, name))
+            table.add_row(sid if k == 0 else "", str(r.name)[:30] if k == 0 else "", r.variable,
+                          f"{r.start} .. {r.end}", str(r.n_days), f"{r.completeness_pct:.1f}", str(r.flagged),
+                          detail)
+    console.print(table)
+    for sid, miss in missing_metadata(ds).items():
+        console.print(f"[yellow]{sid}[/yellow]: metadata missing: {', '.join(miss)}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,284 @@
+"""The `station-csv` format: a folder with `stations.csv` and one `<station_id>.csv` per station.
+
+See ../shared/data/README.md. Column names carry the units (`discharge_m3s`, `tmin_c`, ...); a few other unit
+spellings are converted (`discharge_ls`, `water_level_m`, `tmean_k`, ...); columns not understood are reported and
+their values quarantined, never silently dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from forecasting.sources import register
+from forecasting.sources.base import AdapterResult, QuarantinedRow, empty_stations
+from forecasting.sources.text import UnreadableFile, read_text
+from forecasting.variables import STATION_FIELDS, STATION_NUMBER_FIELDS, VARIABLE_NAMES
+
+# Alternative column spellings: name -> (canonical variable, conversion to canonical units).
+UNIT_ALIASES: dict[str, tuple[str, Callable[[np.ndarray], np.ndarray]]] = {
+    "discharge_ls": ("discharge_m3s", lambda v: v / 1000.0),
+    "discharge_l_s": ("discharge_m3s", lambda v: v / 1000.0),
+    "water_level_m": ("water_level_cm", lambda v: v * 100.0),
+    "water_level_mm": ("water_level_cm", lambda v: v / 10.0),
+    "precip_m": ("precip_mm", lambda v: v * 1000.0),
+    "precip_cm": ("precip_mm", lambda v: v * 10.0),
+    "tmin_k": ("tmin_c", lambda v: v - 273.15),
+    "tmax_k": ("tmax_c", lambda v: v - 273.15),
+    "tmean_k": ("tmean_c", lambda v: v - 273.15),
+    "swe_m": ("swe_mm", lambda v: v * 1000.0),
+    "swe_cm": ("swe_mm", lambda v: v * 10.0),
+    "snow_depth_m": ("snow_depth_cm", lambda v: v * 100.0),
+    "snow_depth_mm": ("snow_depth_cm", lambda v: v / 10.0),
+}
+MISSING_TOKENS = {"", "nan", "NaN", "NA", "na", "null", "NULL", "-", "--"}
+DATE_FIELD = "date"
+
+
+def read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    """Header and data rows of a comma-separated file. Raises UnreadableFile for binary or empty files."""
+    text, _ = read_text(path)
+    if not text.strip():
+        raise UnreadableFile(f"{path}: empty file")
+    rows = list(csv.reader(io.StringIO(text)))
+    header = [h.strip() for h in rows[0]]
+    return header, rows[1:]
+
+
+def parse_station_table(
+    header: list[str], rows: list[list[str]], station_id: str, source: str, first_line: int = 2
+) -> AdapterResult:
+    """Parse the data rows of one station file (`date` + variable columns) into canonical observations.
+
+    `first_line` is the file line number of rows[0] (1-based, header on line 1).
+    Rows with a bad date or the wrong number of fields are quarantined whole; a bad value quarantines that field.
+    """
+    result = AdapterResult()
+    header_l = [h.lower() for h in header]
+    if DATE_FIELD not in header_l:
+        result.quarantine.append(
+            QuarantinedRow(source, 1, DATE_FIELD, f"no '{DATE_FIELD}' column in header {header}", ",".join(header))
+        )
+        return result
+    date_col = header_l.index(DATE_FIELD)
+    columns: list[tuple[int, str, Callable[[np.ndarray], np.ndarray] | None]] = []
+    for j, name in enumerate(header_l):
+        if j == date_col:
+            continue
+        if name in VARIABLE_NAMES:
+            columns.append((j, name, None))
+        elif name in UNIT_ALIASES:
+            var, conv = UNIT_ALIASES[name]
+            columns.append((j, var, conv))
+            result.messages.append(f"{source}: column '{header[j]}' converted to {var}")
+        else:
+            columns.append((j, "", None))  # unknown: quarantined below
+
+    n = len(header)
+    good_rows: list[list[str]] = []
+    good_lines: list[int] = []
+    for i, row in enumerate(rows):
+        line = first_line + i
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue  # blank line
+        if len(row) != n:
+            kind = "truncated row" if len(row) < n else "too many fields"
+            result.quarantine.append(
+                QuarantinedRow(source, line, None, f"{kind}: {len(row)} fields, header has {n}", ",".join(row))
+            )
+            continue
+        good_rows.append(row)
+        good_lines.append(line)
+    if not good_rows:
+        return result
+
+    table = np.array(good_rows, dtype=object)
+    lines = np.array(good_lines, dtype=np.int64)
+    raw_dates = pd.Series(table[:, date_col], dtype="str").str.strip()
+    dates = pd.to_datetime(raw_dates, format="%Y-%m-%d", errors="coerce")
+    bad_date = dates.isna().to_numpy()
+    for k in np.flatnonzero(bad_date):
+        result.quarantine.append(
+            QuarantinedRow(
+                source,
+                int(lines[k]),
+                DATE_FIELD,
+                f"unparsable date '{raw_dates.iloc[k]}'",
+                ",".join(good_rows[k]),
+            )
+        )
+    keep = ~bad_date
+    frames = []
+    for j, var, conv in columns:
+        raw = pd.Series(table[keep, j], dtype="str").str.strip()
+        if not var:
+            present = ~raw.isin(MISSING_TOKENS)
+            if present.any():
+                result.quarantine.append(
+                    QuarantinedRow(
+                        source,
+                        1,
+                        header[j],
+                        f"column '{header[j]}' not understood (unknown variable or unit); "
+                        f"{int(present.sum())} values quarantined",
+                        ";".join(
+                            f"{lines[keep][k]}:{v}" for k, v in zip(np.flatnonzero(present), raw[present], strict=True)
+                        ),
+                    )
+                )
+            continue
+        missing = raw.isin(MISSING_TOKENS).to_numpy()
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64")
+        bad = np.isnan(values) & ~missing
+        for k in np.flatnonzero(bad):
+            result.quarantine.append(
+                QuarantinedRow(
+                    source,
+                    int(lines[keep][k]),
+                    header[j],
+                    f"not a number: '{raw.iloc[k]}'",
+                    ",".join(table[keep][k]),
+                )
+            )
+        ok = ~np.isnan(values)
+        if conv is not None:
+            values = conv(values)
+        if ok.any():
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "station_id": station_id,
+                        "date": dates[keep].to_numpy()[ok],
+                        "variable": var,
+                        "value": values[ok],
+                        "source_file": source,
+                        "source_row": lines[keep][ok],
+                    }
+                )
+            )
+    if frames:
+        result.observations = pd.concat(frames, ignore_index=True)
+    return result
+
+
+def read_stations_csv(path: Path) -> tuple[pd.DataFrame, list[QuarantinedRow], list[str]]:
+    """The station registry: metadata indexed by station_id; bad rows quarantined, bad numbers blanked."""
+    quarantine: list[QuarantinedRow] = []
+    messages: list[str] = []
+    try:
+        header, rows = read_rows(path)
+    except UnreadableFile as exc:
+        return empty_stations(), [QuarantinedRow(str(path), None, None, str(exc))], messages
+    header = [h.lower() for h in header]
+    if "station_id" not in header:
+        quarantine.append(QuarantinedRow(str(path), 1, "station_id", "no station_id column", ",".join(header)))
+        return empty_stations(), quarantine, messages
+    records = []
+    for i, row in enumerate(rows, start=2):
+        if not row or not any(c.strip() for c in row):
+            continue
+        if len(row) != len(header):
+            quarantine.append(
+                QuarantinedRow(str(path), i, None, f"{len(row)} fields, header has {len(header)}", ",".join(row))
+            )
+            continue
+        rec = dict(zip(header, (c.strip() for c in row), strict=True))
+        if not rec["station_id"]:
+            quarantine.append(QuarantinedRow(str(path), i, "station_id", "empty station_id", ",".join(row)))
+            continue
+        out: dict[str, object] = {"station_id": rec["station_id"]}
+        for f in STATION_FIELDS:
+            val = rec.get(f, "")
+            if f in STATION_NUMBER_FIELDS:
+                if val in MISSING_TOKENS:
+                    out[f] = np.nan
+                    continue
+                try:
+                    out[f] = float(val.replace(",", "."))
+                except ValueError:
+                    quarantine.append(QuarantinedRow(str(path), i, f, f"not a number: '{val}'", ",".join(row)))
+                    out[f] = np.nan
+            else:
+                out[f] = val or None
+        records.append(out)
+    if not records:
+        return empty_stations(), quarantine, messages
+    stations = pd.DataFrame.from_records(records).set_index("station_id")
+    dup = stations.index.duplicated(keep="first")
+    if dup.any():
+        for sid in stations.index[dup]:
+            messages.append(f"{path}: station '{sid}' listed twice; the first row is used")
+        stations = stations[~dup]
+    for f in STATION_NUMBER_FIELDS:
+        stations[f] = pd.to_numeric(stations[f], errors="coerce").astype("float64")
+    return stations, quarantine, messages
+
+
+@register
+class StationCsv:
+    name = "station-csv"
+    description = "folder with stations.csv and <station_id>.csv (daily, canonical column names with units)"
+
+    def detect(self, path: Path) -> bool:
+        path = Path(path)
+        if path.is_dir():
+            return (path / "stations.csv").exists() or any(
+                _looks_like_station_file(p) for p in sorted(path.glob("*.csv"))[:5]
+            )
+        return path.suffix.lower() == ".csv" and _looks_like_station_file(path)
+
+    def read(self, path: Path) -> AdapterResult:
+        path = Path(path)
+        result = AdapterResult()
+        folder = path if path.is_dir() else path.parent
+        registry = folder / "stations.csv"
+        if registry.exists():
+            stations, q, msgs = read_stations_csv(registry)
+            result.quarantine.extend(q)
+            result.messages.extend(msgs)
+        else:
+            stations = empty_stations()
+            result.messages.append(f"{folder}: no stations.csv; stations have no metadata (name, coordinates)")
+        files = sorted(p for p in folder.glob("*.csv") if p.name != "stations.csv") if path.is_dir() else [path]
+        seen: set[str] = set()
+        for f in files:
+            sid = f.stem
+            seen.add(sid)
+            try:
+                header, rows = read_rows(f)
+            except (UnreadableFile, csv.Error) as exc:
+                result.quarantine.append(QuarantinedRow(str(f), None, None, str(exc)))
+                continue
+            part = parse_station_table(header, rows, sid, str(f))
+            result.extend(part)
+            if sid not in stations.index:
+                result.messages.append(
+                    f"{f}: station '{sid}' is not in stations.csv; its data is kept without metadata"
+                )
+        for sid in stations.index:
+            if sid not in seen and path.is_dir():
+                result.messages.append(f"{registry}: station '{sid}' has no data file {sid}.csv")
+        if not path.is_dir():
+            stations = stations.loc[stations.index.isin(seen)]
+        known = set(stations.index)
+        extra = sorted(seen - known)
+        if extra:
+            filler = pd.DataFrame(index=pd.Index(extra, name="station_id"), columns=stations.columns)
+            stations = pd.concat([stations, filler]) if len(stations) else filler
+        result.stations = stations
+        return result
+
+
+def _looks_like_station_file(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            first = fh.readline().decode("utf-8-sig", errors="replace").strip().lower()
+    except OSError:
+        return False
+    cols = [c.strip() for c in first.split(",")]
+    return bool(cols) and cols[0] == DATE_FIELD and any(c in VARIABLE_NAMES or c in UNIT_ALIASES for c in cols)

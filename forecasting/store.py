@@ -1,0 +1,302 @@
+"""The canonical observation dataset: build it from adapter output, merge ingests, keep provenance and revisions.
+
+Layout (an `xarray.Dataset`):
+- dims `station` (str ids) and `time` (daily, local days in Asia/Almaty, no gaps in the index);
+- one float64 variable per canonical variable (forecasting.variables), with CF attributes;
+- `<var>_qc` (int16 flag bits, forecasting.flags) beside each variable;
+- `<var>_src` (int16 index into `source_file`, -1 = none) and `<var>_row` (int32, 1-based line) for provenance;
+- `water_level_cm_symbol` (str) where a source carries observation symbols (ice phenomena etc.);
+- station metadata (name, river, basin, lat, lon, area_km2, thresholds) as coordinates on `station`.
+All functions here are pure; reading and writing files is in forecasting.storage.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from forecasting import flags
+from forecasting.sources.base import AdapterResult, QuarantinedRow
+from forecasting.variables import STATION_NUMBER_FIELDS, STATION_TEXT_FIELDS, VARIABLES, qc_name
+
+SYMBOL_VAR = "water_level_cm_symbol"
+PERSISTENT_FLAGS = flags.DUPLICATE | flags.REVISED  # set at ingest, kept when QC is recomputed
+REVISION_COLUMNS = ["station_id", "date", "variable", "old_value", "new_value", "old_source", "new_source"]
+
+
+def src_name(var: str) -> str:
+    return f"{var}_src"
+
+
+def row_name(var: str) -> str:
+    return f"{var}_row"
+
+
+def data_variables(ds: xr.Dataset) -> list[str]:
+    """The canonical observed variables present in `ds`, in canonical order."""
+    return [v for v in VARIABLES if v in ds.data_vars]
+
+
+def deduplicate(obs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[QuarantinedRow]]:
+    """Resolve repeated (station, date, variable) rows.
+
+    Identical repeats are dropped silently. Conflicting repeats: the first value is kept (and returned in
+    `conflicts` to be flagged DUPLICATE), the others are quarantined with the line they came from.
+    Returns (unique observations, conflicts[station_id, date, variable], quarantined rows).
+    """
+    key = ["station_id", "date", "variable"]
+    dup_mask = obs.duplicated(key, keep=False)
+    if not dup_mask.any():
+        return obs, obs.iloc[0:0][key], []
+    dups = obs[dup_mask]
+    first = dups.groupby(key, sort=False).head(1)
+    later = dups.drop(first.index)
+    merged = later.merge(first[[*key, "value", "source_file", "source_row"]], on=key, suffixes=("", "_kept"))
+    conflicting = ~np.isclose(merged["value"], merged["value_kept"], rtol=1e-9, atol=0.0)
+    quarantine = [
+        QuarantinedRow(
+            str(r.source_file),
+            int(r.source_row),
+            str(r.variable),
+            f"duplicate date {pd.Timestamp(r.date).date()} for station {r.station_id} with conflicting value "
+            f"{r.value:g}; kept {r.value_kept:g} from {r.source_file_kept} line {int(r.source_row_kept)}",
+            f"{r.station_id},{pd.Timestamp(r.date).date()},{r.variable},{r.value}",
+        )
+        for r in merged[conflicting].itertuples(index=False)
+    ]
+    conflicts = merged.loc[conflicting, key].drop_duplicates()
+    unique = obs.drop(later.index)
+    return unique, conflicts, quarantine
+
+
+def build_dataset(result: AdapterResult) -> tuple[xr.Dataset, list[QuarantinedRow]]:
+    """Turn adapter output into the canonical dataset. Returns (dataset, quarantined duplicate rows)."""
+    obs = result.observations
+    obs = obs[obs["variable"].isin(list(VARIABLES))]
+    unique, conflicts, quarantine = deduplicate(obs)
+    station_ids = sorted(set(unique["station_id"]) | set(result.stations.index.astype(str)))
+    if len(unique):
+        dates = unique["date"].dt.normalize()
+        time = pd.date_range(dates.min(), dates.max(), freq="D")
+    else:
+        time = pd.DatetimeIndex([], dtype="datetime64[ns]")
+    sources = sorted(unique["source_file"].unique()) if len(unique) else []
+    ds = empty_dataset(station_ids, time, sources)
+    if len(unique):
+        s_idx = pd.Index(station_ids).get_indexer(unique["station_id"])
+        t_idx = time.get_indexer(unique["date"].dt.normalize())
+        src_idx = pd.Index(sources).get_indexer(unique["source_file"])
+        var_codes = unique["variable"].to_numpy()
+        for var in VARIABLES:
+            m = var_codes == var
+            if not m.any():
+                continue
+            _add_variable(ds, var)
+            ds[var].values[s_idx[m], t_idx[m]] = unique["value"].to_numpy()[m]
+            ds[src_name(var)].values[s_idx[m], t_idx[m]] = src_idx[m]
+            ds[row_name(var)].values[s_idx[m], t_idx[m]] = unique["source_row"].to_numpy()[m]
+        if len(conflicts):
+            cs = pd.Index(station_ids).get_indexer(conflicts["station_id"])
+            ct = time.get_indexer(conflicts["date"].dt.normalize())
+            for var in conflicts["variable"].unique():
+                m = (conflicts["variable"] == var).to_numpy()
+                ds[qc_name(var)].values[cs[m], ct[m]] |= flags.DUPLICATE
+        if "symbol" in unique.columns:
+            sym = unique[unique["symbol"].notna() & (unique["symbol"].astype("str") != "")]
+            if len(sym):
+                arr = np.full((len(station_ids), len(time)), "", dtype=object)
+                arr[
+                    pd.Index(station_ids).get_indexer(sym["station_id"]),
+                    time.get_indexer(sym["date"].dt.normalize()),
+                ] = sym["symbol"].astype("str").to_numpy()
+                ds[SYMBOL_VAR] = (
+                    ("station", "time"),
+                    arr,
+                    {"long_name": "observation symbol of the water level"},
+                )
+    ds = set_station_metadata(ds, result.stations)
+    return ds, quarantine
+
+
+def empty_dataset(station_ids: list[str], time: pd.DatetimeIndex, sources: list[str] | None = None) -> xr.Dataset:
+    ds = xr.Dataset(
+        coords={
+            "station": ("station", np.array(station_ids, dtype=object)),
+            "time": ("time", time.values.astype("datetime64[ns]")),
+            "source_file": ("source", np.array(sources or [], dtype=object)),
+        },
+        attrs={
+            "title": "Tasqyn canonical observations",
+            "Conventions": "CF-1.10",
+            "comment": "daily values; time is the local day (Asia/Almaty); QC flags in <var>_qc; "
+            "provenance in <var>_src (index into source_file) and <var>_row (1-based line)",
+        },
+    )
+    ds["time"].attrs.update({"long_name": "local day (Asia/Almaty)", "standard_name": "time"})
+    ds["station"].attrs.update({"long_name": "station identifier", "cf_role": "timeseries_id"})
+    return ds
+
+
+def _add_variable(ds: xr.Dataset, var: str) -> None:
+    shape = (ds.sizes["station"], ds.sizes["time"])
+    dims = ("station", "time")
+    ds[var] = (dims, np.full(shape, np.nan), VARIABLES[var].cf_attrs())
+    ds[var].attrs["ancillary_variables"] = f"{qc_name(var)} {src_name(var)} {row_name(var)}"
+    ds[qc_name(var)] = (dims, np.zeros(shape, dtype=flags.FLAG_DTYPE), flags.cf_flag_attrs())
+    ds[src_name(var)] = (
+        dims,
+        np.full(shape, -1, dtype=np.int16),
+        {"long_name": f"source file of {var}", "comment": "index into source_file; -1 none"},
+    )
+    ds[row_name(var)] = (dims, np.zeros(shape, dtype=np.int32), {"long_name": f"source line of {var}"})
+
+
+def set_station_metadata(ds: xr.Dataset, stations: pd.DataFrame) -> xr.Dataset:
+    """Attach station metadata as coordinates (text fields '' when unknown, numbers NaN)."""
+    stations = stations.copy()
+    stations.index = stations.index.astype("str")
+    meta = stations.reindex(ds["station"].values.astype(str))
+    coords = {}
+    for f in STATION_TEXT_FIELDS:
+        col = meta[f] if f in meta else pd.Series(index=meta.index, dtype="object")
+        coords[f] = ("station", np.array([("" if pd.isna(v) else str(v)) for v in col], dtype=object))
+    for f in STATION_NUMBER_FIELDS:
+        col = meta[f] if f in meta else pd.Series(index=meta.index, dtype="float64")
+        coords[f] = ("station", pd.to_numeric(col, errors="coerce").to_numpy(dtype="float64"))
+    return ds.assign_coords(coords)
+
+
+def station_table(ds: xr.Dataset) -> pd.DataFrame:
+    """Station metadata of `ds` as a DataFrame indexed by station_id (the basin defaults to the station)."""
+    data = {f: ds[f].values for f in (*STATION_TEXT_FIELDS, *STATION_NUMBER_FIELDS) if f in ds.coords}
+    df = pd.DataFrame(data, index=pd.Index(ds["station"].values.astype(str), name="station_id"))
+    if "basin" in df:
+        df["basin"] = [b if b else s for s, b in zip(df.index, df["basin"], strict=True)]
+    else:
+        df["basin"] = df.index
+    return df
+
+
+def merge(old: xr.Dataset | None, new: xr.Dataset) -> tuple[xr.Dataset, pd.DataFrame]:
+    """Merge a new ingest into the store.
+
+    Never loses data: values only in `old` are kept; values only in `new` are added; a value present in both
+    that differs is replaced by the new one, flagged REVISED, and listed in the returned revisions table
+    (REVISION_COLUMNS). Re-merging identical data returns an identical dataset and no revisions.
+    """
+    if old is None or old.sizes.get("station", 0) == 0:
+        return new, pd.DataFrame(columns=REVISION_COLUMNS)
+    stations = sorted(set(old["station"].values.astype(str)) | set(new["station"].values.astype(str)))
+    t0 = min(_tmin(old), _tmin(new))
+    t1 = max(_tmax(old), _tmax(new))
+    time = pd.date_range(t0, t1, freq="D") if t0 is not pd.NaT else pd.DatetimeIndex([])
+    sources = list(old["source_file"].values.astype(str))
+    new_sources = list(new["source_file"].values.astype(str))
+    for s in new_sources:
+        if s not in sources:
+            sources.append(s)
+    remap = np.array([sources.index(s) for s in new_sources] + [-1], dtype=np.int16)  # -1 maps to -1
+
+    out = empty_dataset(stations, time, sources)
+    revisions = []
+    for var in VARIABLES:
+        if var not in old and var not in new:
+            continue
+        _add_variable(out, var)
+        a = _aligned(old, var, stations, time)
+        b = _aligned(new, var, stations, time)
+        va, vb = a[var], b[var]
+        has_a, has_b = ~np.isnan(va), ~np.isnan(vb)
+        changed = has_a & has_b & ~np.isclose(va, vb, rtol=1e-9, atol=0.0)
+        take_b = has_b
+        out[var].values[:] = np.where(take_b, vb, va)
+        b_src = remap[b[src_name(var)]]
+        out[src_name(var)].values[:] = np.where(take_b, b_src, a[src_name(var)])
+        out[row_name(var)].values[:] = np.where(take_b, b[row_name(var)], a[row_name(var)])
+        qa = a[qc_name(var)] & PERSISTENT_FLAGS
+        qb = b[qc_name(var)] & PERSISTENT_FLAGS
+        q = np.where(take_b, qb | (qa & flags.REVISED), qa)
+        q = np.where(changed, q | flags.REVISED, q)
+        out[qc_name(var)].values[:] = q.astype(flags.FLAG_DTYPE)
+        if changed.any():
+            si, ti = np.nonzero(changed)
+            src_a = a[src_name(var)][si, ti]
+            revisions.append(
+                pd.DataFrame(
+                    {
+                        "station_id": np.array(stations, dtype=object)[si],
+                        "date": time[ti],
+                        "variable": var,
+                        "old_value": va[si, ti],
+                        "new_value": vb[si, ti],
+                        "old_source": [sources[k] if k >= 0 else "" for k in src_a],
+                        "new_source": [sources[k] if k >= 0 else "" for k in b_src[si, ti]],
+                    }
+                )
+            )
+    if SYMBOL_VAR in old or SYMBOL_VAR in new:
+        sa = _aligned_symbol(old, stations, time)
+        sb = _aligned_symbol(new, stations, time)
+        out[SYMBOL_VAR] = (
+            ("station", "time"),
+            np.where(sb != "", sb, sa),
+            {"long_name": "observation symbol of the water level"},
+        )
+    meta = station_table(old)
+    meta_new = station_table(new)
+    # An empty text field or NaN in the new metadata does not erase what the store knew.
+    meta_new = meta_new.replace("", np.nan)
+    meta_new["basin"] = [b if b != s else np.nan for s, b in zip(meta_new.index, meta_new["basin"], strict=True)]
+    meta_old = meta.copy()
+    meta_old["basin"] = [b if b != s else np.nan for s, b in zip(meta_old.index, meta_old["basin"], strict=True)]
+    combined = meta_new.combine_first(meta_old)
+    out = set_station_metadata(out, combined)
+    out.attrs.update({k: v for k, v in old.attrs.items() if k not in out.attrs})
+    rev = pd.concat(revisions, ignore_index=True) if revisions else pd.DataFrame(columns=REVISION_COLUMNS)
+    return out, rev
+
+
+def _tmin(ds: xr.Dataset) -> pd.Timestamp:
+    return pd.Timestamp(ds["time"].values.min()) if ds.sizes["time"] else pd.Timestamp.max
+
+
+def _tmax(ds: xr.Dataset) -> pd.Timestamp:
+    return pd.Timestamp(ds["time"].values.max()) if ds.sizes["time"] else pd.Timestamp.min
+
+
+def _aligned(ds: xr.Dataset, var: str, stations: list[str], time: pd.DatetimeIndex) -> dict[str, np.ndarray]:
+    """Arrays of `var` and its companions on the target grid (missing -> NaN / 0 / -1)."""
+    shape = (len(stations), len(time))
+    out = {
+        var: np.full(shape, np.nan),
+        qc_name(var): np.zeros(shape, dtype=flags.FLAG_DTYPE),
+        src_name(var): np.full(shape, -1, dtype=np.int16),
+        row_name(var): np.zeros(shape, dtype=np.int32),
+    }
+    if var not in ds or ds.sizes["time"] == 0:
+        return out
+    si = pd.Index(stations).get_indexer(ds["station"].values.astype(str))
+    ti = time.get_indexer(pd.DatetimeIndex(ds["time"].values))
+    for name in out:
+        if name in ds:
+            out[name][np.ix_(si, ti)] = ds[name].values
+    return out
+
+
+def _aligned_symbol(ds: xr.Dataset, stations: list[str], time: pd.DatetimeIndex) -> np.ndarray:
+    out = np.full((len(stations), len(time)), "", dtype=object)
+    if SYMBOL_VAR in ds and ds.sizes["time"]:
+        si = pd.Index(stations).get_indexer(ds["station"].values.astype(str))
+        ti = time.get_indexer(pd.DatetimeIndex(ds["time"].values))
+        out[np.ix_(si, ti)] = ds[SYMBOL_VAR].values
+    return out
+
+
+def station_frame(ds: xr.Dataset, station_id: str, with_flags: bool = False) -> pd.DataFrame:
+    """One station's variables as a DataFrame indexed by date (optionally with their `_qc` columns)."""
+    one = ds.sel(station=station_id)
+    cols = {v: one[v].values for v in data_variables(ds)}
+    if with_flags:
+        cols.update({qc_name(v): one[qc_name(v)].values for v in data_variables(ds)})
+    return pd.DataFrame(cols, index=pd.DatetimeIndex(ds["time"].values, name="date"))

@@ -1,0 +1,30 @@
+"""Shared fixtures: the real data folder (../shared/data/real), a fresh home directory per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_DATA = Path(os.environ.get("TASQYN_REAL_DATA", ROOT.parent / "shared" / "data" / "real"))
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """The real station-CSV folder; tests that need it are skipped where it is absent (CI has it)."""
+    if not (REAL_DATA / "stations.csv").exists():
+        pytest.skip(f"real data not found at {REAL_DATA}")
+    return REAL_DATA
+
+
+@pytest.fixture()
+def home(tmp_path: Path):
+    from forecasting.home import Home
+
+    return Home(tmp_path / "home").ensure()
