@@ -13,8 +13,9 @@ from rich.table import Table
 import flows  # noqa: F401  (environment: no telemetry)
 from forecasting.home import Home
 
-app = typer.Typer(help="Tasqyn: flood forecasting for Kazakhstan's rivers.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Tasqyn: flood forecasting for Kazakhstan's rivers.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 console = Console()
 err = Console(stderr=True)
 
@@ -24,8 +25,12 @@ HomeOpt = typer.Option(None, "--home", help="home directory (default $TASQYN_HOM
 @app.command("ingest")
 def ingest_cmd(
     source: list[str] = typer.Argument(..., help="file or folder to ingest (several allowed), or 'sample'"),
-    fmt: str | None = typer.Option(None, "--format", "-f", help="station-csv, kazhydromet, kazhydromet-yearbook, "
-                                                                  "sample, ... (auto-detected if omitted)"),
+    fmt: str | None = typer.Option(
+        None,
+        "--format",
+        "-f",
+        help="station-csv, kazhydromet, kazhydromet-yearbook, sample, ... (auto-detected if omitted)",
+    ),
     home: Path | None = HomeOpt,
 ) -> None:
     """Ingest observations into the canonical store; prints what was kept, flagged and quarantined."""
@@ -34,8 +39,9 @@ def ingest_cmd(
 
     h = Home.from_env(home)
     any_ok = False
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err,
-                  transient=True) as progress:
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
+    ) as progress:
         task = progress.add_task("ingesting", total=len(source))
         for src in source:
             progress.update(task, description=f"ingesting {src}")
@@ -80,12 +86,21 @@ def stations_cmd(home: Path | None = HomeOpt, as_csv: bool = typer.Option(False,
         table.add_column(col)
     for sid, grp in inv.groupby("station_id", sort=True):
         for k, r in enumerate(grp.itertuples(index=False)):
-            detail = ", ".join(f"{name} {getattr(r, name)}" for name in
-                               ("impossible", "rate", "flatline", "spike", "repeated", "duplicate")
-                               if getattr(r, name))
-            table.add_row(sid if k == 0 else "", str(r.name)[:30] if k == 0 else "", r.variable,
-                          f"{r.start} .. {r.end}", str(r.n_days), f"{r.completeness_pct:.1f}", str(r.flagged),
-                          detail)
+            detail = ", ".join(
+                f"{name} {getattr(r, name)}"
+                for name in ("impossible", "rate", "flatline", "spike", "repeated", "duplicate")
+                if getattr(r, name)
+            )
+            table.add_row(
+                sid if k == 0 else "",
+                str(r.name)[:30] if k == 0 else "",
+                r.variable,
+                f"{r.start} .. {r.end}",
+                str(r.n_days),
+                f"{r.completeness_pct:.1f}",
+                str(r.flagged),
+                detail,
+            )
     console.print(table)
     for sid, miss in missing_metadata(ds).items():
         console.print(f"[yellow]{sid}[/yellow]: metadata missing: {', '.join(miss)}")

@@ -33,9 +33,19 @@ def run_ingest(source: str | Path, fmt: str | None = None, home: Home | None = N
     append_csv(
         home.ingest_log,
         pd.DataFrame(
-            [{"ingested_at": stamp, "source": src, "format": fmt, "stations": len(report.stations),
-              "kept": report.kept, "flagged": report.flagged, "quarantined": report.quarantined,
-              "revised": report.revised, "quarantine_file": report.quarantine_file or ""}]
+            [
+                {
+                    "ingested_at": stamp,
+                    "source": src,
+                    "format": fmt,
+                    "stations": len(report.stations),
+                    "kept": report.kept,
+                    "flagged": report.flagged,
+                    "quarantined": report.quarantined,
+                    "revised": report.revised,
+                    "quarantine_file": report.quarantine_file or "",
+                }
+            ]
         ),
     )
     return report

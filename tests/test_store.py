@@ -14,7 +14,15 @@ from forecasting import flags
 from forecasting.storage import open_store, read_station
 
 REAL_STATIONS = {
-    "CH2109", "CH2141", "CH2185", "CH2203", "CH2232", "CH2268", "CH2426", "CH2474", "PROTVA_SZ",
+    "CH2109",
+    "CH2141",
+    "CH2185",
+    "CH2203",
+    "CH2232",
+    "CH2268",
+    "CH2426",
+    "CH2474",
+    "PROTVA_SZ",
     "UZ16279_chatkal_khudaydod",
 }
 

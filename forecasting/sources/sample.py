@@ -31,8 +31,14 @@ METADATA = {
     "lat": 50.74,
     "lon": 9.46,
 }
-COLUMN_MAP = {"date": "date", "Q": "discharge_m3s", "Prec": "precip_mm", "tmin": "tmin_c", "tmax": "tmax_c",
-              "tmean": "tmean_c"}
+COLUMN_MAP = {
+    "date": "date",
+    "Q": "discharge_m3s",
+    "Prec": "precip_mm",
+    "tmin": "tmin_c",
+    "tmax": "tmax_c",
+    "tmean": "tmean_c",
+}
 
 
 def sample_path() -> Path:
@@ -63,9 +69,7 @@ def export_station_csv(folder: Path) -> Path:
         w = csv.writer(fh)
         w.writerow(header)
         w.writerows(rows)
-    pd.DataFrame([{"station_id": STATION_ID, **METADATA, "area_km2": ""}]).to_csv(
-        folder / "stations.csv", index=False
-    )
+    pd.DataFrame([{"station_id": STATION_ID, **METADATA, "area_km2": ""}]).to_csv(folder / "stations.csv", index=False)
     return folder
 
 
