@@ -1,0 +1,317 @@
+"""The service database (SQLAlchemy 2): forecast runs, published levels, thresholds, review trail, users, API keys.
+
+SQLite file `<home>/tasqyn.db` by default; PostgreSQL (or any SQLAlchemy URL) through `TASQYN_DATABASE_URL`.
+The schema is created and upgraded by the Alembic migrations in `service/migrations` (`init_db`).
+
+Conventions: `issue_date` is the local day (Asia/Almaty) the forecast was issued; a run is *published* when
+`published_at` is not null; the public API serves the latest published run, draft runs are visible to reviewers
+only. Timestamps are stored in UTC (timezone-aware where the backend supports it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
+
+from forecasting.home import Home
+
+DATABASE_URL_ENV = "TASQYN_DATABASE_URL"
+
+RUN_STATUSES = ("running", "success", "failed")
+REVIEW_STATUSES = ("draft", "approved", "unreviewed")
+THRESHOLD_KINDS = ("warning", "danger", "extreme")
+ROLES = ("admin", "hydrologist", "akimat")
+REVIEW_ACTIONS = ("approve", "override", "publish", "auto_publish")
+LEVEL_LABELS = {0: "normal", 1: "warning", 2: "danger", 3: "extreme"}
+
+
+def utcnow() -> dt.datetime:
+    """The current time in UTC (timezone-aware)."""
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class ForecastRun(Base):
+    """One run of the daily forecast for an issue date (a rerun of the same date creates a new row)."""
+
+    __tablename__ = "forecast_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    issue_date: Mapped[dt.date] = mapped_column(Date, index=True, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="running")  # RUN_STATUSES
+    review_status: Mapped[str] = mapped_column(String(16), nullable=False, default="draft")  # REVIEW_STATUSES
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True, index=True)
+    model_versions: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # {basin_or_station: version}
+    data_cutoff: Mapped[dt.date | None] = mapped_column(Date, nullable=True)  # newest observation day used
+    threshold_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    alert_probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    n_stations: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    n_forecast: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    n_stale: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    n_failed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    forecast_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    station_levels: Mapped[list[StationLevel]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", passive_deletes=True
+    )
+    basin_levels: Mapped[list[BasinLevel]] = relationship(
+        back_populates="run", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def published(self) -> bool:
+        return self.published_at is not None
+
+
+class StationLevel(Base):
+    """The risk level of one station in one run (history: kept per issue date)."""
+
+    __tablename__ = "station_levels"
+    __table_args__ = (UniqueConstraint("run_id", "station_id", name="uq_station_levels_run_station"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("forecast_runs.id", ondelete="CASCADE"), index=True)
+    issue_date: Mapped[dt.date] = mapped_column(Date, index=True, nullable=False)
+    station_id: Mapped[str] = mapped_column(String(64), index=True, nullable=False)
+    basin_id: Mapped[str] = mapped_column(String(64), index=True, nullable=False)
+    level: Mapped[int] = mapped_column(SmallInteger, nullable=False, default=0)  # 0-3
+    level_label: Mapped[str] = mapped_column(String(16), nullable=False, default="normal")
+    first_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)  # first valid day at that level
+    probability: Mapped[float | None] = mapped_column(Float, nullable=True)  # P(exceed) of that level's threshold
+    trend: Mapped[str | None] = mapped_column(String(16), nullable=True)  # rising | steady | falling
+    stale: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    status: Mapped[str | None] = mapped_column(String(16), nullable=True)  # ok | stale | fallback | failed
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    override_level: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
+    override_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    run: Mapped[ForecastRun] = relationship(back_populates="station_levels")
+
+    @property
+    def effective_level(self) -> int:
+        """The level shown to the public: the reviewer's override where one was set."""
+        return self.override_level if self.override_level is not None else self.level
+
+
+class BasinLevel(Base):
+    """The risk level of one basin in one run: the maximum over its stations."""
+
+    __tablename__ = "basin_levels"
+    __table_args__ = (UniqueConstraint("run_id", "basin_id", name="uq_basin_levels_run_basin"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("forecast_runs.id", ondelete="CASCADE"), index=True)
+    issue_date: Mapped[dt.date] = mapped_column(Date, index=True, nullable=False)
+    basin_id: Mapped[str] = mapped_column(String(64), index=True, nullable=False)
+    name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    level: Mapped[int] = mapped_column(SmallInteger, nullable=False, default=0)
+    first_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    n_stations: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    override_level: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
+    override_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    run: Mapped[ForecastRun] = relationship(back_populates="basin_levels")
+
+    @property
+    def effective_level(self) -> int:
+        return self.override_level if self.override_level is not None else self.level
+
+
+class Threshold(Base):
+    """A station threshold, versioned: a changed value gets a new version, old forecasts keep theirs."""
+
+    __tablename__ = "thresholds"
+    __table_args__ = (UniqueConstraint("station_id", "kind", "version", name="uq_thresholds_station_kind_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(String(64), index=True, nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # warning | danger | extreme
+    value: Mapped[float] = mapped_column(Float, nullable=False)
+    units: Mapped[str] = mapped_column(String(8), nullable=False)  # m3/s | cm
+    source: Mapped[str] = mapped_column(Text, nullable=False)  # "official: опасная отметка", "derived: ..."
+    years: Mapped[str | None] = mapped_column(Text, nullable=True)  # e.g. "1981-2020 (38 complete years)"
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    valid_from: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class ReviewAction(Base):
+    """One entry of the review audit trail (never updated or deleted)."""
+
+    __tablename__ = "review_actions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("forecast_runs.id", ondelete="SET NULL"), index=True)
+    issue_date: Mapped[dt.date] = mapped_column(Date, index=True, nullable=False)
+    username: Mapped[str] = mapped_column(String(128), nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    action: Mapped[str] = mapped_column(String(16), nullable=False)  # approve | override | publish | auto_publish
+    target_type: Mapped[str] = mapped_column(String(16), nullable=False, default="run")  # run | station | basin
+    target_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    old_level: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
+    new_level: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(128), unique=True, nullable=False)
+    password_hash: Mapped[str] = mapped_column(Text, nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)  # admin | hydrologist | akimat
+    basins: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)  # None: all basins
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128), nullable=False)
+    key_prefix: Mapped[str] = mapped_column(String(16), index=True, nullable=False)
+    key_hash: Mapped[str] = mapped_column(Text, nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    basins: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+# --- engine, sessions, schema ---------------------------------------------------------------------------------
+
+
+def database_url(home: Home | None = None, url: str | None = None) -> str:
+    """The database URL: `url`, else $TASQYN_DATABASE_URL, else the SQLite file `<home>/tasqyn.db`."""
+    if url:
+        return url
+    env = os.environ.get(DATABASE_URL_ENV)
+    if env:
+        return env
+    h = home or Home.from_env()
+    return f"sqlite:///{h.database}"
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for `url` with `pool_pre_ping` (a database that went away and came back is reconnected).
+
+    SQLite: foreign keys on, WAL journal and a busy timeout so that the API can read while a flow writes;
+    the parent folder of a SQLite file is created. PostgreSQL: a short connect timeout so that a database that is
+    down gives a quick 503 instead of a hanging request.
+    """
+    opts: dict[str, Any] = {"pool_pre_ping": True, "future": True}
+    if url.startswith("sqlite"):
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        opts["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    elif url.startswith("postgresql"):
+        opts["connect_args"] = {"connect_timeout": 3}
+        opts["pool_size"] = 10
+        opts["max_overflow"] = 20
+    opts.update(kwargs)
+    engine = create_engine(url, **opts)
+    if url.startswith("sqlite"):
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            if ":memory:" not in url:
+                cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+    return engine
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """A session factory bound to `engine` (objects stay usable after commit)."""
+    return sessionmaker(bind=engine, expire_on_commit=False, future=True)
+
+
+@contextmanager
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A transactional scope: commit on success, roll back on error."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def init_db(engine: Engine) -> None:
+    """Create or upgrade the schema to the newest Alembic revision (idempotent; SQLite and PostgreSQL)."""
+    from service.migrations import upgrade
+
+    upgrade(engine)
+
+
+def latest_published_run(session: Session) -> ForecastRun | None:
+    """The run the public sees: the most recently published successful run."""
+    stmt = (
+        select(ForecastRun)
+        .where(ForecastRun.published_at.is_not(None), ForecastRun.status == "success")
+        .order_by(ForecastRun.issue_date.desc(), ForecastRun.published_at.desc(), ForecastRun.id.desc())
+        .limit(1)
+    )
+    return session.scalars(stmt).first()
+
+
+def published_run_for_date(session: Session, issue_date: dt.date) -> ForecastRun | None:
+    """The latest published successful run of `issue_date`, or None."""
+    stmt = (
+        select(ForecastRun)
+        .where(
+            ForecastRun.issue_date == issue_date,
+            ForecastRun.published_at.is_not(None),
+            ForecastRun.status == "success",
+        )
+        .order_by(ForecastRun.published_at.desc(), ForecastRun.id.desc())
+        .limit(1)
+    )
+    return session.scalars(stmt).first()
+
+
+def latest_run_for_date(session: Session, issue_date: dt.date, successful: bool = True) -> ForecastRun | None:
+    """The newest run (published or draft) of `issue_date`; for reviewers."""
+    stmt = select(ForecastRun).where(ForecastRun.issue_date == issue_date)
+    if successful:
+        stmt = stmt.where(ForecastRun.status == "success")
+    return session.scalars(stmt.order_by(ForecastRun.id.desc()).limit(1)).first()
