@@ -1,0 +1,109 @@
+"""Parsing the cells of Kazhydromet tables: numbers with decimal commas, `-`, `нб`, dates in two forms.
+
+Shared by the `kazhydromet` (portal exports) and `kazhydromet-yearbook` (ЕДС tables) adapters.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+
+# A cell that means "no observation": not stored, not an error.
+MISSING_TOKENS: frozenset[str] = frozenset(
+    {"", "-", "--", "---", "—", "–", "−", "...", "…", "nan", "na", "n/a", "null", "none", "нет", "нет данных", "н/д"}
+)
+# A cell that means "no flow" (нет бега / перемерзание, пересыхание): discharge 0 m3/s.
+NO_FLOW_TOKENS: frozenset[str] = frozenset({"нб", "н/б", "н.б.", "н.б", "нб."})
+
+# Spaces used as thousands separators: ordinary, no-break, narrow no-break, thin.
+_SPACES = re.compile(r"[ \u00a0\u202f\u2009]+")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A parsed cell: `kind` is 'value', 'missing', 'noflow' (value 0.0) or 'bad' (value None)."""
+
+    kind: str
+    value: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.kind in ("value", "noflow")
+
+
+def clean(raw: object) -> str:
+    """A cell as stripped text (None -> '', quotes and a BOM removed)."""
+    if raw is None:
+        return ""
+    s = str(raw).replace("\ufeff", "").strip()
+    if len(s) >= 2 and s[0] == s[-1] == '"':
+        s = s[1:-1].strip()
+    return s
+
+
+def parse_number(raw: object) -> Cell:
+    """Parse a Kazhydromet number cell.
+
+    Accepts decimal commas ("12,5"), decimal points, spaces as thousands separators ("1 140,0"), a dot as
+    thousands separator when a decimal comma follows ("1.140,5"), a Unicode minus; `-`, empty and similar
+    are missing; `нб` (no flow) is 0. Anything else is 'bad'.
+    """
+    if isinstance(raw, bool):
+        return Cell("bad")
+    if isinstance(raw, int | float):
+        v = float(raw)
+        return Cell("missing") if v != v else Cell("value", v)
+    s = clean(raw)
+    low = s.lower()
+    if low in MISSING_TOKENS:
+        return Cell("missing")
+    if low in NO_FLOW_TOKENS:
+        return Cell("noflow", 0.0)
+    s = _SPACES.sub("", s).replace("\u2212", "-")
+    if "," in s and "." in s:
+        # "1.140,5" (dot thousands, decimal comma) or "1,140.5"
+        s = s.replace(".", "").replace(",", ".") if s.rfind(",") > s.rfind(".") else s.replace(",", "")
+    elif s.count(",") == 1:
+        s = s.replace(",", ".")
+    if not _NUMBER.match(s):
+        return Cell("bad")
+    return Cell("value", float(s))
+
+
+_DMY = re.compile(r"^(\d{1,2})[./](\d{1,2})[./](\d{4})$")
+_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+_TIME = re.compile(r"[ T]0?0:00(:00(\.0+)?)?$")
+
+
+def parse_date(raw: object) -> date | None:
+    """A day from `dd.mm.yyyy` (also `dd/mm/yyyy`) or ISO `yyyy-mm-dd`, or None if invalid (31.04, text).
+
+    A midnight time part (`2024-04-01 00:00:00`, as spreadsheets write dates) is accepted.
+    """
+    if isinstance(raw, datetime):
+        return raw.date() if raw.time() == datetime.min.time() else None
+    if isinstance(raw, date):
+        return raw
+    s = _TIME.sub("", clean(raw))
+    m = _DMY.match(s)
+    if m:
+        d, mo, y = (int(g) for g in m.groups())
+    else:
+        m = _ISO.match(s)
+        if not m:
+            return None
+        y, mo, d = (int(g) for g in m.groups())
+    try:
+        return date(y, mo, d)
+    except ValueError:
+        return None
+
+
+def normalize_code(raw: object) -> str:
+    """A post code as a string: '11432', also from spreadsheet floats ('11432.0') or with spaces."""
+    s = _SPACES.sub("", clean(raw))
+    if re.fullmatch(r"\d+\.0+", s):
+        s = s.split(".")[0]
+    return s
