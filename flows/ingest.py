@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+from prefect import flow, get_run_logger, task
 
 from forecasting import sources
 from forecasting.home import Home
@@ -49,3 +50,45 @@ def run_ingest(source: str | Path, fmt: str | None = None, home: Home | None = N
         ),
     )
     return report
+
+
+def _is_transient(task, task_run, state) -> bool:
+    """Retry I/O trouble (a share that dropped), not a missing file or a file in a format we cannot read."""
+    exc = state.result(raise_on_failure=False)
+    return isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError | IsADirectoryError)
+
+
+@task(name="ingest-source", retries=2, retry_delay_seconds=5, retry_condition_fn=_is_transient)
+def ingest_source_task(src: str, fmt: str | None, home: Home) -> IngestReport:
+    """One source; Prefect retries transient failures (a file still being written, a share unavailable)."""
+    return run_ingest(src, fmt, home)
+
+
+def _inbox_sources(home: Home) -> list[str]:
+    inbox = home.root / "inbox"
+    inbox.mkdir(parents=True, exist_ok=True)
+    return [str(p) for p in sorted(inbox.iterdir()) if not p.name.startswith(".")]
+
+
+@flow(name="ingest")
+def ingest_flow(sources: list[str] | None = None, fmt: str | None = None, home: str | None = None) -> list[dict]:
+    """Deployment `ingest`: ingest `sources` (default: every entry of $TASQYN_HOME/inbox; 'inbox' stands for it).
+
+    A source that fails is reported and the others go on. Returns one summary dict per source.
+    """
+    logger = get_run_logger()
+    h = Home.from_env(home)
+    expanded: list[str] = []
+    for s in sources or ["inbox"]:
+        expanded.extend(_inbox_sources(h) if s == "inbox" else [s])
+    out = []
+    for src in expanded:
+        state = ingest_source_task(src, fmt, h, return_state=True)
+        if state.is_completed():
+            rep = state.result()
+            logger.info(rep.summary())
+            out.append({"source": src, "ok": rep.ok, "summary": rep.summary()})
+        else:
+            logger.error(f"{src}: ingest failed: {state.message}")
+            out.append({"source": src, "ok": False, "summary": str(state.message)})
+    return out
