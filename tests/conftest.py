@@ -33,8 +33,9 @@ def home(tmp_path: Path):
 @pytest.fixture(scope="session")
 def prefect_harness():
     """One temporary Prefect API for all flow tests of the session (a real Prefect run, no network)."""
-    import flows  # noqa: F401  (sets DO_NOT_TRACK etc. before Prefect is imported)
     from prefect.testing.utilities import prefect_test_harness
+
+    import flows  # noqa: F401  (sets DO_NOT_TRACK etc. before Prefect is imported)
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
