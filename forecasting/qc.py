@@ -1,30 +1,93 @@
 """Quality control: flag, never delete. Flags live in `<var>_qc` (bits in forecasting.flags).
 
-`run_qc(ds)` recomputes the QC flags of the whole store (keeping the ingest-time bits DUPLICATE and REVISED);
-`usable(ds)` gives the values fit for training and forecasting: flagged values masked, short gaps filled (FILLED).
+`run_qc(ds, config)` recomputes the QC flags of the whole store (keeping the ingest-time bits DUPLICATE and
+REVISED); `usable(ds, config)` gives the values fit for training and forecasting (flagged values masked, short
+gaps filled and flagged FILLED); `qc_summary(ds)` counts the flags per station and variable.
+
+All checks are vectorised over the (station, time) arrays of the canonical dataset (forecasting.store); time is
+the local day, one value per day, so "per day" below means per step of the time axis.
+
+The checks (each sets one bit and keeps the value):
+- IMPOSSIBLE: outside physical limits (discharge < 0, temperature outside -60..+50 degC, precipitation < 0 or
+  > 500 mm/day, SWE or snow depth < 0; forecasting.variables) and tmin_c > tmax_c on the same day.
+- RATE: water level changing faster than `level_max_rate_cm_per_day` from the previous observed day (the day that
+  returns to the earlier level after a flagged jump is not flagged); optionally discharge changing by more than a
+  factor `discharge_max_rate_ratio` from one day to the next. Only day-to-day differences are used, so a level
+  given as an elevation above sea level (CAMELS-CH) is checked the same way as a stage above the gauge zero.
+- FLATLINE: the same value repeated on at least `flatline_days[var]` consecutive days (a stuck sensor). The first
+  day of the run is kept unflagged (it was a reading); zero is exempt where zero is a natural state (no flow, no
+  precipitation, no snow); days carrying a level observation symbol (ice phenomena) are exempt for level and
+  discharge; SWE and snow depth are not checked by default (they stay constant for weeks in cold spells).
+- SPIKE: an isolated value far from both neighbours, which agree with each other. Discharge is compared on a log
+  scale (a factor `spike_ratio` from both neighbours, neighbours within `spike_neighbour_ratio` of each other), so
+  the test is the same at 0.5 and at 500 m3/s; an upward spike on a day with at least `spike_rain_mm` of basin
+  precipitation (that day or the day before) is a real flash flood and is not flagged. Temperatures: a jump of
+  `spike_temp_c` degC away and back.
+- REPEATED: a block of at least `repeat_min_days` days identical day for day to an earlier block of the same
+  station and variable (any lag of at least `repeat_min_days` days: a year copied over the next one, a month over
+  the next month). The later copy is flagged. A block counts only if it holds at least `repeat_min_steps` distinct
+  day-to-day changes: slowly varying, coarsely rounded series (winter base flow, SWE melting 1-2 mm a day) match
+  earlier stretches by chance, a real hydrograph copied to the digit does not. A confirmed copy is extended over
+  its whole run of identical days (constant winter stretches inside a copied year included).
+- DUPLICATE (set at ingest by forecasting.store.deduplicate) and REVISED (set by forecasting.store.merge) are kept.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from forecasting import flags
-from forecasting.store import PERSISTENT_FLAGS, data_variables
+from forecasting.store import PERSISTENT_FLAGS, SYMBOL_VAR, data_variables
 from forecasting.variables import VARIABLES, qc_name
+
+TEMPERATURES = ("tmin_c", "tmax_c", "tmean_c")
+# Variables whose gaps may be filled by linear interpolation (smooth state variables). Precipitation is not
+# filled: it is intermittent, and neither a straight line nor zero is a fair guess for a missing rain day.
+FILLABLE = ("discharge_m3s", "water_level_cm", "tmin_c", "tmax_c", "tmean_c", "swe_mm", "snow_depth_cm")
+# Variables where a run of zeros is a natural state, not a stuck sensor.
+ZERO_IS_NATURAL = ("discharge_m3s", "precip_mm", "swe_mm", "snow_depth_cm")
+
+
+def _default_flatline_days() -> dict[str, int | None]:
+    return {
+        "discharge_m3s": 20,
+        "water_level_cm": 90,
+        "precip_mm": 7,
+        "tmin_c": 7,
+        "tmax_c": 7,
+        "tmean_c": 7,
+        "swe_mm": None,
+        "snow_depth_cm": None,
+    }
 
 
 @dataclass(frozen=True)
 class QCConfig:
-    """Thresholds of the QC checks (units of the canonical variables)."""
+    """Thresholds of the QC checks (units of the canonical variables; "day" = one step of the daily time axis)."""
 
-    max_gap_fill_days: int = 2  # never fill gaps longer than this
+    level_max_rate_cm_per_day: float | None = 300.0  # RATE: |level change| allowed per day, cm
+    discharge_max_rate_ratio: float | None = None  # RATE (optional): max factor of change of discharge per day
+    flatline_days: dict[str, int | None] = field(default_factory=_default_flatline_days)  # None: not checked
+    spike_ratio: float = 5.0  # SPIKE: discharge at least this factor above or below both neighbours ...
+    spike_neighbour_ratio: float = 1.5  # ... which agree with each other within this factor
+    spike_rain_mm: float | None = 20.0  # upward discharge spike with this much rain (day or day before) is real
+    spike_floor_m3s: float = 0.01  # discharge below this counts as this in the spike ratio (zero flow)
+    spike_temp_c: float = 15.0  # SPIKE: temperature this many degC away from both neighbours ...
+    spike_temp_neighbour_c: float = 5.0  # ... which agree within this many degC
+    repeat_min_days: int = 7  # REPEATED: shortest copied block, days (and shortest lag)
+    repeat_min_steps: int = 6  # REPEATED: distinct day-to-day changes a block needs to count as a copy
+    max_gap_fill_days: int = 2  # usable(): never fill gaps longer than this, days
+
+
+# --------------------------------------------------------------------------------------------------- checks
 
 
 def range_flags(values: np.ndarray, var: str) -> np.ndarray:
-    """IMPOSSIBLE where a value lies outside the physical limits of `var`."""
+    """IMPOSSIBLE where a value lies outside the physical limits of `var` (forecasting.variables)."""
     v = VARIABLES[var]
     out = np.zeros(values.shape, dtype=flags.FLAG_DTYPE)
     with np.errstate(invalid="ignore"):
@@ -35,12 +98,321 @@ def range_flags(values: np.ndarray, var: str) -> np.ndarray:
     return out
 
 
+def _previous_valid(values: np.ndarray) -> np.ndarray:
+    """Index (along the last axis) of the previous non-NaN value before each position, -1 if none."""
+    n = values.shape[-1]
+    idx = np.where(~np.isnan(values), np.arange(n), -1)
+    last = np.maximum.accumulate(idx, axis=-1)
+    prev = np.full(values.shape, -1, dtype=np.int64)
+    prev[..., 1:] = last[..., :-1]
+    return prev
+
+
+def rate_flags(values: np.ndarray, max_change_per_day: float) -> np.ndarray:
+    """RATE where |value - previous observed value| exceeds `max_change_per_day` x days between them.
+
+    A value that comes back within the allowed rate of the value before a flagged jump is not flagged (only the
+    jump itself is). `values` is 2-D (station, time) or 1-D.
+    """
+    v = np.atleast_2d(values)
+    prev = _previous_valid(v)
+    rows = np.arange(v.shape[0])[:, None]
+    t = np.arange(v.shape[1])[None, :]
+    has_prev = (prev >= 0) & ~np.isnan(v)
+    p = np.maximum(prev, 0)
+    with np.errstate(invalid="ignore"):
+        jump = has_prev & (np.abs(v - v[rows, p]) > max_change_per_day * (t - prev))
+        # Returning after a flagged jump: compare with the value before the jump.
+        prev2 = np.where(has_prev, prev[rows, p], -1)
+        p2 = np.maximum(prev2, 0)
+        back = has_prev & jump[rows, p] & (prev2 >= 0)
+        back &= np.abs(v - v[rows, p2]) <= max_change_per_day * (t - prev2)
+    out = np.where(jump & ~back, flags.RATE, 0).astype(flags.FLAG_DTYPE)
+    return out.reshape(values.shape)
+
+
+def ratio_rate_flags(values: np.ndarray, max_ratio: float, floor: float) -> np.ndarray:
+    """RATE where a positive series changes by more than a factor `max_ratio` from one day to the next."""
+    v = np.atleast_2d(values)
+    lv = np.log(np.maximum(v, floor))
+    out = np.zeros(v.shape, dtype=flags.FLAG_DTYPE)
+    with np.errstate(invalid="ignore"):
+        out[:, 1:][np.abs(lv[:, 1:] - lv[:, :-1]) > np.log(max_ratio)] = flags.RATE
+    return out.reshape(values.shape)
+
+
+def flatline_flags(values: np.ndarray, min_days: int, zero_ok: bool, exempt: np.ndarray | None = None) -> np.ndarray:
+    """FLATLINE on the repeats of a value held for at least `min_days` consecutive days (first day not flagged).
+
+    `zero_ok`: runs of zeros are natural (not flagged). `exempt`: boolean mask of days that break runs
+    (e.g. days with an ice symbol). NaN breaks a run.
+    """
+    v = np.atleast_2d(values)
+    same = np.zeros(v.shape, dtype=bool)
+    same[:, 1:] = v[:, 1:] == v[:, :-1]
+    if zero_ok:
+        same &= v != 0
+    if exempt is not None:
+        ex = np.atleast_2d(exempt)
+        same &= ~ex
+        same[:, 1:] &= ~ex[:, :-1]
+    same_flat = same.ravel()  # row starts are never repeats, so runs do not cross stations
+    run_id = np.cumsum(~same_flat)
+    length = np.bincount(run_id)
+    flagged = same_flat & (length[run_id] >= min_days)
+    return np.where(flagged, flags.FLATLINE, 0).astype(flags.FLAG_DTYPE).reshape(values.shape)
+
+
+def spike_flags_log(
+    values: np.ndarray,
+    ratio: float,
+    neighbour_ratio: float,
+    floor: float,
+    rain: np.ndarray | None = None,
+    rain_mm: float | None = None,
+) -> np.ndarray:
+    """SPIKE for a positive, scale-free series (discharge): a day at least `ratio` x above or below both
+    neighbours, which agree within `neighbour_ratio`; upward spikes with rain >= `rain_mm` that day or the day
+    before are not flagged."""
+    v = np.atleast_2d(values)
+    lv = np.log(np.maximum(v, floor))
+    a, b, c = lv[:, :-2], lv[:, 1:-1], lv[:, 2:]
+    out = np.zeros(v.shape, dtype=flags.FLAG_DTYPE)
+    with np.errstate(invalid="ignore"):
+        up = (b - a >= np.log(ratio)) & (b - c >= np.log(ratio))
+        down = (a - b >= np.log(ratio)) & (c - b >= np.log(ratio))
+        agree = np.abs(c - a) <= np.log(neighbour_ratio)
+        if rain is not None and rain_mm is not None:
+            r = np.atleast_2d(rain)
+            wet = (r[:, 1:-1] >= rain_mm) | (r[:, :-2] >= rain_mm)
+            up &= ~wet
+    out[:, 1:-1][(up | down) & agree] = flags.SPIKE
+    return out.reshape(values.shape)
+
+
+def spike_flags_abs(values: np.ndarray, jump: float, neighbour_tol: float) -> np.ndarray:
+    """SPIKE for an additive series (temperature): a day at least `jump` away from both neighbours (same side),
+    which agree within `neighbour_tol`."""
+    v = np.atleast_2d(values)
+    a, b, c = v[:, :-2], v[:, 1:-1], v[:, 2:]
+    out = np.zeros(v.shape, dtype=flags.FLAG_DTYPE)
+    with np.errstate(invalid="ignore"):
+        up = (b - a >= jump) & (b - c >= jump)
+        down = (a - b >= jump) & (c - b >= jump)
+        agree = np.abs(c - a) <= neighbour_tol
+    out[:, 1:-1][(up | down) & agree] = flags.SPIKE
+    return out.reshape(values.shape)
+
+
+_HASH_MULT = np.uint64(0x9E3779B97F4A7C15)
+
+
+def repeated_blocks(series: np.ndarray, min_days: int, min_steps: int) -> list[tuple[int, int, int]]:
+    """Copied blocks of a 1-D daily series: a list of (start, stop, lag) with series[start:stop] identical day for
+    day to series[start - lag:stop - lag], lag >= min_days, stop - start >= min_days, and at least `min_steps`
+    distinct day-to-day changes in the block (see the module docstring).
+
+    Windows of `min_days` days are hashed (a rolling hash of the float bits), equal hashes are verified, matching
+    windows at the same lag are merged into runs, and confirmed runs are extended over all identical days.
+    """
+    v = np.asarray(series, dtype="float64") + 0.0  # -0.0 -> 0.0
+    n = len(v)
+    w = min_days
+    if n < 2 * w:
+        return []
+    nwin = n - w + 1
+    nan = np.isnan(v)
+    step = np.zeros(n, dtype=bool)
+    step[1:] = v[1:] != v[:-1]
+    step[1:] &= ~nan[1:] & ~nan[:-1]
+    csum_nan = np.concatenate([[0], np.cumsum(nan)])
+    csum_step = np.concatenate([[0], np.cumsum(step)])
+    # Window k covers v[k:k+w]; its internal changes are step[k+1:k+w].
+    ok = (csum_nan[w:] - csum_nan[:-w] == 0) & (csum_step[w:] - csum_step[1 : nwin + 1] >= 2)
+    cand = np.flatnonzero(ok)
+    if len(cand) < 2:
+        return []
+    bits = np.where(nan, 0.0, v).view(np.uint64)
+    h = np.zeros(nwin, dtype=np.uint64)
+    for k in range(w):
+        h = h * _HASH_MULT + bits[k : k + nwin]
+    hc = h[cand]
+    order = np.argsort(hc, kind="stable")
+    hs = hc[order]
+    first_in_group = np.ones(len(hs), dtype=bool)
+    first_in_group[1:] = hs[1:] != hs[:-1]
+    group_first = order[np.maximum.accumulate(np.where(first_in_group, np.arange(len(hs)), 0))]
+    later = ~first_in_group
+    if not later.any():
+        return []
+    i_win = cand[order[later]]
+    j_win = cand[group_first[later]]
+    lag = i_win - j_win
+    keep = lag >= w
+    i_win, lag = i_win[keep], lag[keep]
+    if not len(i_win):
+        return []
+    # Verify (hash collisions) and merge consecutive windows at the same lag.
+    offs = np.arange(w)
+    same = (v[i_win[:, None] + offs] == v[(i_win - lag)[:, None] + offs]).all(axis=1)
+    i_win, lag = i_win[same], lag[same]
+    if not len(i_win):
+        return []
+    srt = np.lexsort((i_win, lag))
+    i_win, lag = i_win[srt], lag[srt]
+    new_run = np.ones(len(i_win), dtype=bool)
+    new_run[1:] = (lag[1:] != lag[:-1]) | (i_win[1:] != i_win[:-1] + 1)
+    starts = np.flatnonzero(new_run)
+    ends = np.r_[starts[1:], len(i_win)] - 1
+    blocks: list[tuple[int, int, int]] = []
+    for s, e in zip(starts, ends, strict=True):
+        a, b, lg = int(i_win[s]), int(i_win[e]) + w, int(lag[s])
+        blk = v[a:b]
+        steps = np.diff(blk)
+        steps = steps[steps != 0]
+        scale = max(float(np.nanmax(np.abs(blk))), 1e-12)
+        if len(np.unique(np.round(steps / scale, 9))) < min_steps:
+            continue
+        # Extend over all identical days at this lag.
+        while a - 1 - lg >= 0 and v[a - 1] == v[a - 1 - lg]:
+            a -= 1
+        while b < n and v[b] == v[b - lg]:
+            b += 1
+        blocks.append((a, b, lg))
+    return sorted(blocks)
+
+
+def repeated_flags(values: np.ndarray, min_days: int, min_steps: int) -> np.ndarray:
+    """REPEATED on the later copy of every copied block (see `repeated_blocks`), row by row of (station, time)."""
+    v = np.atleast_2d(values)
+    out = np.zeros(v.shape, dtype=flags.FLAG_DTYPE)
+    for i in range(v.shape[0]):
+        for a, b, _ in repeated_blocks(v[i], min_days, min_steps):
+            out[i, a:b] |= flags.REPEATED
+    return out.reshape(values.shape)
+
+
+# ------------------------------------------------------------------------------------------------ the store
+
+
+def check_variable(ds: xr.Dataset, var: str, config: QCConfig, values: np.ndarray | None = None) -> np.ndarray:
+    """All QC bits (except the persistent ones) of `var` in `ds`, as an int16 (station, time) array."""
+    v = ds[var].values if values is None else values
+    q = range_flags(v, var)
+    if var == "water_level_cm" and config.level_max_rate_cm_per_day is not None:
+        q |= rate_flags(v, config.level_max_rate_cm_per_day)
+    if var == "discharge_m3s":
+        if config.discharge_max_rate_ratio is not None:
+            q |= ratio_rate_flags(v, config.discharge_max_rate_ratio, config.spike_floor_m3s)
+        rain = ds["precip_mm"].values if "precip_mm" in ds.data_vars else None
+        q |= spike_flags_log(
+            v, config.spike_ratio, config.spike_neighbour_ratio, config.spike_floor_m3s, rain, config.spike_rain_mm
+        )
+    if var in TEMPERATURES:
+        q |= spike_flags_abs(v, config.spike_temp_c, config.spike_temp_neighbour_c)
+    n_flat = config.flatline_days.get(var)
+    if n_flat:
+        exempt = None
+        if var in ("discharge_m3s", "water_level_cm") and SYMBOL_VAR in ds.data_vars:
+            exempt = ds[SYMBOL_VAR].values.astype(str) != ""
+        q |= flatline_flags(v, n_flat, var in ZERO_IS_NATURAL, exempt)
+    if config.repeat_min_days:
+        q |= repeated_flags(v, config.repeat_min_days, config.repeat_min_steps)
+    return q
+
+
 def run_qc(ds: xr.Dataset, config: QCConfig | None = None) -> xr.Dataset:
-    """Recompute QC flags of every variable; returns a new dataset."""
+    """Recompute the QC flags of every variable (keeping DUPLICATE and REVISED); returns a new dataset.
+
+    Values are never changed or removed; only the `<var>_qc` arrays are replaced.
+    """
+    config = config or QCConfig()
+    out = ds.copy()
+    if ds.sizes.get("time", 0) == 0:
+        return out
+    computed: dict[str, np.ndarray] = {}
+    for var in data_variables(ds):
+        computed[var] = (ds[qc_name(var)].values & PERSISTENT_FLAGS) | check_variable(ds, var, config)
+    if "tmin_c" in computed and "tmax_c" in computed:
+        with np.errstate(invalid="ignore"):
+            inverted = ds["tmin_c"].values > ds["tmax_c"].values
+        computed["tmin_c"][inverted] |= flags.IMPOSSIBLE
+        computed["tmax_c"][inverted] |= flags.IMPOSSIBLE
+    for var, q in computed.items():
+        name = qc_name(var)
+        out[name] = (ds[name].dims, q.astype(flags.FLAG_DTYPE), ds[name].attrs)
+    return out
+
+
+def fill_short_gaps(values: np.ndarray, max_days: int) -> tuple[np.ndarray, np.ndarray]:
+    """Linear interpolation across interior gaps of at most `max_days` days (along the last axis).
+
+    Returns (filled values, mask of the filled positions). Gaps at the ends and longer gaps stay NaN.
+    """
+    v = np.atleast_2d(values)
+    nt = v.shape[1]
+    if max_days <= 0 or nt < 3:
+        return values.copy(), np.zeros(values.shape, dtype=bool)
+    valid = ~np.isnan(v)
+    t = np.arange(nt)
+    prev = np.maximum.accumulate(np.where(valid, t, -1), axis=1)
+    nxt = np.minimum.accumulate(np.where(valid, t, nt)[:, ::-1], axis=1)[:, ::-1]
+    gap = nxt - prev - 1
+    fill = ~valid & (prev >= 0) & (nxt < nt) & (gap <= max_days)
+    rows = np.arange(v.shape[0])[:, None]
+    vp = v[rows, np.clip(prev, 0, nt - 1)]
+    vn = v[rows, np.clip(nxt, 0, nt - 1)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        interp = vp + (vn - vp) * (t - prev) / (nxt - prev)
+    out = np.where(fill, interp, v)
+    return out.reshape(values.shape), fill.reshape(values.shape)
+
+
+def usable(ds: xr.Dataset, config: QCConfig | None = None) -> xr.Dataset:
+    """The values fit for training and forecasting (a new dataset; `ds` is not changed).
+
+    Every value with a BAD flag (forecasting.flags.BAD) is set to NaN; interior gaps of at most
+    `config.max_gap_fill_days` days (missing or masked) are filled by linear interpolation for discharge, level,
+    temperatures, SWE and snow depth and flagged FILLED in the returned `<var>_qc` (their BAD bits cleared: the
+    value there is no longer the rejected observation, which the store keeps). Precipitation gaps stay NaN
+    (neither a straight line nor zero is a fair guess for a missing rain day). Longer gaps are never filled.
+    """
     config = config or QCConfig()
     out = ds.copy()
     for var in data_variables(ds):
-        values = ds[var].values
-        q = (ds[qc_name(var)].values & PERSISTENT_FLAGS) | range_flags(values, var)
-        out[qc_name(var)] = (ds[qc_name(var)].dims, q.astype(flags.FLAG_DTYPE), ds[qc_name(var)].attrs)
+        q = ds[qc_name(var)].values
+        vals = np.where((q & flags.BAD) != 0, np.nan, ds[var].values)
+        if var in FILLABLE:
+            vals, filled = fill_short_gaps(vals, config.max_gap_fill_days)
+            q = np.where(filled, (q & ~flags.BAD) | flags.FILLED, q).astype(flags.FLAG_DTYPE)
+        out[var] = (ds[var].dims, vals, ds[var].attrs)
+        out[qc_name(var)] = (ds[qc_name(var)].dims, q, ds[qc_name(var)].attrs)
     return out
+
+
+def qc_summary(ds: xr.Dataset) -> pd.DataFrame:
+    """Flag counts per station and variable: columns station_id, variable, n_values (observed values),
+    bad (values excluded from use), and one count column per flag name (forecasting.flags.FLAG_BITS)."""
+    rows = []
+    stations = ds["station"].values.astype(str)
+    for var in data_variables(ds):
+        present = ~np.isnan(ds[var].values)
+        q = ds[qc_name(var)].values
+        n = present.sum(axis=1)
+        bad = (((q & flags.BAD) != 0) & present).sum(axis=1)
+        counts = {name: (((q & bit) != 0) & present).sum(axis=1) for name, bit in flags.FLAG_BITS.items()}
+        counts["filled"] = ((q & flags.FILLED) != 0).sum(axis=1)  # filled values were not observed
+        for i, sid in enumerate(stations):
+            if n[i] == 0 and counts["filled"][i] == 0:
+                continue
+            rows.append(
+                {
+                    "station_id": sid,
+                    "variable": var,
+                    "n_values": int(n[i]),
+                    "bad": int(bad[i]),
+                    **{name: int(c[i]) for name, c in counts.items()},
+                }
+            )
+    cols = ["station_id", "variable", "n_values", "bad", *flags.FLAG_BITS]
+    return pd.DataFrame(rows, columns=cols)
