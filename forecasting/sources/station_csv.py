@@ -62,7 +62,13 @@ def parse_station_table(
     header_l = [h.lower() for h in header]
     if DATE_FIELD not in header_l:
         result.quarantine.append(
-            QuarantinedRow(source, 1, DATE_FIELD, f"no '{DATE_FIELD}' column in header {header}", ",".join(header))
+            QuarantinedRow(
+                source,
+                1,
+                DATE_FIELD,
+                f"no '{DATE_FIELD}' column in header {header}; none of the file's {len(rows)} rows is ingested",
+                ",".join(header),
+            )
         )
         return result
     date_col = header_l.index(DATE_FIELD)
@@ -95,6 +101,8 @@ def parse_station_table(
         good_rows.append(row)
         good_lines.append(line)
     if not good_rows:
+        if not result.quarantine:
+            result.messages.append(f"{source}: no data rows (only a header)")
         return result
 
     table = np.array(good_rows, dtype=object)
@@ -173,7 +181,7 @@ def read_stations_csv(path: Path) -> tuple[pd.DataFrame, list[QuarantinedRow], l
     try:
         header, rows = read_rows(path)
     except UnreadableFile as exc:
-        return empty_stations(), [QuarantinedRow(str(path), None, None, str(exc))], messages
+        return empty_stations(), [QuarantinedRow(str(path), None, None, str(exc).removeprefix(f"{path}: "))], messages
     header = [h.lower() for h in header]
     if "station_id" not in header:
         quarantine.append(QuarantinedRow(str(path), 1, "station_id", "no station_id column", ",".join(header)))
@@ -252,11 +260,11 @@ class StationCsv:
             try:
                 header, rows = read_rows(f)
             except (UnreadableFile, csv.Error) as exc:
-                result.quarantine.append(QuarantinedRow(str(f), None, None, str(exc)))
+                result.quarantine.append(QuarantinedRow(str(f), None, None, str(exc).removeprefix(f"{f}: ")))
                 continue
             part = parse_station_table(header, rows, sid, str(f))
             result.extend(part)
-            if sid not in stations.index:
+            if sid not in stations.index and len(part.observations):
                 result.messages.append(
                     f"{f}: station '{sid}' is not in stations.csv; its data is kept without metadata"
                 )
