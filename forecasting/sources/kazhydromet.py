@@ -29,7 +29,7 @@ import pandas as pd
 
 from forecasting.sources import register
 from forecasting.sources.base import AdapterResult, QuarantinedRow, empty_stations
-from forecasting.sources.numbers import clean, normalize_code, parse_date, parse_number
+from forecasting.sources.numbers import clean, normalize_code, parse_date, parse_number, read_head
 from forecasting.sources.text import UnreadableFile, read_text
 from forecasting.variables import STATION_FIELDS
 
@@ -291,10 +291,11 @@ def _units(layout: Layout, header: list[str]) -> None:
 
 
 def read_table(path: Path, limit: int | None = None) -> tuple[list[list[str]], str | None]:
-    """Rows of a semicolon (or tab) separated file and its delimiter (None if it has neither)."""
-    text, _ = read_text(path)
-    if limit is not None:
-        text = text[:limit]
+    """Rows of a semicolon (or tab) separated file and its delimiter (None if it has neither).
+
+    With `limit`, only the first `limit` bytes are read (for sniffing).
+    """
+    text = read_text(path)[0] if limit is None else read_head(path, limit)
     lines = text.splitlines()
     first = next((ln for ln in lines if ln.strip()), "")
     delim = sniff_delimiter(first)
@@ -315,7 +316,7 @@ def sniff(path: Path) -> Layout | None:
     """The layout of `path` from its first few kilobytes, or None (also for unreadable files)."""
     try:
         rows, delim = read_table(path, limit=8192)
-    except (OSError, UnreadableFile, csv.Error):
+    except (OSError, UnreadableFile, UnicodeDecodeError, csv.Error):
         return None
     if delim is None:
         return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 
 # A cell that means "no observation": not stored, not an error.
 MISSING_TOKENS: frozenset[str] = frozenset(
@@ -107,3 +108,21 @@ def normalize_code(raw: object) -> str:
     if re.fullmatch(r"\d+\.0+", s):
         s = s.split(".")[0]
     return s
+
+
+def read_head(path: Path, limit: int = 8192) -> str:
+    """The first `limit` bytes of a text file, decoded as UTF-8 (BOM dropped) or cp1251, for format sniffing.
+
+    A UTF-8 character cut at the end is dropped. Raises UnicodeDecodeError for neither, OSError if unreadable.
+    """
+    with open(path, "rb") as fh:
+        data = fh.read(limit)
+    if b"\x00" in data:
+        raise UnicodeDecodeError("utf-8", data, 0, 1, "binary file (NUL bytes)")
+    for cut in range(4):
+        try:
+            return data[: len(data) - cut].decode("utf-8-sig")
+        except UnicodeDecodeError:
+            if len(data) < limit:
+                break  # the whole file was read: no character was cut
+    return data.decode("cp1251")

@@ -28,7 +28,7 @@ import pandas as pd
 from forecasting.sources import register
 from forecasting.sources.base import AdapterResult, QuarantinedRow, empty_stations
 from forecasting.sources.kazhydromet import COUNTRY, post_registry
-from forecasting.sources.numbers import clean, parse_number
+from forecasting.sources.numbers import clean, parse_number, read_head
 from forecasting.sources.text import UnreadableFile, read_text
 from forecasting.variables import STATION_FIELDS
 
@@ -363,10 +363,11 @@ def _stations(meta: dict[str, dict[str, object]]) -> pd.DataFrame:
 
 
 def read_csv_rows(path: Path, limit: int | None = None) -> list[list[str]]:
-    """Rows of a yearbook CSV, with the delimiter (';', tab or ',') that yields a month header."""
-    text, _ = read_text(path)
-    if limit is not None:
-        text = text[:limit]
+    """Rows of a yearbook CSV, split at the delimiter (';', tab or ',') that yields a month header.
+
+    With `limit`, only the first `limit` bytes are read (for sniffing).
+    """
+    text = read_text(path)[0] if limit is None else read_head(path, limit)
     lines = text.splitlines()
     fallback: list[list[str]] | None = None
     for delim in (";", "\t", ","):
