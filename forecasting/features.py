@@ -1,0 +1,209 @@
+"""Features as of the issue date: for an issue day t only observations of days <= t are used.
+
+Every feature is a backward-looking function of the daily series (rolling windows ending on t, lags, a causal
+snow-store recursion), so the feature row of day t is unchanged when data after t changes (tests check this).
+Per-station constants (discharge scale, day-of-year climatology, snow parameters) are fitted on training years
+only (`fit_context`) and stored with the model.
+
+Units: discharge m3/s (features on log scale relative to the station's median), precipitation mm/day,
+temperature degC, SWE mm. The target of lead k is the change of log discharge from day t to day t+k.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from forecasting.snowmodel import SnowParams, fit_snow_params, snow_features
+
+Q_FFILL_DAYS = 3  # a discharge missing on t is carried from the last observation at most this many days back
+INPUT_GROUPS: dict[str, tuple[str, ...]] = {
+    "discharge_m3s": ("discharge_m3s",),
+    "precip_mm": ("precip_mm",),
+    "tmean_c": ("tmean_c", "tmin_c", "tmax_c"),
+    "swe_mm": ("swe_mm",),
+}
+
+
+@dataclass
+class StationContext:
+    """Per-station constants fitted on the training years (JSON-serialisable via to_dict)."""
+
+    station_id: str
+    qscale: float  # median discharge of the training years, m3/s
+    offset: float  # added before taking logs, m3/s (1% of qscale)
+    clim: list[float] = field(default_factory=list)  # mean log(Q/qscale) by day of year (366 values, smoothed)
+    snow: SnowParams | None = None
+    log_area: float = float("nan")
+    train_start: str = ""
+    train_end: str = ""
+
+    def to_dict(self) -> dict:
+        d = dict(self.__dict__)
+        d["snow"] = self.snow.to_dict() if self.snow else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> StationContext:
+        d = dict(d)
+        d["snow"] = SnowParams(**d["snow"]) if d.get("snow") else None
+        return cls(**d)
+
+
+def inputs_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """Standard inputs from a station frame (by date): q (m3/s, carried forward <= Q_FFILL_DAYS), q_obs (as
+    observed), p (mm/day), t (mean air temperature degC, from tmean_c or (tmin_c + tmax_c)/2), swe (mm)."""
+    idx = pd.DatetimeIndex(df.index)
+    full = pd.date_range(idx.min(), idx.max(), freq="D") if len(idx) else idx
+    df = df.reindex(full)
+
+    def col(name: str) -> pd.Series:
+        return df[name].astype("float64") if name in df else pd.Series(np.nan, index=df.index)
+
+    q_obs = col("discharge_m3s")
+    t = col("tmean_c")
+    t = t.fillna((col("tmin_c") + col("tmax_c")) / 2.0)
+    return pd.DataFrame(
+        {
+            "q": q_obs.ffill(limit=Q_FFILL_DAYS),
+            "q_obs": q_obs,
+            "p": col("precip_mm"),
+            "t": t,
+            "swe": col("swe_mm"),
+        },
+        index=df.index,
+    )
+
+
+def _doy(index: pd.DatetimeIndex) -> np.ndarray:
+    return np.minimum(index.dayofyear.to_numpy(), 366) - 1
+
+
+def fit_context(
+    station_id: str, df: pd.DataFrame, train_end: pd.Timestamp | None = None, area_km2: float = float("nan")
+) -> StationContext:
+    """Fit the per-station constants on data up to and including `train_end` (all of `df` if None)."""
+    inp = inputs_frame(df)
+    if train_end is not None:
+        inp = inp.loc[: pd.Timestamp(train_end)]
+    q = inp["q_obs"].dropna()
+    if q.empty:
+        raise ValueError(f"station {station_id}: no discharge observations to train on")
+    qscale = float(max(q.median(), 1e-3))
+    offset = 0.01 * qscale
+    lqn = np.log((inp["q_obs"] + offset) / qscale)
+    by_doy = lqn.groupby(_doy(pd.DatetimeIndex(inp.index))).mean().reindex(range(366))
+    vals = by_doy.to_numpy()
+    if np.isnan(vals).all():
+        vals = np.zeros(366)
+    vals = pd.Series(np.concatenate([vals, vals, vals])).interpolate(limit_direction="both").to_numpy()
+    smooth = pd.Series(vals).rolling(31, center=True, min_periods=1).mean().to_numpy()[366:732]
+    snow = fit_snow_params(inp["p"], inp["t"], inp["q_obs"])
+    return StationContext(
+        station_id=str(station_id),
+        qscale=qscale,
+        offset=offset,
+        clim=[float(v) for v in smooth],
+        snow=snow,
+        log_area=float(np.log(area_km2)) if area_km2 and area_km2 > 0 else float("nan"),
+        train_start=str(q.index.min().date()),
+        train_end=str(q.index.max().date()),
+    )
+
+
+def log_q(q: pd.Series | np.ndarray, ctx: StationContext) -> np.ndarray:
+    """log((Q + offset) / qscale), Q in m3/s."""
+    return np.log((np.asarray(q, dtype=float) + ctx.offset) / ctx.qscale)
+
+
+def inv_log_q(lq: np.ndarray, ctx: StationContext) -> np.ndarray:
+    """Inverse of log_q, clipped at 0 m3/s."""
+    return np.clip(np.exp(lq) * ctx.qscale - ctx.offset, 0.0, None)
+
+
+def build_features(df: pd.DataFrame, ctx: StationContext) -> pd.DataFrame:
+    """Feature rows for every day of `df` (a station frame by date); row t uses data of days <= t only."""
+    inp = inputs_frame(df)
+    idx = pd.DatetimeIndex(inp.index)
+    lq = pd.Series(log_q(inp["q"], ctx), index=idx)
+    f: dict[str, pd.Series | np.ndarray] = {"lq0": lq}
+    for k in (1, 2, 3, 5, 7, 14, 30):
+        f[f"dlq_{k}"] = lq - lq.shift(k)
+    d1 = lq.diff()
+    f["dlq_std7"] = d1.rolling(7, min_periods=4).std()
+    f["lq_rel_mean7"] = lq.rolling(7, min_periods=4).mean() - lq
+    f["lq_rel_mean30"] = lq.rolling(30, min_periods=15).mean() - lq
+    f["lq_rel_max7"] = lq.rolling(7, min_periods=4).max() - lq
+    f["lq_rel_min30"] = lq - lq.rolling(30, min_periods=15).min()
+    clim = np.asarray(ctx.clim, dtype=float)
+    doy = _doy(idx)
+    f["lq_anom"] = lq - clim[doy]
+    p = inp["p"]
+    f["p0"] = p
+    f["p1"] = p.shift(1)
+    f["p2"] = p.shift(2)
+    for w in (3, 7, 14, 30):
+        f[f"psum{w}"] = p.rolling(w, min_periods=max(1, w // 2)).sum()
+    t = inp["t"]
+    f["t0"] = t
+    f["tmean3"] = t.rolling(3, min_periods=2).mean()
+    f["tmean7"] = t.rolling(7, min_periods=4).mean()
+    tpos = t.clip(lower=0.0)
+    f["dd7"] = tpos.rolling(7, min_periods=4).sum()
+    f["dd30"] = tpos.rolling(30, min_periods=15).sum()
+    swe = inp["swe"]
+    f["swe0"] = swe
+    f["dswe3"] = swe - swe.shift(3)
+    f["dswe7"] = swe - swe.shift(7)
+    if ctx.snow is not None and p.notna().any() and t.notna().any():
+        sf = snow_features(p, t, ctx.snow)
+        store = sf["snow_store_mm"]
+        f["snow_store"] = store
+        f["snow_dstore7"] = store - store.shift(7)
+        f["melt3"] = sf["snow_melt_mm"].rolling(3, min_periods=1).sum()
+        f["melt7"] = sf["snow_melt_mm"].rolling(7, min_periods=1).sum()
+        for w in (3, 7, 30):
+            f[f"winput{w}"] = sf["water_input_mm"].rolling(w, min_periods=1).sum()
+    else:
+        for name in ("snow_store", "snow_dstore7", "melt3", "melt7", "winput3", "winput7", "winput30"):
+            f[name] = np.nan
+    ang = 2 * np.pi * doy / 365.25
+    f["doy_sin"] = np.sin(ang)
+    f["doy_cos"] = np.cos(ang)
+    f["log_area"] = ctx.log_area
+    f["log_qscale"] = float(np.log(ctx.qscale))
+    out = pd.DataFrame({k: (v.to_numpy() if isinstance(v, pd.Series) else v) for k, v in f.items()}, index=idx)
+    out.index.name = "date"
+    return out
+
+
+def lead_features(base: pd.DataFrame, ctx: StationContext, lead: int) -> pd.DataFrame:
+    """Add the lead-specific feature: the climatological change of log discharge from t to t+lead."""
+    clim = np.asarray(ctx.clim, dtype=float)
+    doy = _doy(pd.DatetimeIndex(base.index))
+    out = base.copy()
+    out["clim_dlq"] = clim[(doy + lead) % 366] - clim[doy]
+    return out
+
+
+def targets(df: pd.DataFrame, ctx: StationContext, leads: list[int]) -> pd.DataFrame:
+    """Target of lead k at issue day t: log(Q(t+k)+c) - log(Q(t)+c) with Q(t) as used by the features."""
+    inp = inputs_frame(df)
+    lq0 = log_q(inp["q"], ctx)
+    lq_obs = pd.Series(log_q(inp["q_obs"], ctx), index=inp.index)
+    return pd.DataFrame({k: lq_obs.shift(-k).to_numpy() - lq0 for k in leads}, index=inp.index)
+
+
+def missing_inputs(df: pd.DataFrame, day: pd.Timestamp, lookback_days: int = 3) -> list[str]:
+    """Input groups with no value in the `lookback_days` days ending on `day` (discharge, precip, temperature,
+    SWE)."""
+    day = pd.Timestamp(day)
+    win = df.loc[day - pd.Timedelta(days=lookback_days - 1) : day] if len(df) else df
+    missing = []
+    for group, cols in INPUT_GROUPS.items():
+        present = [c for c in cols if c in win]
+        if not present or all(win[c].isna().all() for c in present):
+            missing.append(group)
+    return missing

@@ -1,0 +1,270 @@
+"""The LightGBM forecaster: per basin (the basin's stations pooled), direct multi-horizon (one model per lead,
+no recursion), predicting the change of log discharge from the issue day t to t+k, with conformal quantiles.
+
+Training on a basin's training period:
+1. per-station constants (discharge scale, climatology, snow-store parameters) on the training years only;
+2. a first model per lead on all but the last `cal_years` of the training period; on those held-out years:
+   a blend weight w with persistence (yhat -> w * yhat, w in [0, 1.5], chosen for MSE of discharge), and the
+   residual quantiles per lead and bin of a scale proxy (forecasting.models.calibration);
+3. the final model per lead refitted on the whole training period with the same settings.
+Sample weights grow with the flow level ((Q/Q_median)^weight_power) so that floods weigh as in the NSE.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from forecasting.features import StationContext, build_features, fit_context, inv_log_q, lead_features, targets
+from forecasting.models.calibration import (
+    FINE_LEVELS,
+    ResidualCalibration,
+    fit_calibration,
+    held_out_coverage,
+)
+
+BLEND_GRID = tuple(np.round(np.arange(0.0, 1.51, 0.05), 2))
+
+
+@dataclass
+class LGBMParams:
+    """Hyper-parameters (LightGBM names) and training settings."""
+
+    num_leaves: int = 31
+    learning_rate: float = 0.05
+    n_estimators: int = 300
+    min_data_in_leaf: int = 40
+    feature_fraction: float = 0.8
+    bagging_fraction: float = 0.8
+    bagging_freq: int = 1
+    lambda_l2: float = 1.0
+    max_bin: int = 127
+    num_threads: int = 2
+    weight_power: float = 0.5  # sample weight (Q/Q_median)^p, clipped to [0.1, 50]
+    cal_years: int = 6  # held-out years at the end of the training period for blending and calibration
+    refit: bool = True  # refit on the whole training period after calibration
+    seed: int = 7
+
+    def lgb_params(self) -> dict:
+        return {
+            "objective": "regression",
+            "num_leaves": self.num_leaves,
+            "learning_rate": self.learning_rate,
+            "min_data_in_leaf": self.min_data_in_leaf,
+            "feature_fraction": self.feature_fraction,
+            "bagging_fraction": self.bagging_fraction,
+            "bagging_freq": self.bagging_freq,
+            "lambda_l2": self.lambda_l2,
+            "max_bin": self.max_bin,
+            "num_threads": self.num_threads,
+            "seed": self.seed,
+            "deterministic": True,
+            "verbose": -1,
+        }
+
+
+def scale_proxy(x: pd.DataFrame, yhat: np.ndarray, lead: int) -> np.ndarray:
+    """Scale of the expected error: |predicted change| + recent variability * sqrt(lead)."""
+    vol = np.nan_to_num(x["dlq_std7"].to_numpy(dtype=float), nan=0.0)
+    return np.abs(yhat) + vol * np.sqrt(lead)
+
+
+class LGBMForecaster:
+    """Per-basin LightGBM forecaster (see module docstring)."""
+
+    name = "lightgbm"
+
+    def __init__(self, leads: list[int] | None = None, params: LGBMParams | None = None) -> None:
+        self.leads = list(leads or range(1, 8))
+        self.params = params or LGBMParams()
+        self.contexts: dict[str, StationContext] = {}
+        self.boosters: dict[int, lgb.Booster] = {}
+        self.blend: dict[int, float] = {}
+        self.calibration: dict[int, ResidualCalibration] = {}
+        self.feature_names: list[str] = []
+        self.validation: dict[str, dict[str, float | None]] = {}
+        self.train_period: tuple[str, str] = ("", "")
+
+    @property
+    def stations(self) -> list[str]:
+        return list(self.contexts)
+
+    # -- data -------------------------------------------------------------------------------------------------
+    def _station_design(self, sid: str, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        ctx = self.contexts[sid]
+        base = build_features(df, ctx)
+        y = targets(df, ctx, self.leads)
+        return base, y
+
+    def _weights(self, base: pd.DataFrame, y: np.ndarray) -> np.ndarray:
+        lq_future = base["lq0"].to_numpy() + y  # log(Q(t+k)/qscale)
+        level = np.exp(np.maximum(base["lq0"].to_numpy(), lq_future))
+        return np.clip(level**self.params.weight_power, 0.1, 50.0)
+
+    # -- training ---------------------------------------------------------------------------------------------
+    def fit(
+        self,
+        frames: dict[str, pd.DataFrame],
+        train_end: pd.Timestamp | dict[str, pd.Timestamp] | None = None,
+        attrs: dict[str, dict] | None = None,
+    ) -> LGBMForecaster:
+        """Fit on the stations' data up to and including `train_end` (one date, or one per station; default: all
+        data). Frames: station -> DataFrame by date with canonical variables (QC-masked)."""
+        attrs = attrs or {}
+        designs = []
+        ends = []
+        for sid, df in frames.items():
+            end_k = train_end.get(sid) if isinstance(train_end, dict) else train_end
+            end = pd.Timestamp(end_k) if end_k is not None else pd.DatetimeIndex(df.index).max()
+            ctx = fit_context(sid, df, end, float(attrs.get(sid, {}).get("area_km2", float("nan"))))
+            self.contexts[sid] = ctx
+            base, y = self._station_design(sid, df)
+            designs.append((sid, base.loc[:end], y.loc[:end], end))
+            ends.append(end)
+        if not designs:
+            raise ValueError("no stations to train on")
+        t_end = max(ends)
+        t_start = min(pd.Timestamp(self.contexts[s].train_start) for s in self.contexts)
+        self.train_period = (str(t_start.date()), str(t_end.date()))
+        n_years = (t_end - t_start).days / 365.25
+        cal_years = min(self.params.cal_years, max(1.0, n_years * 0.25))
+        cal_start = t_end - pd.Timedelta(days=int(cal_years * 365.25))
+        params = self.params.lgb_params()
+        for k in self.leads:
+            xs, ys, ws, is_cal, q0s, qks, ctxs = [], [], [], [], [], [], []
+            for sid, base, y, end in designs:
+                x = lead_features(base, self.contexts[sid], k)
+                yk = y[k].to_numpy().copy()
+                dates = pd.DatetimeIndex(base.index)
+                yk[dates + pd.Timedelta(days=k) > end] = np.nan  # targets must lie in the training period
+                ok = ~np.isnan(yk) & ~np.isnan(x["lq0"].to_numpy())
+                xs.append(x[ok])
+                ys.append(yk[ok])
+                ws.append(self._weights(x[ok], yk[ok]))
+                is_cal.append((dates[ok] >= cal_start))
+                ctxs.extend([sid] * int(ok.sum()))
+            x_all = pd.concat(xs)
+            y_all = np.concatenate(ys)
+            w_all = np.concatenate(ws)
+            cal = np.concatenate(is_cal)
+            self.feature_names = list(x_all.columns)
+            fit_mask = ~cal
+            if fit_mask.sum() < 200 or cal.sum() < 100:
+                fit_mask = np.ones(len(y_all), dtype=bool)
+                cal = np.zeros(len(y_all), dtype=bool)
+            booster = lgb.train(
+                params,
+                lgb.Dataset(x_all[fit_mask], y_all[fit_mask], weight=w_all[fit_mask], free_raw_data=True),
+                num_boost_round=self.params.n_estimators,
+            )
+            if cal.any():
+                xc = x_all[cal]
+                yc = y_all[cal]
+                yhat = booster.predict(xc, num_threads=self.params.num_threads)
+                lq0 = xc["lq0"].to_numpy()
+                sids = np.asarray(ctxs)[cal]
+                w = self._fit_blend(lq0, yhat, yc, sids)
+                self.blend[k] = w
+                resid = yc - w * yhat
+                scale = scale_proxy(xc, w * yhat, k)
+                calib = fit_calibration(resid, scale)
+                calib.coverage = held_out_coverage(resid, scale)
+                self.calibration[k] = calib
+                self.validation[str(k)] = self._validation(lq0, w * yhat, yc, sids)
+            else:
+                self.blend[k] = 1.0
+                resid = y_all - booster.predict(x_all, num_threads=self.params.num_threads)
+                self.calibration[k] = fit_calibration(resid, scale_proxy(x_all, y_all - resid, k))
+                self.validation[str(k)] = {"note": "no held-out period: in-sample calibration"}
+            if self.params.refit and cal.any():
+                booster = lgb.train(
+                    params,
+                    lgb.Dataset(x_all, y_all, weight=w_all, free_raw_data=True),
+                    num_boost_round=self.params.n_estimators,
+                )
+            self.boosters[k] = booster
+        return self
+
+    def _to_q(self, lq_norm: np.ndarray, sids: np.ndarray) -> np.ndarray:
+        out = np.empty(len(lq_norm))
+        for sid in np.unique(sids):
+            m = sids == sid
+            out[m] = inv_log_q(lq_norm[m], self.contexts[sid])
+        return out
+
+    def _fit_blend(self, lq0: np.ndarray, yhat: np.ndarray, y: np.ndarray, sids: np.ndarray) -> float:
+        obs = self._to_q(lq0 + y, sids)
+        best, best_w = np.inf, 1.0
+        for w in BLEND_GRID:
+            err = np.mean((self._to_q(lq0 + w * yhat, sids) - obs) ** 2)
+            if err < best - 1e-12:
+                best, best_w = err, float(w)
+        return best_w
+
+    def _validation(self, lq0: np.ndarray, yhat: np.ndarray, y: np.ndarray, sids: np.ndarray) -> dict:
+        obs = self._to_q(lq0 + y, sids)
+        fc = self._to_q(lq0 + yhat, sids)
+        pers = self._to_q(lq0, sids)
+        sse = np.sum((obs - fc) ** 2)
+        nse = 1 - sse / np.sum((obs - obs.mean()) ** 2)
+        skill = 1 - sse / np.sum((obs - pers) ** 2)
+        return {"nse": float(nse), "skill_vs_persistence": float(skill), "n": int(len(obs))}
+
+    # -- prediction -------------------------------------------------------------------------------------------
+    def predict(
+        self,
+        frames: dict[str, pd.DataFrame],
+        issue_dates: pd.DatetimeIndex,
+        levels: tuple[float, ...] = FINE_LEVELS,
+    ) -> dict[str, np.ndarray]:
+        """Quantiles of discharge (m3/s), n_dates x n_leads x n_levels, per station of the model.
+
+        Rows where the discharge of the issue day (carried forward at most 3 days) is unknown are NaN."""
+        out = {}
+        issue_dates = pd.DatetimeIndex(issue_dates)
+        for sid, df in frames.items():
+            if sid not in self.contexts:
+                continue
+            ctx = self.contexts[sid]
+            hist = df.loc[: issue_dates.max()] if len(issue_dates) else df
+            base = build_features(hist, ctx).reindex(issue_dates)
+            res = np.full((len(issue_dates), len(self.leads), len(levels)), np.nan)
+            ok = base["lq0"].notna().to_numpy()
+            if ok.any():
+                for j, k in enumerate(self.leads):
+                    x = lead_features(base[ok], ctx, k)[self.feature_names]
+                    yhat = self.blend.get(k, 1.0) * self.boosters[k].predict(x, num_threads=self.params.num_threads)
+                    qy = self.calibration[k].quantiles(yhat, scale_proxy(x, yhat, k), levels)
+                    lq = x["lq0"].to_numpy()[:, None] + qy
+                    res[ok, j, :] = np.sort(inv_log_q(lq, ctx), axis=1)
+            out[sid] = res
+        return out
+
+    # -- persistence of the fitted model ----------------------------------------------------------------------
+    def metadata(self) -> dict:
+        return {
+            "name": self.name,
+            "leads": self.leads,
+            "params": asdict(self.params),
+            "contexts": {s: c.to_dict() for s, c in self.contexts.items()},
+            "blend": {str(k): v for k, v in self.blend.items()},
+            "calibration": {str(k): c.to_dict() for k, c in self.calibration.items()},
+            "features": self.feature_names,
+            "validation": self.validation,
+            "train_period": list(self.train_period),
+        }
+
+    @classmethod
+    def from_metadata(cls, meta: dict, boosters: dict[int, lgb.Booster]) -> LGBMForecaster:
+        m = cls(meta["leads"], LGBMParams(**meta["params"]))
+        m.contexts = {s: StationContext.from_dict(c) for s, c in meta["contexts"].items()}
+        m.blend = {int(k): float(v) for k, v in meta["blend"].items()}
+        m.calibration = {int(k): ResidualCalibration.from_dict(c) for k, c in meta["calibration"].items()}
+        m.feature_names = list(meta["features"])
+        m.validation = meta.get("validation", {})
+        m.train_period = tuple(meta.get("train_period", ("", "")))
+        m.boosters = boosters
+        return m
