@@ -1,0 +1,195 @@
+"""The spring flood outlook flow: read the store, compute every basin's outlook, write it atomically.
+
+Output: `<home>/outlooks/<issue_date>.json` = {"issue_date", "created_at", "data", "messages", "basins": {id: ..}},
+each basin as `forecasting.outlook.basin_outlook` returns it. Per-basin settings (flood season etc.) may be given
+in `<home>/outlooks/config.json` as {"<basin_id>": {"season_start": "04-01", "season_end": "06-30"}, ...}.
+Basin areas missing from the station registry are taken from polygons in `<home>/basins/*.geojson`
+(or `<data>/basins/` with --data).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import fields, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import xarray as xr
+from prefect import flow, get_run_logger
+
+from forecasting import qc
+from forecasting.basins import BasinFileError, read_basins
+from forecasting.home import Home
+from forecasting.outlook import OutlookConfig, basin_frame, basin_outlook, basins_of, homogenise_precip
+from forecasting.storage import open_store
+
+LOCAL_TZ = ZoneInfo("Asia/Almaty")
+
+
+def outlooks_dir(home: Home) -> Path:
+    return home.root / "outlooks"
+
+
+def today_local() -> str:
+    """Today's date in Asia/Almaty (YYYY-MM-DD)."""
+    return datetime.now(LOCAL_TZ).date().isoformat()
+
+
+def load_configs(path: Path) -> dict[str, OutlookConfig]:
+    """Per-basin OutlookConfig from a JSON file {basin_id: {field: value}}; unknown fields raise ValueError."""
+    if not Path(path).exists():
+        return {}
+    raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    names = {f.name for f in fields(OutlookConfig)}
+    out = {}
+    for bid, opts in raw.items():
+        bad = set(opts) - names
+        if bad:
+            raise ValueError(f"{path}: basin '{bid}': unknown outlook settings {sorted(bad)}")
+        out[str(bid)] = replace(OutlookConfig(), **opts)
+    return out
+
+
+def read_data_folder(folder: Path) -> xr.Dataset:
+    """A station-CSV folder as a QC'd canonical dataset (for `tasqyn outlook --data DIR`)."""
+    from forecasting.sources import get_adapter
+    from forecasting.store import build_dataset
+
+    result = get_adapter("station-csv").read(Path(folder))
+    ds, _ = build_dataset(result)
+    return qc.run_qc(ds)
+
+
+def compute_outlooks(
+    ds: xr.Dataset,
+    issue_date: str,
+    configs: dict[str, OutlookConfig] | None = None,
+    polygons: Path | None = None,
+) -> dict[str, object]:
+    """Outlooks of every basin of `ds` for `issue_date` (only data before the issue date is used)."""
+    configs = configs or {}
+    messages: list[str] = []
+    areas: dict[str, float] = {}
+    if polygons is not None and Path(polygons).exists():
+        try:
+            areas = {bid: b.area_km2 for bid, b in read_basins(Path(polygons)).items()}
+        except BasinFileError as exc:
+            messages.append(str(exc))
+    ds = qc.usable(ds) if hasattr(qc, "usable") else ds
+    meta_area = dict(
+        zip(
+            (str(s) for s in ds["station"].values),
+            ds["area_km2"].values if "area_km2" in ds.coords else [math.nan] * ds.sizes["station"],
+            strict=True,
+        )
+    )
+    issue = pd.Timestamp(issue_date)
+    basins: dict[str, object] = {}
+    for bid, (outlet, members) in basins_of(ds).items():
+        frame = basin_frame(ds, members, outlet)
+        frame = frame.loc[: issue - pd.Timedelta(days=1)]
+        frame, note = homogenise_precip(frame)
+        area = meta_area.get(outlet)
+        area_source = "station registry"
+        if area is None or not math.isfinite(area):
+            area = areas.get(bid) or areas.get(outlet)
+            area_source = "basin polygon (geodesic)" if area else None
+        res = basin_outlook(frame, issue, configs.get(bid), area, bid)
+        res["outlet_station"] = outlet
+        res["area_source"] = area_source
+        if note:
+            res["notes"] = [note]
+        basins[bid] = res
+        if res.get("status") != "ok":
+            messages.append(f"{bid}: {res.get('message')}")
+    return {
+        "issue_date": issue.date().isoformat(),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "basins": basins,
+        "messages": messages,
+    }
+
+
+def write_json_atomic(doc: dict[str, object], path: Path) -> Path:
+    """Write JSON to `path` atomically (temporary file in the same folder, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, ensure_ascii=False, indent=1, allow_nan=False, default=_json_default)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _json_default(o: object) -> object:
+    if hasattr(o, "item"):
+        return o.item()
+    raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+def _clean(o: object) -> object:
+    """NaN/inf -> None, recursively (JSON has no NaN)."""
+    if isinstance(o, dict):
+        return {str(k): _clean(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_clean(v) for v in o]
+    if isinstance(o, float) and not math.isfinite(o):
+        return None
+    if hasattr(o, "item") and not isinstance(o, str):
+        return _clean(o.item())
+    return o
+
+
+def run_outlook(
+    issue_date: str | None = None, home: Home | None = None, data: Path | None = None, out: Path | None = None
+) -> tuple[Path, dict[str, object]]:
+    """Compute and write the outlook (plain function; the flow and the CLI call it). Returns (path, document).
+
+    Reads the home's store, or the station-CSV folder `data` when given; writes `out` (default
+    `<home>/outlooks/<issue_date>.json`).
+    """
+    home = home or Home.from_env()
+    issue_date = issue_date or today_local()
+    pd.Timestamp(issue_date)  # validates
+    if data is not None:
+        ds = read_data_folder(Path(data))
+        polygons = Path(data) / "basins"
+        source = str(data)
+    else:
+        ds = open_store(home.observations)
+        if ds is None:
+            raise FileNotFoundError(f"the store {home.observations} is empty; run 'tasqyn ingest' first")
+        polygons = home.root / "basins"
+        source = str(home.observations)
+    configs = load_configs(outlooks_dir(home) / "config.json")
+    doc = compute_outlooks(ds, issue_date, configs, polygons)
+    doc["data"] = source
+    doc = _clean(doc)
+    path = Path(out) if out else outlooks_dir(home) / f"{issue_date}.json"
+    write_json_atomic(doc, path)
+    return path, doc
+
+
+@flow(name="spring-outlook")
+def outlook_flow(issue_date: str | None = None, home: str | None = None) -> str:
+    """Deployment `spring-outlook` (1 Feb, 1 Mar, weekly in spring): outlooks of every basin for `issue_date`
+    (default: today in Asia/Almaty). Returns the path of the written JSON."""
+    logger = get_run_logger()
+    path, doc = run_outlook(issue_date, Home.from_env(home))
+    ok = sum(1 for b in doc["basins"].values() if b.get("status") == "ok")
+    logger.info("outlook %s: %d of %d basins -> %s", doc["issue_date"], ok, len(doc["basins"]), path)
+    for m in doc["messages"]:
+        logger.warning(m)
+    return str(path)
