@@ -58,7 +58,7 @@ def ingest_cmd(
                 err.print(f"[red]quarantined[/red] {q.message()}")
             if len(report.quarantine) > 20:
                 err.print(f"... and {len(report.quarantine) - 20} more")
-            console.print(report.summary())
+            console.print(report.summary(), soft_wrap=True)
             if report.quarantine_file:
                 console.print(f"quarantine written to {report.quarantine_file}")
     if not any_ok:
@@ -67,9 +67,13 @@ def ingest_cmd(
 
 
 @app.command("stations")
-def stations_cmd(home: Path | None = HomeOpt, as_csv: bool = typer.Option(False, "--csv", help="CSV output")) -> None:
-    """List the stations in the store: period, variables, completeness and QC flags."""
-    from forecasting.inventory import missing_metadata, station_inventory
+def stations_cmd(
+    home: Path | None = HomeOpt,
+    as_csv: bool = typer.Option(False, "--csv", help="CSV output"),
+    variables: bool = typer.Option(False, "--variables", "-v", help="one row per station and variable"),
+) -> None:
+    """List the stations in the store: period, variables, completeness, QC flags and what is missing."""
+    from forecasting.inventory import CODES, missing_metadata, short_name, station_inventory, station_summary
     from forecasting.storage import open_store
 
     h = Home.from_env(home)
@@ -79,11 +83,33 @@ def stations_cmd(home: Path | None = HomeOpt, as_csv: bool = typer.Option(False,
         raise typer.Exit(1)
     inv = station_inventory(ds)
     if as_csv:
-        inv.to_csv(sys.stdout, index=False)
+        (inv if variables else station_summary(ds, inv)).to_csv(sys.stdout, index=False)
         return
-    table = Table(title=f"{ds.sizes['station']} stations in {h.observations}")
+    out = console if console.is_terminal else Console(width=200)  # piped: do not fold rows at 80 columns
+    n = inv["station_id"].nunique() if len(inv) else 0
+    if not variables:
+        table = Table(title=f"{n} stations in {h.observations}")
+        for col in ("station", "name", "period", "variables", "complete %", "flagged", "flags", "missing"):
+            table.add_column(col, no_wrap=col in ("station", "period"))
+        for r in station_summary(ds, inv).itertuples(index=False):
+            table.add_row(
+                str(r.station_id),
+                str(r.name)[:24],
+                f"{r.start}..{r.end}",
+                str(r.variables),
+                f"{r.completeness_pct:.1f}",
+                str(r.flagged),
+                str(r.flags),
+                f"[yellow]{r.missing}[/yellow]" if r.missing else "",
+            )
+        out.print(table)
+        legend = ", ".join(f"{code} {short_name(v)}" for v, code in CODES.items())
+        out.print(f"variables: {legend}")
+        out.print("complete %: of the discharge (else level) record; flagged: values QC excludes from use")
+        return
+    table = Table(title=f"{n} stations in {h.observations}")
     for col in ("station", "name", "variable", "period", "days", "complete %", "flagged", "flags"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in ("station", "period"))
     for sid, grp in inv.groupby("station_id", sort=True):
         for k, r in enumerate(grp.itertuples(index=False)):
             detail = ", ".join(
@@ -94,16 +120,16 @@ def stations_cmd(home: Path | None = HomeOpt, as_csv: bool = typer.Option(False,
             table.add_row(
                 sid if k == 0 else "",
                 str(r.name)[:30] if k == 0 else "",
-                r.variable,
+                short_name(r.variable),
                 f"{r.start} .. {r.end}",
                 str(r.n_days),
                 f"{r.completeness_pct:.1f}",
                 str(r.flagged),
                 detail,
             )
-    console.print(table)
+    out.print(table)
     for sid, miss in missing_metadata(ds).items():
-        console.print(f"[yellow]{sid}[/yellow]: metadata missing: {', '.join(miss)}")
+        out.print(f"[yellow]{sid}[/yellow]: metadata missing: {', '.join(miss)}")
 
 
 @app.command("outlook")

@@ -61,3 +61,66 @@ def missing_metadata(ds: xr.Dataset) -> dict[str, list[str]]:
         if miss:
             out[str(sid)] = miss
     return out
+
+
+# What a station needs for forecasting, for the "missing" column: a target and the weather that drives it.
+CORE_VARIABLES: dict[str, tuple[str, ...]] = {
+    "discharge": ("discharge_m3s",),
+    "precip": ("precip_mm",),
+    "temperature": ("tmin_c", "tmax_c", "tmean_c"),
+}
+REPORTED_FLAGS: tuple[str, ...] = ("impossible", "rate", "flatline", "spike", "repeated", "duplicate", "revised")
+
+
+# Compact codes of the variables for one-line listings (hydrological usage: Q discharge, H stage, P precipitation).
+CODES: dict[str, str] = {
+    "discharge_m3s": "Q",
+    "water_level_cm": "H",
+    "precip_mm": "P",
+    "tmin_c": "Tmin",
+    "tmax_c": "Tmax",
+    "tmean_c": "Tmean",
+    "swe_mm": "SWE",
+    "snow_depth_cm": "HS",
+}
+
+
+def short_name(var: str) -> str:
+    """A variable's name without its unit suffix (discharge_m3s -> discharge)."""
+    for suffix in ("_m3s", "_cm", "_mm", "_c"):
+        if var.endswith(suffix):
+            return var[: -len(suffix)]
+    return var
+
+
+def station_summary(ds: xr.Dataset, inventory: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per station with data: station_id, name, start, end (any variable), variables (CODES, e.g. "Q P Tmean"),
+    completeness_pct (of the discharge record, else the level, over the station's period), flagged (values excluded
+    by QC, all variables), flags (e.g. "repeated 801, spike 8"), missing (core variables and metadata absent).
+    """
+    inv = station_inventory(ds) if inventory is None else inventory
+    missing_meta = missing_metadata(ds)
+    cols = ["station_id", "name", "start", "end", "variables", "completeness_pct", "flagged", "flags", "missing"]
+    rows = []
+    if inv.empty:
+        return pd.DataFrame(columns=cols)
+    for sid, grp in inv.groupby("station_id", sort=True):
+        present = list(grp["variable"])
+        target = next((v for v in ("discharge_m3s", "water_level_cm") if v in present), present[0])
+        counts = {f: int(grp[f].sum()) for f in REPORTED_FLAGS}
+        missing = [name for name, alts in CORE_VARIABLES.items() if not any(v in present for v in alts)]
+        missing += missing_meta.get(str(sid), [])
+        rows.append(
+            {
+                "station_id": sid,
+                "name": grp["name"].iloc[0],
+                "start": grp["start"].min(),
+                "end": grp["end"].max(),
+                "variables": " ".join(CODES.get(v, v) for v in present),
+                "completeness_pct": float(grp.loc[grp["variable"] == target, "completeness_pct"].iloc[0]),
+                "flagged": int(grp["flagged"].sum()),
+                "flags": ", ".join(f"{f} {n}" for f, n in counts.items() if n),
+                "missing": ", ".join(missing),
+            }
+        )
+    return pd.DataFrame(rows, columns=cols)
