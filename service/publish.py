@@ -1,0 +1,320 @@
+"""Recording forecast runs and publishing their station and basin levels in the database.
+
+- `record_run` creates (or updates) the row of a run when it starts; `fail_run` marks it failed (the previous
+  publication stays in place: the public API serves the latest *published successful* run).
+- `publish_forecast` writes the station and basin levels of a forecast dataset with risk added
+  (forecasting.risk.add_risk), the run's counts, and optionally publishes it. Writing the same run again replaces
+  its levels (idempotent); a rerun of the same issue date is a new run (new run_id) and, once published, is the one
+  served for that date.
+- `save_thresholds` / `load_thresholds` keep the versioned threshold sets (forecasting.thresholds.next_version).
+- `synthetic_forecast` builds a forecast dataset in the data/FORMATS.md layout from the store's last observations
+  (for tests, benchmarks and demos without a trained model; it is not a forecast).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from forecasting.risk import LEVEL_LABELS, basin_levels, station_summary
+from forecasting.thresholds import THRESHOLD_COLUMNS, empty_table, next_version
+from service.db import BasinLevel, ForecastRun, ReviewAction, StationLevel, Threshold, utcnow
+
+QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
+
+
+def _date(value: Any) -> dt.date | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    ts = pd.Timestamp(value)
+    return None if pd.isna(ts) else ts.date()
+
+
+def record_run(
+    session: Session,
+    run_id: str,
+    issue_date: dt.date | str,
+    status: str = "running",
+    model_versions: Mapping[str, str] | None = None,
+    data_cutoff: dt.date | str | None = None,
+    forecast_path: str | None = None,
+    message: str | None = None,
+    threshold_version: int | None = None,
+) -> ForecastRun:
+    """Create the row of run `run_id` (or update it if it exists). Flushes; the caller commits."""
+    run = session.scalars(select(ForecastRun).where(ForecastRun.run_id == run_id)).first()
+    if run is None:
+        run = ForecastRun(run_id=run_id, issue_date=_date(issue_date), status=status, review_status="draft")
+        session.add(run)
+    run.status = status
+    if model_versions is not None:
+        run.model_versions = dict(model_versions)
+    if data_cutoff is not None:
+        run.data_cutoff = _date(data_cutoff)
+    if forecast_path is not None:
+        run.forecast_path = str(forecast_path)
+    if message is not None:
+        run.message = message
+    if threshold_version is not None:
+        run.threshold_version = threshold_version
+    if status in ("success", "failed") and run.finished_at is None:
+        run.finished_at = utcnow()
+    session.flush()
+    return run
+
+
+def fail_run(session: Session, run_id: str, issue_date: dt.date | str, message: str) -> ForecastRun:
+    """Mark run `run_id` failed (never published); the previous publication stays what the public sees."""
+    run = record_run(session, run_id, issue_date, status="failed", message=message)
+    run.published_at = None
+    session.flush()
+    return run
+
+
+def publish_forecast(
+    session: Session,
+    forecast_ds: xr.Dataset,
+    run_id: str,
+    review_status: str = "draft",
+    publish: bool = False,
+    forecast_path: str | None = None,
+    basin_of: Mapping[str, str] | None = None,
+    basin_names: Mapping[str, str] | None = None,
+    username: str = "system",
+) -> ForecastRun:
+    """Write the levels of `forecast_ds` (risk added) as run `run_id` and optionally publish it.
+
+    `review_status`: "draft" (waits for a hydrologist) or "unreviewed" (published without review, e.g. when the
+    service runs without reviewers); with `publish` the run becomes the public one (published_at set, an
+    `auto_publish` action in the audit trail). Station -> basin from `basin_of`, else the dataset's `basin`
+    coordinate, else the station itself. Counts: n_forecast = stations with status ok|stale|fallback,
+    n_stale, n_failed. Flushes; the caller commits.
+    """
+    if review_status not in ("draft", "unreviewed", "approved"):
+        raise ValueError(f"review_status must be draft, unreviewed or approved, not {review_status!r}")
+    if "station_level" not in forecast_ds:
+        raise ValueError("the forecast dataset has no risk variables: run forecasting.risk.add_risk first")
+    issue = _date(forecast_ds.attrs.get("issue_date"))
+    if issue is None:
+        raise ValueError("the forecast dataset has no issue_date attribute")
+    summary = station_summary(forecast_ds)
+    basins = basin_levels(summary, basin_of)
+    if basin_of is not None:
+        summary["basin_id"] = [
+            basin_of.get(s, b) for s, b in zip(summary["station_id"], summary["basin_id"], strict=True)
+        ]
+    status = summary["status"]
+    versions = {}
+    if "model_version" in forecast_ds:
+        names = forecast_ds["model_name"].values.astype(str) if "model_name" in forecast_ds else None
+        for i, (sid, ver) in enumerate(
+            zip(summary["station_id"], forecast_ds["model_version"].values.astype(str), strict=True)
+        ):
+            versions[sid] = f"{names[i]}:{ver}" if names is not None else ver
+
+    run = record_run(
+        session,
+        run_id,
+        issue,
+        status="success",
+        model_versions=versions,
+        data_cutoff=forecast_ds.attrs.get("data_cutoff") or None,
+        forecast_path=forecast_path,
+        threshold_version=_int_or_none(forecast_ds.attrs.get("threshold_version")),
+    )
+    run.review_status = review_status
+    run.alert_probability = _float_or_none(forecast_ds.attrs.get("alert_probability"))
+    run.n_stations = len(summary)
+    run.n_forecast = int(status.isin(["ok", "stale", "fallback"]).sum())
+    run.n_stale = int((status == "stale").sum())
+    run.n_failed = int((status == "failed").sum())
+    session.execute(delete(StationLevel).where(StationLevel.run_id == run.id))
+    session.execute(delete(BasinLevel).where(BasinLevel.run_id == run.id))
+    session.add_all(
+        StationLevel(
+            run_id=run.id,
+            issue_date=issue,
+            station_id=r.station_id,
+            basin_id=r.basin_id,
+            level=int(r.level),
+            level_label=r.level_label,
+            first_date=_date(r.first_date),
+            probability=_float_or_none(r.probability),
+            trend=r.trend or None,
+            stale=bool(r.stale),
+            status=r.status,
+            message=r.message or None,
+        )
+        for r in summary.itertuples(index=False)
+    )
+    session.add_all(
+        BasinLevel(
+            run_id=run.id,
+            issue_date=issue,
+            basin_id=r.basin_id,
+            name=(basin_names or {}).get(r.basin_id) or r.basin_id,
+            level=int(r.level),
+            first_date=_date(r.first_date),
+            probability=_float_or_none(r.probability),
+            n_stations=int(r.n_stations),
+        )
+        for r in basins.itertuples(index=False)
+    )
+    if publish:
+        run.published_at = utcnow()
+        session.add(
+            ReviewAction(
+                run_id=run.id,
+                issue_date=issue,
+                username=username,
+                role="system",
+                action="auto_publish",
+                target_type="run",
+                target_id=run_id,
+                reason=f"published {review_status}",
+            )
+        )
+    session.flush()
+    return run
+
+
+def _float_or_none(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if np.isnan(f) else f
+
+
+def _int_or_none(v: Any) -> int | None:
+    f = _float_or_none(v)
+    return None if f is None else int(f)
+
+
+def effective_level_label(level: int) -> str:
+    return LEVEL_LABELS.get(int(level), "normal")
+
+
+# --- thresholds ------------------------------------------------------------------------------------------------
+
+
+def latest_threshold_version(session: Session) -> int | None:
+    """The newest stored threshold-set version, or None."""
+    return session.scalar(select(func.max(Threshold.version)))
+
+
+def load_thresholds(session: Session, version: int | None = None) -> pd.DataFrame:
+    """The threshold table (forecasting.thresholds layout) of `version` (default: the newest)."""
+    version = version if version is not None else latest_threshold_version(session)
+    if version is None:
+        return empty_table()
+    rows = session.scalars(select(Threshold).where(Threshold.version == version).order_by(Threshold.id)).all()
+    if not rows:
+        return empty_table()
+    return pd.DataFrame(
+        [{c: getattr(r, c) for c in THRESHOLD_COLUMNS} for r in rows], columns=THRESHOLD_COLUMNS
+    ).astype({"value": "float64"})
+
+
+def save_thresholds(session: Session, table: pd.DataFrame, valid_from: dt.date | str | None = None) -> int:
+    """Store a threshold set; returns its version. A new version only when a value changed (else the stored one).
+
+    Every version is a complete set (all stations), so a forecast's `threshold_version` names exactly the values
+    it was computed with.
+    """
+    current = latest_threshold_version(session)
+    stored = load_thresholds(session, current) if current is not None else None
+    version, is_new = next_version(table, stored, current)
+    if not is_new:
+        return version
+    now = utcnow()
+    session.add_all(
+        Threshold(
+            station_id=str(r.station_id),
+            kind=str(r.kind),
+            value=float(r.value),
+            units=str(r.units),
+            source=str(r.source),
+            years=r.years if isinstance(r.years, str) else None,
+            version=version,
+            valid_from=_date(valid_from),
+            created_at=now,
+        )
+        for r in table.itertuples(index=False)
+    )
+    session.flush()
+    return version
+
+
+# --- a synthetic forecast (tests, benchmarks, demos without a model) -------------------------------------------
+
+
+def synthetic_forecast(
+    store: xr.Dataset,
+    issue_date: dt.date | str | None = None,
+    leads: int = 7,
+    spread: float = 0.15,
+    growth: Mapping[str, float] | None = None,
+    run_id: str = "synthetic",
+) -> xr.Dataset:
+    """A forecast dataset (data/FORMATS.md layout) from the last observations: NOT a forecast.
+
+    For each station the median at lead k is last_obs * growth**k (growth default 1.0, per station in `growth`)
+    and the quantiles spread log-normally with sigma = `spread` * sqrt(k). `issue_date` defaults to the day after
+    the newest observation; observations after it are ignored. A station without any discharge is `failed`.
+    """
+    from scipy.stats import norm
+
+    times = pd.DatetimeIndex(store["time"].values)
+    issue = pd.Timestamp(issue_date) if issue_date is not None else times.max() + pd.Timedelta(days=1)
+    q = store["discharge_m3s"].sel(time=slice(None, issue)).transpose("station", "time").values
+    tt = times[times <= issue]
+    stations = [str(s) for s in store["station"].values]
+    n_s = len(stations)
+    last = np.full(n_s, np.nan)
+    last_date = np.full(n_s, np.datetime64("NaT"), dtype="datetime64[ns]")
+    for i in range(n_s):
+        ok = np.flatnonzero(np.isfinite(q[i]))
+        if ok.size:
+            last[i] = q[i, ok[-1]]
+            last_date[i] = tt[ok[-1]].to_datetime64()
+    lead = np.arange(1, leads + 1)
+    z = norm.ppf(np.array(QUANTILES))
+    g = np.array([(growth or {}).get(s, 1.0) for s in stations])
+    med = last[:, None] * g[:, None] ** lead[None, :]
+    sig = spread * np.sqrt(lead)
+    data = med[:, :, None] * np.exp(sig[None, :, None] * z[None, None, :])
+    status = np.where(np.isfinite(last), "ok", "failed").astype(object)
+    age = (issue - pd.DatetimeIndex(last_date)).days.to_numpy(dtype=float)
+    status = np.where((status == "ok") & (age > 10), "stale", status).astype(object)
+    cutoff = pd.Timestamp(np.nanmax(last_date.astype("datetime64[ns]"))) if np.isfinite(last).any() else pd.NaT
+    ds = xr.Dataset(
+        {
+            "discharge_m3s": (("station", "lead", "quantile"), data, {"units": "m3 s-1"}),
+            "valid_date": ("lead", (issue + pd.to_timedelta(lead, "D")).values),
+            "model_name": ("station", np.array(["persistence"] * n_s, dtype=object)),
+            "model_version": ("station", np.array(["synthetic-1"] * n_s, dtype=object)),
+            "status": ("station", status),
+            "message": ("station", np.where(status == "failed", "no discharge observations", "").astype(object)),
+            "missing_inputs": ("station", np.array([""] * n_s, dtype=object)),
+            "last_obs_date": ("station", last_date),
+            "last_obs_m3s": ("station", last),
+        },
+        coords={"station": np.array(stations, dtype=object), "lead": lead, "quantile": np.array(QUANTILES)},
+        attrs={
+            "issue_date": str(issue.date()),
+            "data_cutoff": "" if pd.isna(cutoff) else str(cutoff.date()),
+            "created_at": utcnow().isoformat(timespec="seconds"),
+            "run_id": run_id,
+        },
+    )
+    if "basin" in store.coords:
+        ds = ds.assign_coords(basin=("station", store["basin"].values.astype(object)))
+    return ds
