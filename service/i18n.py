@@ -182,6 +182,11 @@ CATALOG: dict[str, dict[str, str]] = {
     "col.stale": {"en": "Stale", "ru": "Устар.", "kk": "Ескірген"},
     "col.failed": {"en": "Failed", "ru": "Сбой", "kk": "Сәтсіз"},
     "col.published": {"en": "Published", "ru": "Опубликован", "kk": "Жарияланды"},
+    "col.skill": {
+        "en": "Skill vs persistence",
+        "ru": "Качество отн. инерц. прогноза",
+        "kk": "Инерциялық болжамға қатысты сапа",
+    },
     "col.model": {"en": "Model", "ru": "Модель", "kk": "Модель"},
     "trend.rising": {"en": "rising", "ru": "подъём", "kk": "көтерілу"},
     "trend.steady": {"en": "steady", "ru": "без изменений", "kk": "тұрақты"},

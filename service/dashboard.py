@@ -1,0 +1,1082 @@
+"""The web dashboard under `/`: map, basin, station and runs pages, login and logout, review forms.
+
+Server-rendered Jinja2 templates (service/templates), one small stylesheet and one small script (service/static),
+nothing loaded from the internet. The map is an SVG drawn here: country outlines (Natural Earth, public domain,
+vendored as service/static/outline.geojson), basin polygons where GeoJSON exists (`<home>/basins/*.geojson`),
+station points coloured by level in Web Mercator; map tiles only when the `tile_url` setting is set. The station
+hydrograph and forecast fan are SVG drawn here too.
+
+Who sees what: reviewers (hydrologist, admin) see the newest run, draft or not; everybody else sees the newest
+published run, restricted to the basins of their account; anonymous visitors only if `anonymous_read` is on.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import xarray as xr
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forecasting.flags import BAD
+from forecasting.home import Home
+from service import i18n
+from service.auth import (
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    Principal,
+    auth_config,
+    authenticate_user,
+    check_csrf,
+    client_ip,
+    csrf_token,
+    make_session_cookie,
+    new_csrf_seed,
+    resolve_principal,
+)
+from service.db import BasinLevel, ForecastRun, StationLevel, latest_published_run
+from service.review import Actor, ReviewError, apply_review, audit_trail, auto_publish_due
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
+STATIC_DIR = HERE / "static"
+LOCAL_TZ = ZoneInfo("Asia/Almaty")
+THRESHOLDS = ("warning", "danger", "extreme")
+HISTORY_DAYS = 60  # observed days shown before the issue date on the hydrograph
+DEFAULT_BBOX = (46.5, 40.5, 87.5, 55.5)  # Kazakhstan (lon0, lat0, lon1, lat1)
+
+router = APIRouter(include_in_schema=False)
+
+
+# --- configuration --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DashboardConfig:
+    home: Home
+    tile_url: str | None = None
+    tile_attribution: str = ""
+    review_deadline_hours: float | None = None
+    basins_dir: Path | None = None
+    _last_auto: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _config(request: Request) -> DashboardConfig:
+    return request.app.state.dashboard
+
+
+def _home_of(settings: Any) -> Home:
+    home = getattr(settings, "home", None)
+    if isinstance(home, Home):
+        return home
+    return Home.from_env(home)
+
+
+def setup_dashboard(app: Any, settings: Any = None) -> DashboardConfig:
+    """Store the dashboard configuration on `app.state.dashboard` from settings: `home`, `tile_url`,
+    `tile_attribution`, `review_deadline_hours` (None: drafts wait for a reviewer), `basins_dir`."""
+    home = _home_of(settings)
+    deadline = getattr(settings, "review_deadline_hours", None)
+    basins_dir = getattr(settings, "basins_dir", None)
+    cfg = DashboardConfig(
+        home=home,
+        tile_url=getattr(settings, "tile_url", None) or None,
+        tile_attribution=getattr(settings, "tile_attribution", "") or "",
+        review_deadline_hours=float(deadline) if deadline is not None else None,
+        basins_dir=Path(basins_dir) if basins_dir else home.root / "basins",
+    )
+    app.state.dashboard = cfg
+    return cfg
+
+
+def _db(request: Request) -> Session:
+    state = getattr(request.app.state, "tasqyn", None)
+    if state is not None:
+        state.ensure_db()  # migrates once the database is reachable; 503 while it is down
+    return auth_config(request).session_factory()
+
+
+def _maybe_auto_publish(request: Request, session: Session) -> None:
+    """Publish overdue drafts (at most once a minute per process)."""
+    cfg = _config(request)
+    if cfg.review_deadline_hours is None:
+        return
+    now = time.monotonic()
+    with cfg._lock:
+        if now - cfg._last_auto < 60:
+            return
+        cfg._last_auto = now
+    if auto_publish_due(session, cfg.review_deadline_hours):
+        session.commit()
+
+
+# --- station metadata, observations, forecasts (cached by file modification time) ------------------------------
+
+
+@dataclass(frozen=True)
+class StationMeta:
+    station_id: str
+    name: str
+    river: str
+    basin: str
+    lat: float | None
+    lon: float | None
+    area_km2: float | None = None
+
+    @property
+    def has_coords(self) -> bool:
+        return self.lat is not None and self.lon is not None
+
+
+_meta_cache: dict[str, tuple[float, dict[str, StationMeta]]] = {}
+_fc_cache: dict[str, tuple[float, xr.Dataset]] = {}
+_cache_lock = threading.Lock()
+
+
+def _num(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def station_metadata(home: Home) -> dict[str, StationMeta]:
+    """Station metadata from the observation store's coordinates ({} if nothing was ingested)."""
+    path = home.observations
+    if not path.exists():
+        return {}
+    mtime = path.stat().st_mtime
+    key = str(path)
+    with _cache_lock:
+        hit = _meta_cache.get(key)
+        if hit and hit[0] == mtime:
+            return hit[1]
+    with xr.open_dataset(path) as ds:
+        coords = {name: ds[name].values for name in ("name", "river", "basin", "lat", "lon", "area_km2") if name in ds}
+        ids = [str(s) for s in ds["station"].values]
+    out: dict[str, StationMeta] = {}
+    for i, sid in enumerate(ids):
+
+        def text(name: str, i: int = i) -> str:
+            v = coords.get(name)
+            return "" if v is None or v[i] is None or (isinstance(v[i], float) and math.isnan(v[i])) else str(v[i])
+
+        def number(name: str, i: int = i) -> float | None:
+            v = coords.get(name)
+            return None if v is None else _num(v[i])
+
+        out[sid] = StationMeta(
+            sid,
+            text("name") or sid,
+            text("river"),
+            text("basin") or sid,
+            number("lat"),
+            number("lon"),
+            number("area_km2"),
+        )
+    with _cache_lock:
+        _meta_cache[key] = (mtime, out)
+    return out
+
+
+def observations(home: Home, station_id: str, start: dt.date, end: dt.date) -> list[tuple[dt.date, float]]:
+    """Observed daily discharge (m3/s) of a station between two local days, BAD-flagged values left out."""
+    path = home.observations
+    if not path.exists():
+        return []
+    with xr.open_dataset(path) as ds:
+        if "discharge_m3s" not in ds or station_id not in set(map(str, ds["station"].values)):
+            return []
+        one = ds.sel(station=station_id, time=slice(np.datetime64(start), np.datetime64(end)))
+        q = one["discharge_m3s"].values.astype(float)
+        qc = one["discharge_m3s_qc"].values if "discharge_m3s_qc" in one else np.zeros(len(q), dtype=int)
+        times = one["time"].values
+    out = []
+    for tval, v, f in zip(times, q, qc, strict=True):
+        if np.isnan(v) or int(f) & BAD:
+            continue
+        out.append((dt.date.fromisoformat(str(tval)[:10]), float(v)))
+    return out
+
+
+def forecast_dataset(run: ForecastRun | None) -> xr.Dataset | None:
+    """The run's forecast dataset (loaded once per file and cached), or None if it has none or it is missing."""
+    if run is None or not run.forecast_path:
+        return None
+    path = Path(run.forecast_path)
+    if not path.exists():
+        return None
+    mtime = path.stat().st_mtime
+    key = str(path)
+    with _cache_lock:
+        hit = _fc_cache.get(key)
+        if hit and hit[0] == mtime:
+            return hit[1]
+    with xr.open_dataset(path) as ds:
+        loaded = ds.load()
+    with _cache_lock:
+        if len(_fc_cache) > 8:
+            _fc_cache.clear()
+        _fc_cache[key] = (mtime, loaded)
+    return loaded
+
+
+def backtest_skill(home: Home, station_id: str) -> dict[str, Any] | None:
+    """The newest backtest report entry of a station (`<home>/backtest/*.json`), with the report's file name."""
+    folder = home.backtest_dir
+    if not folder.exists():
+        return None
+    for path in sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True):
+        try:
+            report = _read_json(str(path), path.stat().st_mtime)
+        except (OSError, ValueError):
+            continue
+        entry = (report.get("stations") or {}).get(station_id) if isinstance(report, dict) else None
+        if entry:
+            return {"report": path.name, **entry}
+    return None
+
+
+@lru_cache(maxsize=16)
+def _read_json(path: str, _mtime: float) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=8)
+def _basin_polygons(folder: str, _mtime: float) -> dict[str, list[list[list[tuple[float, float]]]]]:
+    """Basin polygons ({basin_id: [polygon: [ring: [(lon, lat)]]]}) of every GeoJSON file in `folder`."""
+    out: dict[str, list[list[list[tuple[float, float]]]]] = {}
+    for path in sorted(Path(folder).glob("*.geojson")) + sorted(Path(folder).glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        feats = data.get("features") if data.get("type") == "FeatureCollection" else [data]
+        for k, feat in enumerate(feats or []):
+            props = feat.get("properties") or {}
+            geom = feat.get("geometry") or feat
+            bid = str(
+                props.get("basin_id")
+                or props.get("id")
+                or feat.get("id")
+                or (path.stem if len(feats) == 1 else f"{path.stem}_{k}")
+            )
+            polys = _polygons(geom)
+            if polys:
+                out.setdefault(bid, []).extend(polys)
+    return out
+
+
+def _polygons(geom: dict[str, Any]) -> list[list[list[tuple[float, float]]]]:
+    kind = geom.get("type")
+    coords = geom.get("coordinates") or []
+    if kind == "Polygon":
+        return [[[(float(x), float(y)) for x, y, *_ in ring] for ring in coords]]
+    if kind == "MultiPolygon":
+        return [[[(float(x), float(y)) for x, y, *_ in ring] for ring in poly] for poly in coords]
+    return []
+
+
+def basin_polygons(cfg: DashboardConfig) -> dict[str, list[list[list[tuple[float, float]]]]]:
+    folder = cfg.basins_dir
+    if folder is None or not folder.is_dir():
+        return {}
+    mtime = max([folder.stat().st_mtime, *(p.stat().st_mtime for p in folder.iterdir())])
+    return _basin_polygons(str(folder), mtime)
+
+
+# --- the run a principal sees, and the rows of its levels --------------------------------------------------------
+
+
+def visible_run(session: Session, principal: Principal, issue_date: dt.date | None = None) -> ForecastRun | None:
+    """Reviewers: the newest successful run (draft or published) of `issue_date` or overall; others: the newest
+    published one."""
+    stmt = select(ForecastRun).where(ForecastRun.status == "success")
+    if issue_date is not None:
+        stmt = stmt.where(ForecastRun.issue_date == issue_date)
+    if not principal.sees_drafts:
+        if issue_date is None:
+            return latest_published_run(session)
+        stmt = stmt.where(ForecastRun.published_at.is_not(None))
+        return session.scalars(stmt.order_by(ForecastRun.published_at.desc(), ForecastRun.id.desc()).limit(1)).first()
+    return session.scalars(stmt.order_by(ForecastRun.issue_date.desc(), ForecastRun.id.desc()).limit(1)).first()
+
+
+@dataclass
+class StationRow:
+    station_id: str
+    name: str
+    river: str
+    basin_id: str
+    lat: float | None
+    lon: float | None
+    level: int | None  # effective
+    model_level: int | None = None
+    override_reason: str | None = None
+    first_date: dt.date | None = None
+    probability: float | None = None
+    trend: str | None = None
+    status: str | None = None
+    message: str | None = None
+
+    @property
+    def overridden(self) -> bool:
+        return self.override_reason is not None
+
+
+def station_rows(
+    session: Session, run: ForecastRun | None, meta: dict[str, StationMeta], principal: Principal
+) -> list[StationRow]:
+    """Every station the principal may read: with its level in `run`, or without (no forecast) if not in it."""
+    rows: list[StationRow] = []
+    seen: set[str] = set()
+    if run is not None:
+        for sl in session.scalars(select(StationLevel).where(StationLevel.run_id == run.id)):
+            if not principal.can_read_basin(sl.basin_id):
+                continue
+            m = meta.get(sl.station_id)
+            rows.append(
+                StationRow(
+                    sl.station_id,
+                    m.name if m else sl.station_id,
+                    m.river if m else "",
+                    sl.basin_id,
+                    m.lat if m else None,
+                    m.lon if m else None,
+                    sl.effective_level,
+                    sl.level,
+                    sl.override_reason if sl.override_level is not None else None,
+                    sl.first_date,
+                    sl.probability,
+                    sl.trend,
+                    sl.status,
+                    sl.message,
+                )
+            )
+            seen.add(sl.station_id)
+    for sid, m in meta.items():
+        if sid not in seen and principal.can_read_basin(m.basin):
+            rows.append(StationRow(sid, m.name, m.river, m.basin, m.lat, m.lon, None))
+    rows.sort(key=lambda r: (-(r.level if r.level is not None else -1), r.name.lower()))
+    return rows
+
+
+def basin_rows(session: Session, run: ForecastRun | None, principal: Principal) -> list[BasinLevel]:
+    if run is None:
+        return []
+    rows = [
+        b
+        for b in session.scalars(select(BasinLevel).where(BasinLevel.run_id == run.id))
+        if principal.can_read_basin(b.basin_id)
+    ]
+    rows.sort(key=lambda b: (-b.effective_level, (b.name or b.basin_id).lower()))
+    return rows
+
+
+def today_local() -> dt.date:
+    return dt.datetime.now(LOCAL_TZ).date()
+
+
+def data_age_days(run: ForecastRun | None) -> int | None:
+    if run is None or run.data_cutoff is None:
+        return None
+    return max(0, (today_local() - run.data_cutoff).days)
+
+
+# --- SVG: map ------------------------------------------------------------------------------------------------
+
+
+def merc(lon: float, lat: float) -> tuple[float, float]:
+    """Web Mercator in world units (0..1 across the world, y down)."""
+    lat = max(-85.0, min(85.0, lat))
+    x = (lon + 180.0) / 360.0
+    y = (1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0
+    return x, y
+
+
+SCALE = 100_000.0  # SVG user units per world unit
+
+
+@lru_cache(maxsize=1)
+def _outline() -> list[tuple[tuple[float, float, float, float], list[list[tuple[float, float]]]]]:
+    """Country rings of the vendored outline with their lon/lat bounding boxes."""
+    data = json.loads((STATIC_DIR / "outline.geojson").read_text(encoding="utf-8"))
+    out = []
+    for feat in data["features"]:
+        for poly in _polygons(feat["geometry"]):
+            ring = poly[0]
+            xs = [p[0] for p in ring]
+            ys = [p[1] for p in ring]
+            out.append(((min(xs), min(ys), max(xs), max(ys)), [ring]))
+    return out
+
+
+def _ring_path(ring: list[tuple[float, float]]) -> str:
+    pts = []
+    for lon, lat in ring:
+        x, y = merc(lon, lat)
+        pts.append(f"{x * SCALE:.0f},{y * SCALE:.0f}")
+    return "M" + "L".join(pts) + "Z"
+
+
+@lru_cache(maxsize=32)
+def outline_paths(bbox: tuple[float, float, float, float]) -> str:
+    """One SVG path `d` of the country outlines that touch `bbox` (lon0, lat0, lon1, lat1)."""
+    x0, y0, x1, y1 = bbox
+    parts = [_ring_path(rings[0]) for (a, b, c, d), rings in _outline() if not (c < x0 or a > x1 or d < y0 or b > y1)]
+    return "".join(parts)
+
+
+def map_bbox(points: list[tuple[float, float]]) -> tuple[float, float, float, float]:
+    """A padded lon/lat box around `points` (at least 4 degrees across; Kazakhstan when there are none)."""
+    if not points:
+        return DEFAULT_BBOX
+    lons = [p[0] for p in points]
+    lats = [p[1] for p in points]
+    lon0, lon1, lat0, lat1 = min(lons), max(lons), min(lats), max(lats)
+    w, h = max(lon1 - lon0, 4.0), max(lat1 - lat0, 3.0)
+    cx, cy = (lon0 + lon1) / 2, (lat0 + lat1) / 2
+    w, h = w * 1.15, h * 1.2
+    return (round(cx - w / 2, 1), round(max(-80, cy - h / 2), 1), round(cx + w / 2, 1), round(min(80, cy + h / 2), 1))
+
+
+def _tiles(cfg: DashboardConfig, x0: float, y0: float, x1: float, y1: float) -> str:
+    if not cfg.tile_url:
+        return ""
+    z = max(0, min(14, int(math.floor(math.log2(4.0 / max(x1 - x0, 1e-9))))))
+    n = 2**z
+    tx0, tx1 = int(x0 * n), int(x1 * n)
+    ty0, ty1 = int(y0 * n), int(y1 * n)
+    if (tx1 - tx0 + 1) * (ty1 - ty0 + 1) > 64:
+        return ""
+    size = SCALE / n
+    out = []
+    for tx in range(tx0, tx1 + 1):
+        for ty in range(max(0, ty0), min(n - 1, ty1) + 1):
+            href = cfg.tile_url.replace("{z}", str(z)).replace("{x}", str(tx % n)).replace("{y}", str(ty))
+            out.append(
+                f'<image href="{escape(href)}" x="{tx * size:.0f}" y="{ty * size:.0f}" '
+                f'width="{size:.1f}" height="{size:.1f}"/>'
+            )
+    return "".join(out)
+
+
+def map_svg(cfg: DashboardConfig, stations: list[StationRow], basins: list[BasinLevel], lang: str) -> Markup:
+    """The map: outline, basin polygons coloured by level, station points coloured by level (highest on top)."""
+    polygons = basin_polygons(cfg)
+    basin_by_id = {b.basin_id: b for b in basins}
+    visible_polys = {bid: p for bid, p in polygons.items() if bid in basin_by_id}
+    pts = [(s.lon, s.lat) for s in stations if s.lon is not None and s.lat is not None]
+    for polys in visible_polys.values():
+        for poly in polys:
+            xs = [p[0] for p in poly[0]]
+            ys = [p[1] for p in poly[0]]
+            pts += [(min(xs), min(ys)), (max(xs), max(ys))]
+    bbox = map_bbox(pts)
+    (x0, y1w), (x1, y0w) = merc(bbox[0], bbox[1]), merc(bbox[2], bbox[3])
+    vx, vy, vw, vh = x0 * SCALE, y0w * SCALE, (x1 - x0) * SCALE, (y1w - y0w) * SCALE
+    r = vw * 0.0075
+    q = lambda s: escape(s)  # noqa: E731
+    parts = [
+        f'<svg id="map" class="map" viewBox="{vx:.0f} {vy:.0f} {vw:.0f} {vh:.0f}" data-r="{r:.0f}" '
+        f'role="img" aria-label="{q(i18n.t("map.title", lang))}" xmlns="http://www.w3.org/2000/svg">',
+        f'<rect x="{vx:.0f}" y="{vy:.0f}" width="{vw:.0f}" height="{vh:.0f}" class="sea"/>',
+        _tiles(cfg, x0, y0w, x1, y1w),
+        f'<path class="land{" over-tiles" if cfg.tile_url else ""}" d="{outline_paths(bbox)}"/>',
+        '<g class="basins">',
+    ]
+    for bid, polys in visible_polys.items():
+        b = basin_by_id[bid]
+        colour = i18n.level_colour(b.effective_level)
+        d = "".join(_ring_path(ring) for poly in polys for ring in poly)
+        label = f"{b.name or bid}: {i18n.level_name(b.effective_level, lang)}"
+        parts.append(
+            f'<a href="/basins/{quote(bid)}"><path class="basin lvl{b.effective_level}" d="{d}" fill="{colour}" '
+            f'stroke="{colour}" data-basin="{q(bid)}"><title>{q(label)}</title></path></a>'
+        )
+    parts.append('</g><g class="stations">')
+    for s in sorted(stations, key=lambda s: s.level if s.level is not None else -1):
+        if s.lon is None or s.lat is None:
+            continue
+        x, y = merc(s.lon, s.lat)
+        lvl = "none" if s.level is None else str(s.level)
+        label = f"{s.name}: {i18n.level_name(s.level, lang)}"
+        parts.append(
+            f'<a href="/stations/{quote(s.station_id)}"><circle class="st lvl{lvl}" cx="{x * SCALE:.0f}" '
+            f'cy="{y * SCALE:.0f}" r="{r:.0f}" fill="{i18n.level_colour(s.level)}" data-station="{q(s.station_id)}" '
+            f'data-level="{lvl}"><title>{q(label)}</title></circle></a>'
+        )
+    parts.append("</g></svg>")
+    return Markup("".join(parts))
+
+
+# --- SVG: hydrograph with the forecast fan -------------------------------------------------------------------
+
+
+def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    if hi <= lo:
+        hi = lo + 1.0
+    raw = (hi - lo) / n
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    start = math.floor(lo / step) * step
+    return [start + k * step for k in range(int((hi - start) / step) + 2) if start + k * step <= hi + 1e-9]
+
+
+def hydrograph_svg(
+    obs: list[tuple[dt.date, float]],
+    fan: list[dict[str, Any]],
+    thresholds: dict[str, float],
+    issue_date: dt.date,
+    lang: str,
+) -> Markup:
+    """Observed discharge before the issue date, the forecast median with its 50% and 90% bands after it, and the
+    warning/danger/extreme lines (m3/s). `fan`: [{"date", "q05", "q25", "q50", "q75", "q95"}] per lead."""
+    w, h, ml, mr, mt, mb = 900, 340, 64, 110, 16, 40
+    pw, ph = w - ml - mr, h - mt - mb
+    days = [d for d, _ in obs] + [f["date"] for f in fan] + [issue_date]
+    d0 = min(days)
+    d1 = max(days)
+    span = max(1, (d1 - d0).days)
+    values = [v for _, v in obs] + [f[k] for f in fan for k in ("q05", "q95") if f.get(k) is not None]
+    values += [v for v in thresholds.values() if v is not None]
+    lo = 0.0
+    hi = max(values) * 1.08 if values else 1.0
+    ticks = _nice_ticks(lo, hi)
+    hi = max(hi, ticks[-1])
+
+    def X(d: dt.date) -> float:  # noqa: N802
+        return ml + pw * (d - d0).days / span
+
+    def Y(v: float) -> float:  # noqa: N802
+        return mt + ph * (1 - (v - lo) / (hi - lo))
+
+    q = lambda s: escape(s)  # noqa: E731
+    out = [
+        f'<svg class="hydrograph" viewBox="0 0 {w} {h}" xmlns="http://www.w3.org/2000/svg" role="img" '
+        f'aria-label="{q(i18n.t("station.hydrograph", lang))}">'
+    ]
+    for tv in ticks:
+        y = Y(tv)
+        out.append(
+            f'<line class="grid" x1="{ml}" x2="{ml + pw}" y1="{y:.1f}" y2="{y:.1f}"/>'
+            f'<text class="tick" x="{ml - 6}" y="{y + 4:.1f}" text-anchor="end">'
+            f"{q(i18n.format_number(tv, lang))}</text>"
+        )
+    step = 7 if span <= 90 else 14 if span <= 180 else 30
+    d = d0
+    while d <= d1:
+        x = X(d)
+        out.append(
+            f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{mt}" y2="{mt + ph}"/>'
+            f'<text class="tick" x="{x:.1f}" y="{mt + ph + 16}" text-anchor="middle">'
+            f"{q(i18n.format_short_date(d, lang))}</text>"
+        )
+        d += dt.timedelta(days=step)
+    out.append(
+        f'<text class="axis" transform="translate(14,{mt + ph / 2:.0f}) rotate(-90)" text-anchor="middle">'
+        f"{q(i18n.t('station.units_q', lang))}</text>"
+    )
+    if fan:
+        anchor = [(issue_date, obs[-1][1])] if obs and obs[-1][0] == issue_date else []
+
+        def band(lo_k: str, hi_k: str, cls: str) -> str:
+            top = [(f["date"], f[hi_k]) for f in fan if f.get(hi_k) is not None]
+            bot = [(f["date"], f[lo_k]) for f in fan if f.get(lo_k) is not None]
+            pts = anchor + top + list(reversed(bot)) + anchor
+            if len(pts) < 3:
+                return ""
+            return f'<polygon class="{cls}" points="{" ".join(f"{X(a):.1f},{Y(b):.1f}" for a, b in pts)}"/>'
+
+        out.append(band("q05", "q95", "band90"))
+        out.append(band("q25", "q75", "band50"))
+        med = anchor + [(f["date"], f["q50"]) for f in fan if f.get("q50") is not None]
+        out.append(f'<polyline class="median" points="{" ".join(f"{X(a):.1f},{Y(b):.1f}" for a, b in med)}"/>')
+    if obs:
+        segs, cur, prev = [], [], None
+        for day, v in obs:
+            if prev is not None and (day - prev).days > 1 and cur:
+                segs.append(cur)
+                cur = []
+            cur.append(f"{X(day):.1f},{Y(v):.1f}")
+            prev = day
+        segs.append(cur)
+        for seg in segs:
+            out.append(f'<polyline class="observed" points="{" ".join(seg)}"/>')
+    xi = X(issue_date)
+    out.append(
+        f'<line class="issue" x1="{xi:.1f}" x2="{xi:.1f}" y1="{mt}" y2="{mt + ph}"/>'
+        f'<text class="tick" x="{xi + 4:.1f}" y="{mt + 12}">{q(i18n.t("station.issue_line", lang))}</text>'
+    )
+    for k, kind in enumerate(THRESHOLDS):
+        v = thresholds.get(kind)
+        if v is None or v > hi:
+            continue
+        y = Y(v)
+        colour = i18n.level_colour(k + 1)
+        out.append(
+            f'<line class="thr thr-{kind}" x1="{ml}" x2="{ml + pw}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'stroke="{colour}"/><text class="thrlabel" x="{ml + pw + 6}" y="{y + 4:.1f}" fill="{colour}">'
+            f"{q(i18n.t('level.' + kind, lang))} {q(i18n.format_number(v, lang))}</text>"
+        )
+    out.append(f'<rect class="frame" x="{ml}" y="{mt}" width="{pw}" height="{ph}"/></svg>')
+    return Markup("".join(out))
+
+
+# --- forecast details for the station page -------------------------------------------------------------------
+
+
+def _str(v: Any) -> str:
+    if isinstance(v, bytes):
+        v = v.decode("utf-8", "replace")
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    return str(v)
+
+
+def station_forecast(ds: xr.Dataset | None, station_id: str) -> dict[str, Any] | None:
+    """Per-lead quantiles, exceedance probabilities and levels, and the thresholds with units and source."""
+    if ds is None or "station" not in ds.dims or station_id not in set(map(str, ds["station"].values)):
+        return None
+    one = ds.sel(station=station_id)
+    qs = [float(x) for x in ds["quantile"].values]
+
+    def qcol(level: float) -> np.ndarray | None:
+        if not qs:
+            return None
+        k = int(np.argmin([abs(x - level) for x in qs]))
+        return one["discharge_m3s"].isel(quantile=k).values if abs(qs[k] - level) < 1e-6 else None
+
+    cols = {
+        name: qcol(level) for name, level in (("q05", 0.05), ("q25", 0.25), ("q50", 0.5), ("q75", 0.75), ("q95", 0.95))
+    }
+    leads = [int(x) for x in ds["lead"].values]
+    vdates = [dt.date.fromisoformat(str(v)[:10]) for v in ds["valid_date"].values] if "valid_date" in ds else []
+    issue = dt.date.fromisoformat(str(ds.attrs.get("issue_date"))[:10]) if ds.attrs.get("issue_date") else None
+    if not vdates and issue:
+        vdates = [issue + dt.timedelta(days=k) for k in leads]
+    kinds = [str(x) for x in ds["threshold"].values] if "threshold" in ds.coords else []
+    thresholds = []
+    for kind in kinds:
+        value = _num(one["threshold"].sel(threshold=kind).values) if "threshold" in one else None
+        if value is None:
+            continue
+        units = _str(one["threshold_units"].sel(threshold=kind).values) if "threshold_units" in one else "m3/s"
+        source = _str(one["threshold_source"].sel(threshold=kind).values) if "threshold_source" in one else ""
+        thresholds.append({"kind": kind, "value": value, "units": units or "m3/s", "source": source})
+    rows = []
+    for i, lead in enumerate(leads):
+        row: dict[str, Any] = {"lead": lead, "date": vdates[i] if i < len(vdates) else None}
+        for name, col in cols.items():
+            row[name] = _num(col[i]) if col is not None else None
+        row["p"] = {}
+        if "p_exceed" in one and kinds:
+            for kind in kinds:
+                row["p"][kind] = _num(one["p_exceed"].sel(threshold=kind).values[i])
+        row["level"] = int(one["level"].values[i]) if "level" in one else None
+        rows.append(row)
+    return {
+        "quantiles": qs,
+        "leads": rows,
+        "thresholds": thresholds,
+        "model_name": _str(one["model_name"].values) if "model_name" in one else "",
+        "model_version": _str(one["model_version"].values) if "model_version" in one else "",
+        "status": _str(one["status"].values) if "status" in one else "",
+        "message": _str(one["message"].values) if "message" in one else "",
+        "last_obs_date": (
+            dt.date.fromisoformat(str(one["last_obs_date"].values)[:10])
+            if "last_obs_date" in one and not np.isnat(one["last_obs_date"].values)
+            else None
+        ),
+        "last_obs_m3s": _num(one["last_obs_m3s"].values) if "last_obs_m3s" in one else None,
+    }
+
+
+# --- rendering ----------------------------------------------------------------------------------------------
+
+
+def request_lang(request: Request) -> str:
+    """?lang= first, then the cookie, then Russian."""
+    return i18n.norm_lang(request.query_params.get("lang") or request.cookies.get(i18n.LANG_COOKIE))
+
+
+def _lang_url(request: Request, lang: str) -> str:
+    params = dict(request.query_params)
+    params["lang"] = lang
+    params.pop("msg", None)
+    return f"{request.url.path}?{urlencode(params)}"
+
+
+def render(request: Request, template: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
+    """Render a page with the common context (language, principal, CSRF token, run banner) and set the language and
+    CSRF cookies."""
+    lang = request_lang(request)
+    cfg = auth_config(request)
+    principal = resolve_principal(request)
+    seed = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "csrf_seed", None) or new_csrf_seed()
+    run: ForecastRun | None = ctx.get("run")
+
+    def tr(key: str, **fields: Any) -> str:
+        return i18n.t(key, lang, **fields)
+
+    context = {
+        "request": request,
+        "lang": lang,
+        "langs": [(code, i18n.LANG_NAMES[code], _lang_url(request, code)) for code in i18n.LANGS],
+        "tr": tr,
+        "i18n": i18n,
+        "fdate": lambda d, year=True: i18n.format_date(d, lang, year),
+        "fdatetime": lambda m: i18n.format_datetime(m, lang),
+        "fnum": lambda x, digits=None: i18n.format_number(x, lang, digits),
+        "fpct": i18n.format_pct,
+        "phrase": lambda level, p, d: i18n.level_phrase(level, p, d, lang),
+        "level_name": lambda level: i18n.level_name(level, lang),
+        "level_colour": i18n.level_colour,
+        "principal": principal,
+        "csrf": csrf_token(cfg.secret, seed),
+        "path": request.url.path,
+        "msg": request.query_params.get("msg"),
+        "data_age": data_age_days(run),
+        "fage": lambda n: i18n.format_age(n, lang),
+        **ctx,
+    }
+    response = TEMPLATES.TemplateResponse(request, template, context, status_code=status_code)
+    response.headers["Cache-Control"] = "no-store"
+    if request.query_params.get("lang") or not request.cookies.get(i18n.LANG_COOKIE):
+        response.set_cookie(i18n.LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax")
+    if not request.cookies.get(CSRF_COOKIE):
+        response.set_cookie(CSRF_COOKIE, seed, httponly=True, samesite="lax", secure=cfg.secure_cookies)
+    return response
+
+
+def _error(request: Request, status: int, key: str, **fields: Any) -> HTMLResponse:
+    lang = request_lang(request)
+    return render(request, "error.html", status_code=status, message=i18n.t(key, lang, **fields), run=None)
+
+
+def _reader(request: Request) -> Principal | RedirectResponse:
+    """The principal if it may read the dashboard, else a redirect to the login page."""
+    principal = resolve_principal(request)
+    if not principal.authenticated and not auth_config(request).anonymous_read:
+        nxt = quote(str(request.url.path))
+        return RedirectResponse(f"/login?next={nxt}", status_code=303)
+    return principal
+
+
+def _parse_date(value: str | None) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(422, f"malformed issue_date {value!r}: use YYYY-MM-DD") from None
+
+
+# --- pages ----------------------------------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+def map_page(request: Request, issue_date: str | None = None) -> Response:
+    principal = _reader(request)
+    if isinstance(principal, RedirectResponse):
+        return principal
+    cfg = _config(request)
+    meta = station_metadata(cfg.home)
+    with _db(request) as session:
+        _maybe_auto_publish(request, session)
+        run = visible_run(session, principal, _parse_date(issue_date))
+        stations = station_rows(session, run, meta, principal)
+        basins = basin_rows(session, run, principal)
+    lang = request_lang(request)
+    counts = [sum(1 for s in stations if s.level == k) for k in range(4)]
+    return render(
+        request,
+        "map.html",
+        run=run,
+        stations=stations,
+        basins=basins,
+        counts=counts,
+        no_coords=[s for s in stations if s.lat is None or s.lon is None],
+        map_svg=map_svg(cfg, stations, basins, lang),
+        tile_attribution=cfg.tile_attribution,
+    )
+
+
+@router.get("/basins/{basin_id}", response_class=HTMLResponse)
+def basin_page(request: Request, basin_id: str, issue_date: str | None = None) -> Response:
+    principal = _reader(request)
+    if isinstance(principal, RedirectResponse):
+        return principal
+    if not principal.can_read_basin(basin_id):
+        return _error(request, 403, "error.forbidden")
+    cfg = _config(request)
+    meta = station_metadata(cfg.home)
+    with _db(request) as session:
+        run = visible_run(session, principal, _parse_date(issue_date))
+        stations = [s for s in station_rows(session, run, meta, principal) if s.basin_id == basin_id]
+        basin = next((b for b in basin_rows(session, run, principal) if b.basin_id == basin_id), None)
+    if basin is None and not stations:
+        return _error(request, 404, "basin.unknown", id=basin_id)
+    return render(request, "basin.html", run=run, basin=basin, basin_id=basin_id, stations=stations)
+
+
+@router.get("/stations/{station_id}", response_class=HTMLResponse)
+def station_page(request: Request, station_id: str, issue_date: str | None = None) -> Response:
+    principal = _reader(request)
+    if isinstance(principal, RedirectResponse):
+        return principal
+    cfg = _config(request)
+    meta = station_metadata(cfg.home)
+    with _db(request) as session:
+        run = visible_run(session, principal, _parse_date(issue_date))
+        row = next((s for s in station_rows(session, run, meta, principal) if s.station_id == station_id), None)
+        if row is None:
+            m = meta.get(station_id)
+            sl = None
+            if run is not None and m is None:
+                sl = session.scalars(
+                    select(StationLevel).where(StationLevel.run_id == run.id, StationLevel.station_id == station_id)
+                ).first()
+            if m is not None or sl is not None:
+                return _error(request, 403, "error.forbidden")
+            return _error(request, 404, "station.unknown", id=station_id)
+    lang = request_lang(request)
+    ds = forecast_dataset(run)
+    fc = station_forecast(ds, station_id)
+    issue = run.issue_date if run is not None else today_local()
+    obs = observations(cfg.home, station_id, issue - dt.timedelta(days=HISTORY_DAYS), issue)
+    thr_m3s = {t["kind"]: t["value"] for t in (fc or {}).get("thresholds", []) if t["units"] in ("m3/s", "m3 s-1")}
+    fan = [f for f in (fc or {}).get("leads", []) if f.get("date") is not None]
+    svg = hydrograph_svg(obs, fan, thr_m3s, issue, lang) if (obs or fan) else None
+    skill = backtest_skill(cfg.home, station_id)
+    return render(request, "station.html", run=run, station=row, fc=fc, svg=svg, skill=skill, meta=meta.get(station_id))
+
+
+@router.get("/stations/{station_id}/forecast.csv")
+def station_csv(request: Request, station_id: str, issue_date: str | None = None) -> Response:
+    principal = _reader(request)
+    if isinstance(principal, RedirectResponse):
+        return principal
+    cfg = _config(request)
+    meta = station_metadata(cfg.home)
+    with _db(request) as session:
+        run = visible_run(session, principal, _parse_date(issue_date))
+        row = next((s for s in station_rows(session, run, meta, principal) if s.station_id == station_id), None)
+    if row is None or run is None:
+        raise HTTPException(404, f"no forecast for station {station_id!r}")
+    fc = station_forecast(forecast_dataset(run), station_id)
+    if fc is None:
+        raise HTTPException(404, f"no forecast for station {station_id!r} on {run.issue_date.isoformat()}")
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    kinds = [t["kind"] for t in fc["thresholds"]]
+    w.writerow(
+        [
+            "station_id",
+            "issue_date",
+            "review_status",
+            "lead",
+            "valid_date",
+            *[f"q{q:g}_m3s" for q in fc["quantiles"]],
+            *[f"p_exceed_{k}" for k in kinds],
+            "level",
+        ]
+    )
+    ds = forecast_dataset(run)
+    one = ds.sel(station=station_id) if ds is not None else None
+    for i, lead in enumerate(fc["leads"]):
+        quants = [f"{float(v):.4g}" for v in one["discharge_m3s"].values[i]] if one is not None else []
+        w.writerow(
+            [
+                station_id,
+                run.issue_date.isoformat(),
+                run.review_status,
+                lead["lead"],
+                lead["date"].isoformat() if lead["date"] else "",
+                *quants,
+                *[("" if lead["p"].get(k) is None else f"{lead['p'][k]:.3f}") for k in kinds],
+                "" if lead["level"] is None else lead["level"],
+            ]
+        )
+    name = f"forecast-{station_id}-{run.issue_date.isoformat()}.csv"
+    return Response(
+        buf.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/runs", response_class=HTMLResponse)
+def runs_page(request: Request) -> Response:
+    principal = _reader(request)
+    if isinstance(principal, RedirectResponse):
+        return principal
+    with _db(request) as session:
+        _maybe_auto_publish(request, session)
+        stmt = select(ForecastRun)
+        if not principal.sees_drafts:
+            stmt = stmt.where(ForecastRun.published_at.is_not(None))
+        runs = list(session.scalars(stmt.order_by(ForecastRun.issue_date.desc(), ForecastRun.id.desc()).limit(60)))
+        trail = audit_trail(session, limit=200)
+        current = visible_run(session, principal)
+    return render(request, "runs.html", run=current, runs=runs, trail=trail)
+
+
+# --- review forms ---------------------------------------------------------------------------------------------
+
+
+def _back(request: Request, fallback: str = "/") -> str:
+    ref = request.headers.get("referer", "")
+    host = request.headers.get("host", "")
+    if ref and host and f"//{host}/" in ref:
+        path = ref.split(f"//{host}", 1)[1]
+        return path.split("?")[0]
+    return fallback
+
+
+@router.post("/forecasts/{issue_date}/review")
+def review_form(
+    request: Request,
+    issue_date: str,
+    action: str = Form(...),
+    csrf_token: str = Form(""),
+    station_id: str = Form(""),
+    basin_id: str = Form(""),
+    level: str = Form(""),
+    reason: str = Form(""),
+    back: str = Form(""),
+) -> Response:
+    cfg = auth_config(request)
+    if not check_csrf(cfg.secret, request.cookies.get(CSRF_COOKIE), csrf_token):
+        return _error(request, 403, "error.csrf")
+    principal = resolve_principal(request)
+    if not principal.authenticated:
+        return RedirectResponse(f"/login?next={quote(back or '/')}", status_code=303)
+    if not principal.can_review:
+        return _error(request, 403, "error.forbidden")
+    lang = request_lang(request)
+    day = _parse_date(issue_date)
+    assert day is not None
+    target = back if back.startswith("/") and not back.startswith("//") else "/"
+    try:
+        with _db(request) as session:
+            _, entry = apply_review(
+                session,
+                day,
+                Actor(principal.name, principal.role),
+                action,
+                station_id or None,
+                basin_id or None,
+                int(level) if level.strip() not in ("", "clear") else None,
+                reason,
+            )
+            session.commit()
+    except ReviewError as exc:
+        key = "review.reason_required" if "reason" in str(exc) and "required" in str(exc) else None
+        message = i18n.t(key, lang) if key else str(exc)
+        return RedirectResponse(f"{target}?{urlencode({'msg': message, 'error': '1'})}", status_code=303)
+    except ValueError:
+        return RedirectResponse(f"{target}?{urlencode({'msg': 'level must be 0-3', 'error': '1'})}", status_code=303)
+    if action == "approve":
+        message = i18n.t("review.done_approve", lang, date=i18n.format_date(day, lang))
+    else:
+        message = i18n.t(
+            "review.done_override", lang, target=station_id or basin_id, level=i18n.level_name(entry.new_level, lang)
+        )
+    return RedirectResponse(f"{target}?{urlencode({'msg': message})}", status_code=303)
+
+
+# --- login / logout -------------------------------------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = "/") -> Response:  # noqa: A002
+    return render(request, "login.html", run=None, next=next, error=None)
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login_submit(
+    request: Request,
+    username: str = Form(""),
+    password: str = Form(""),
+    csrf_token: str = Form(""),
+    next: str = Form("/"),  # noqa: A002
+) -> Response:
+    cfg = auth_config(request)
+    lang = request_lang(request)
+    if not check_csrf(cfg.secret, request.cookies.get(CSRF_COOKIE), csrf_token):
+        return render(request, "login.html", status_code=403, run=None, next=next, error=i18n.t("error.csrf", lang))
+    ip = client_ip(request)
+    wait = cfg.limiter.retry_after(username, ip)
+    if wait > 0:
+        resp = render(
+            request,
+            "login.html",
+            status_code=429,
+            run=None,
+            next=next,
+            error=i18n.t("login.rate_limited", lang, n=max(1, math.ceil(wait / 60))),
+        )
+        resp.headers["Retry-After"] = str(int(math.ceil(wait)))
+        return resp
+    with _db(request) as session:
+        user = authenticate_user(session, username, password)
+        cookie = make_session_cookie(cfg.secret, user) if user is not None else None
+        session.commit()
+    if cookie is None:
+        cfg.limiter.failed(username, ip)
+        return render(request, "login.html", status_code=401, run=None, next=next, error=i18n.t("login.failed", lang))
+    cfg.limiter.succeeded(username, ip)
+    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    resp = RedirectResponse(target, status_code=303)
+    resp.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="lax", secure=cfg.secure_cookies, max_age=12 * 3600)
+    return resp
+
+
+@router.post("/logout")
+def logout(request: Request, csrf_token: str = Form("")) -> Response:
+    cfg = auth_config(request)
+    if not check_csrf(cfg.secret, request.cookies.get(CSRF_COOKIE), csrf_token):
+        return _error(request, 403, "error.csrf")
+    resp = RedirectResponse("/", status_code=303)
+    resp.delete_cookie(SESSION_COOKIE)
+    return resp
+
+
+# --- installation -------------------------------------------------------------------------------------------
+
+
+def setup(app: Any) -> None:
+    """Mount the dashboard on `app` (called by service.app.create_app): access configuration (if not done yet),
+    the dashboard configuration, static files at /static, the review API router and the pages. Uses
+    `app.state.settings` and `app.state.session_factory`."""
+    from fastapi.staticfiles import StaticFiles
+
+    from service.auth import setup_auth
+    from service.routers.review import router as review_router
+
+    settings = getattr(app.state, "settings", None)
+    setup_auth(app, app.state.session_factory, settings)
+    setup_dashboard(app, settings)
+    app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.include_router(review_router)
+    app.include_router(router)
