@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -48,19 +49,19 @@ def ingest_cmd(
             try:
                 report = run_ingest(src, fmt, h)
             except (AmbiguousFormat, KeyError, FileNotFoundError) as exc:
-                err.print(f"[red]error[/red] {exc}")
+                err.print(f"[red]error[/red] {escape(str(exc))}", soft_wrap=True)
                 continue
             progress.advance(task)
             any_ok |= report.ok
             for m in report.messages:
-                err.print(f"[yellow]note[/yellow] {m}")
+                err.print(f"[yellow]note[/yellow] {escape(m)}", soft_wrap=True)
             for q in report.quarantine[:20]:
-                err.print(f"[red]quarantined[/red] {q.message()}")
+                err.print(f"[red]quarantined[/red] {escape(q.message())}", soft_wrap=True)
             if len(report.quarantine) > 20:
                 err.print(f"... and {len(report.quarantine) - 20} more")
             console.print(report.summary(), soft_wrap=True)
             if report.quarantine_file:
-                console.print(f"quarantine written to {report.quarantine_file}")
+                console.print(f"quarantine written to {report.quarantine_file}", soft_wrap=True)
     if not any_ok:
         err.print("[red]nothing could be ingested[/red]")
         raise typer.Exit(1)
@@ -164,6 +165,24 @@ def outlook_cmd(
         )
     console.print(table)
     console.print(f"written to {path}")
+
+
+@app.command("serve")
+def serve_cmd(
+    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on"),
+    port: int = typer.Option(8000, "--port", help="port to listen on"),
+    home: Path | None = HomeOpt,
+    database_url: str | None = typer.Option(None, "--database-url", help="default $TASQYN_DATABASE_URL or SQLite"),
+) -> None:
+    """Serve what is published: the JSON API under /api/v1 and the dashboard under /."""
+    import uvicorn
+
+    from service.app import create_app
+    from service.settings import Settings
+
+    settings = Settings.from_env(Home.from_env(home), database_url)
+    console.print(f"serving {settings.home.root} on http://{host}:{port} (API docs at /docs)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 
 def main() -> None:
