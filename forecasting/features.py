@@ -78,7 +78,7 @@ def inputs_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _doy(index: pd.DatetimeIndex) -> np.ndarray:
-    return np.minimum(index.dayofyear.to_numpy(), 366) - 1
+    return np.minimum(index.day_of_year.to_numpy(), 366) - 1
 
 
 def fit_context(

@@ -17,7 +17,7 @@ MIN_CLIM_DAYS = 300  # observed days needed for a climatology
 
 
 def _doy(index: pd.DatetimeIndex) -> np.ndarray:
-    return np.minimum(pd.DatetimeIndex(index).dayofyear.to_numpy(), 366) - 1
+    return np.minimum(pd.DatetimeIndex(index).day_of_year.to_numpy(), 366) - 1
 
 
 def _interp_levels(table: np.ndarray, from_levels: tuple[float, ...], to_levels: tuple[float, ...]) -> np.ndarray:

@@ -52,8 +52,12 @@ def fit_calibration(
     levels: tuple[float, ...] = FINE_LEVELS,
     n_bins: int = 5,
     min_per_bin: int = 150,
+    keep_point_median: bool = False,
 ) -> ResidualCalibration:
-    """Fit the per-bin residual quantiles. Bins are quantiles of `scale`, fewer when data are scarce."""
+    """Fit the per-bin residual quantiles. Bins are quantiles of `scale`, fewer when data are scarce.
+
+    With `keep_point_median` the quantiles are shifted so that the 0.5 quantile is the point prediction itself
+    (the spread still comes from the residuals)."""
     r = np.asarray(resid, dtype=float)
     s = np.nan_to_num(np.asarray(scale, dtype=float), nan=0.0)
     ok = ~np.isnan(r)
@@ -71,7 +75,10 @@ def fit_calibration(
         n = len(rb)
         # finite-sample conformal adjustment: widen the outer levels slightly
         adj = [min(max(0.5 + (tau - 0.5) * (n + 1) / n, 0.0), 1.0) for tau in levels]
-        table.append([float(v) for v in np.quantile(rb, adj)])
+        row = np.quantile(rb, adj)
+        if keep_point_median:
+            row = row - np.quantile(rb, 0.5)
+        table.append([float(v) for v in row])
     return ResidualCalibration(list(levels), [float(e) for e in edges], table, int(len(r)))
 
 
@@ -85,13 +92,17 @@ def coverage_by_level(y: np.ndarray, q: np.ndarray, levels: tuple[float, ...]) -
 
 
 def held_out_coverage(
-    resid: np.ndarray, scale: np.ndarray, levels: tuple[float, ...] = FINE_LEVELS, n_bins: int = 5
+    resid: np.ndarray,
+    scale: np.ndarray,
+    levels: tuple[float, ...] = FINE_LEVELS,
+    n_bins: int = 5,
+    keep_point_median: bool = False,
 ) -> dict[str, float]:
     """Fit on the first half (in time order) of the calibration residuals, report coverage on the second half."""
     r = np.asarray(resid, dtype=float)
     half = len(r) // 2
     if half < 50:
         return {}
-    cal = fit_calibration(r[:half], np.asarray(scale)[:half], levels, n_bins)
+    cal = fit_calibration(r[:half], np.asarray(scale)[:half], levels, n_bins, keep_point_median=keep_point_median)
     q = cal.quantiles(np.zeros(len(r) - half), np.asarray(scale)[half:])
     return coverage_by_level(r[half:], q, levels)

@@ -46,6 +46,7 @@ class LGBMParams:
     weight_power: float = 0.5  # sample weight (Q/Q_median)^p, clipped to [0.1, 50]
     cal_years: int = 6  # held-out years at the end of the training period for blending and calibration
     refit: bool = True  # refit on the whole training period after calibration
+    keep_point_median: bool = False  # the 0.5 quantile is the (flow-weighted) point forecast, not re-centred
     seed: int = 7
 
     def lgb_params(self) -> dict:
@@ -134,7 +135,7 @@ class LGBMForecaster:
         cal_start = t_end - pd.Timedelta(days=int(cal_years * 365.25))
         params = self.params.lgb_params()
         for k in self.leads:
-            xs, ys, ws, is_cal, q0s, qks, ctxs = [], [], [], [], [], [], []
+            xs, ys, ws, is_cal, ctxs = [], [], [], [], []
             for sid, base, y, end in designs:
                 x = lead_features(base, self.contexts[sid], k)
                 yk = y[k].to_numpy().copy()
@@ -144,7 +145,7 @@ class LGBMForecaster:
                 xs.append(x[ok])
                 ys.append(yk[ok])
                 ws.append(self._weights(x[ok], yk[ok]))
-                is_cal.append((dates[ok] >= cal_start))
+                is_cal.append(dates[ok] >= cal_start)
                 ctxs.extend([sid] * int(ok.sum()))
             x_all = pd.concat(xs)
             y_all = np.concatenate(ys)
@@ -170,8 +171,9 @@ class LGBMForecaster:
                 self.blend[k] = w
                 resid = yc - w * yhat
                 scale = scale_proxy(xc, w * yhat, k)
-                calib = fit_calibration(resid, scale)
-                calib.coverage = held_out_coverage(resid, scale)
+                kpm = self.params.keep_point_median
+                calib = fit_calibration(resid, scale, keep_point_median=kpm)
+                calib.coverage = held_out_coverage(resid, scale, keep_point_median=kpm)
                 self.calibration[k] = calib
                 self.validation[str(k)] = self._validation(lq0, w * yhat, yc, sids)
             else:

@@ -1,0 +1,175 @@
+"""The daily forecast: quantiles of discharge for every station and lead, as of an issue date.
+
+`make_forecast(usable_ds, models, issue_date, leads)` returns the "Forecast dataset" of data/FORMATS.md (without
+the risk variables, which forecasting.risk adds). A forecast issued on day t for lead k is valid for day t+k;
+only observations of days <= t are used. Every station of the input appears in the output: forecast by its
+basin's LightGBM model (status ok, or stale when the last discharge is older than the issue day), by a baseline
+(status fallback, with the reason), or failed (NaN quantiles and the error).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from forecasting.features import Q_FFILL_DAYS, missing_inputs
+from forecasting.model_registry import BasinModel
+from forecasting.models import OUTPUT_LEVELS
+from forecasting.models.baselines import Climatology, Persistence
+from forecasting.store import station_frame, station_table
+
+HISTORY_DAYS = 730  # history used for the features of one issue day (the snow store spins up from here)
+
+
+def _history(df: pd.DataFrame, issue: pd.Timestamp) -> pd.DataFrame:
+    start = issue - pd.Timedelta(days=HISTORY_DAYS)
+    start = pd.Timestamp(year=start.year, month=8, day=1) if start.month >= 8 else pd.Timestamp(start.year - 1, 8, 1)
+    return df.loc[start:issue]
+
+
+def _baseline(
+    bm: BasinModel | None, sid: str, frames: dict[str, pd.DataFrame], issue: pd.DatetimeIndex, leads: list[int]
+) -> tuple[np.ndarray | None, str]:
+    """Climatology if possible, else persistence; (quantiles leads x K, model name) or (None, '')."""
+    df = frames[sid]
+    if bm is not None and sid in bm.climatology.tables:
+        clim = bm.climatology
+    elif Climatology.available(df):
+        clim = Climatology(leads).fit(frames)
+    else:
+        clim = None
+    if clim is not None:
+        clim.leads = list(leads)
+        q = clim.predict({sid: df}, issue, OUTPUT_LEVELS)[sid][0]
+        if not np.isnan(q).all():
+            return q, "climatology"
+    pers = bm.persistence if bm is not None and sid in bm.persistence.tables else Persistence(leads).fit(frames)
+    pers.leads = list(leads)
+    last = df["discharge_m3s"].dropna() if "discharge_m3s" in df else pd.Series(dtype=float)
+    if last.empty:
+        return None, ""
+    frame = pd.DataFrame({"discharge_m3s": [float(last.iloc[-1])]}, index=issue)  # carried to the issue day
+    tables = pers.tables.get(sid)
+    if tables is not None and len(tables) != len(leads):
+        pers.tables[sid] = (
+            tables[: len(leads)] if len(tables) > len(leads) else tables + [tables[-1]] * (len(leads) - len(tables))
+        )
+    q = pers.predict({sid: frame}, issue, OUTPUT_LEVELS)[sid][0]
+    return q, "persistence"
+
+
+def make_forecast(
+    usable_ds: xr.Dataset,
+    models: Mapping[str, BasinModel],
+    issue_date: str | pd.Timestamp,
+    leads: list[int] | None = None,
+    created_at: datetime | None = None,
+) -> xr.Dataset:
+    """Forecast every station of `usable_ds` (QC'd: bad values masked) as of `issue_date` for `leads` days.
+
+    `models`: basin id -> BasinModel (forecasting.model_registry). Quantiles in m3/s at OUTPUT_LEVELS."""
+    issue = pd.Timestamp(issue_date).normalize()
+    leads = list(leads or range(1, 8))
+    meta = station_table(usable_ds)
+    sids = list(meta.index)
+    n_s, n_l, n_q = len(sids), len(leads), len(OUTPUT_LEVELS)
+    qarr = np.full((n_s, n_l, n_q), np.nan)
+    names = [""] * n_s
+    versions = [""] * n_s
+    status = ["failed"] * n_s
+    messages = [""] * n_s
+    missing = [""] * n_s
+    last_date = np.full(n_s, np.datetime64("NaT"), dtype="datetime64[ns]")
+    last_val = np.full(n_s, np.nan)
+    idx = pd.DatetimeIndex([issue])
+    for i, sid in enumerate(sids):
+        try:
+            df = _history(station_frame(usable_ds, sid), issue)
+            frames = {sid: df}
+            missing[i] = ",".join(missing_inputs(df, issue))
+            q = df["discharge_m3s"].dropna() if "discharge_m3s" in df else pd.Series(dtype=float)
+            if not q.empty:
+                last_date[i] = np.datetime64(q.index[-1], "ns")
+                last_val[i] = float(q.iloc[-1])
+            bm = models.get(str(meta.loc[sid, "basin"]))
+            reason = ""
+            if bm is None:
+                reason = f"no trained model for basin {meta.loc[sid, 'basin']}"
+            elif bm.model is None or sid not in bm.model.stations:
+                reason = bm.fallback.get(sid, f"station not in model {bm.version} of basin {bm.basin}")
+            elif sid in bm.fallback:
+                reason = bm.fallback[sid]
+            elif q.empty or (issue - q.index[-1]).days > Q_FFILL_DAYS:
+                age = "never" if q.empty else f"last on {q.index[-1].date()}"
+                reason = f"no discharge within {Q_FFILL_DAYS} days of the issue date ({age})"
+            elif any(k not in bm.model.leads for k in leads):
+                reason = f"model {bm.version} has leads {bm.model.leads}, asked for {leads}"
+            if not reason:
+                full = bm.model.predict(frames, idx, OUTPUT_LEVELS)[sid][0]
+                res = full[[bm.model.leads.index(k) for k in leads]]
+                if np.isnan(res).any():
+                    reason = "the model gave no value (inputs missing on the issue date)"
+                else:
+                    qarr[i] = res
+                    names[i], versions[i] = bm.model.name, bm.version
+                    age_days = (issue - q.index[-1]).days
+                    status[i] = "ok" if age_days <= 1 else "stale"
+                    messages[i] = "" if age_days <= 1 else f"last discharge {age_days} days before the issue date"
+                    if missing[i]:
+                        messages[i] = (messages[i] + "; " if messages[i] else "") + f"inputs missing: {missing[i]}"
+                    continue
+            base, name = _baseline(bm, sid, frames, idx, leads)
+            if base is None:
+                status[i] = "failed"
+                messages[i] = f"{reason}; no discharge to fall back on"
+                continue
+            qarr[i] = np.sort(base, axis=1)
+            names[i] = name
+            versions[i] = bm.version if bm is not None else ""
+            status[i] = "fallback"
+            messages[i] = f"{reason}; {name} forecast"
+        except Exception as exc:  # one station's failure never stops the others
+            status[i] = "failed"
+            messages[i] = f"{type(exc).__name__}: {exc}"
+            qarr[i] = np.nan
+    created = (created_at or datetime.now(UTC)).isoformat(timespec="seconds")
+    cutoff = usable_ds["time"].values.max() if usable_ds.sizes.get("time") else np.datetime64("NaT")
+    cutoff = min(pd.Timestamp(cutoff), issue) if not pd.isna(cutoff) else issue
+    ds = xr.Dataset(
+        {
+            "discharge_m3s": (
+                ("station", "lead", "quantile"),
+                qarr,
+                {
+                    "units": "m3 s-1",
+                    "long_name": "forecast quantiles of daily mean discharge",
+                    "standard_name": "water_volume_transport_in_river_channel",
+                },
+            ),
+            "valid_date": (("lead",), (issue + pd.to_timedelta(leads, unit="D")).values.astype("datetime64[ns]")),
+            "model_name": (("station",), np.array(names, dtype=object)),
+            "model_version": (("station",), np.array(versions, dtype=object)),
+            "status": (("station",), np.array(status, dtype=object)),
+            "message": (("station",), np.array(messages, dtype=object)),
+            "missing_inputs": (("station",), np.array(missing, dtype=object)),
+            "last_obs_date": (("station",), last_date),
+            "last_obs_m3s": (("station",), last_val, {"units": "m3 s-1"}),
+        },
+        coords={
+            "station": ("station", np.array(sids, dtype=object)),
+            "lead": ("lead", np.array(leads, dtype=np.int32), {"units": "days"}),
+            "quantile": ("quantile", np.array(OUTPUT_LEVELS, dtype=float)),
+        },
+        attrs={
+            "title": "Tasqyn discharge forecast",
+            "issue_date": str(issue.date()),
+            "data_cutoff": str(cutoff.date()),
+            "created_at": created,
+            "comment": "a forecast issued on day t for lead k is valid for day t+k; only data of days <= t used",
+        },
+    )
+    return ds

@@ -1,0 +1,222 @@
+"""The model registry: trained basin models saved under `<models_dir>/<basin>/<version>/`.
+
+Each version folder holds `model.json` (name, version, basin, stations, training period, features,
+hyper-parameters, validation skill, calibration, the per-station constants and the baselines used as fallback)
+and one LightGBM booster per lead (`lead_<k>.txt`, LightGBM text format). `<models_dir>/<basin>/CURRENT` names
+the version in use; loading by version keeps old forecasts reproducible. Writes are atomic (temporary folder,
+then rename).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from forecasting.models.baselines import Climatology, Persistence
+from forecasting.models.lgbm import LGBMForecaster, LGBMParams
+
+MIN_TRAIN_DAYS = 730  # a station needs 2 years of discharge to be trained; else it falls back to climatology
+
+
+@dataclass
+class BasinModel:
+    """Everything needed to forecast the stations of one basin."""
+
+    basin: str
+    version: str
+    stations: list[str]
+    model: LGBMForecaster | None  # None when no station of the basin could be trained
+    climatology: Climatology
+    persistence: Persistence
+    fallback: dict[str, str] = field(default_factory=dict)  # station -> why it is not forecast by the model
+    created_at: str = ""
+
+    def model_name(self, station: str) -> str:
+        if self.model is not None and station in self.model.stations and station not in self.fallback:
+            return self.model.name
+        return self.climatology.name if station in self.climatology.tables else self.persistence.name
+
+
+def new_version() -> str:
+    """A version id: the UTC time of training (sortable, unique to the microsecond)."""
+    return datetime.now(UTC).strftime("v%Y%m%dT%H%M%S%fZ")
+
+
+def _json_default(o: object) -> object:
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.floating):
+        return None if not np.isfinite(o) else float(o)
+    if isinstance(o, pd.Timestamp):
+        return str(o.date())
+    raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+def _clean(o: object) -> object:
+    """NaN/inf -> None, recursively (strict JSON)."""
+    if isinstance(o, float):
+        return o if np.isfinite(o) else None
+    if isinstance(o, dict):
+        return {str(k): _clean(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [_clean(v) for v in o]
+    return o
+
+
+def fit_basin_model(
+    basin: str,
+    frames: dict[str, pd.DataFrame],
+    attrs: dict[str, dict] | None = None,
+    leads: list[int] | None = None,
+    params: LGBMParams | None = None,
+    train_end: pd.Timestamp | None = None,
+) -> BasinModel:
+    """Train a basin: LightGBM on its stations with >= 2 years of discharge, baselines for all of them.
+
+    Stations with less history are listed in `fallback` with a message (climatology, or persistence when even
+    that is impossible). Raises ValueError when no station has any discharge."""
+    leads = list(leads or range(1, 8))
+    fallback: dict[str, str] = {}
+    trainable = {}
+    for sid, df in frames.items():
+        q = df["discharge_m3s"].loc[:train_end] if "discharge_m3s" in df else pd.Series(dtype=float)
+        n = int(q.notna().sum())
+        if n >= MIN_TRAIN_DAYS:
+            trainable[sid] = df
+        else:
+            alt = "climatology" if Climatology.available(df) else "persistence"
+            fallback[sid] = f"only {n} days of discharge (need {MIN_TRAIN_DAYS}): falls back to {alt}"
+    if all(("discharge_m3s" not in df or df["discharge_m3s"].notna().sum() == 0) for df in frames.values()):
+        raise ValueError(f"basin {basin}: no discharge observations at any of its stations ({', '.join(frames)})")
+    model = LGBMForecaster(leads, params).fit(trainable, train_end, attrs) if trainable else None
+    clim = Climatology(leads).fit(frames, train_end)
+    pers = Persistence(leads).fit(frames, train_end)
+    return BasinModel(
+        basin=basin,
+        version=new_version(),
+        stations=list(frames),
+        model=model,
+        climatology=clim,
+        persistence=pers,
+        fallback=fallback,
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def save_model(models_dir: Path, bm: BasinModel, set_current: bool = True) -> Path:
+    """Write `bm` to `<models_dir>/<basin>/<version>/` atomically; update CURRENT. Returns the folder."""
+    basin_dir = Path(models_dir) / bm.basin
+    basin_dir.mkdir(parents=True, exist_ok=True)
+    final = basin_dir / bm.version
+    if final.exists():
+        raise FileExistsError(f"{final} exists: versions are never overwritten")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{bm.version}.", dir=basin_dir))
+    try:
+        meta = bm.model.metadata() if bm.model is not None else {}
+        doc = {
+            "name": bm.model.name if bm.model is not None else bm.climatology.name,
+            "version": bm.version,
+            "basin": bm.basin,
+            "stations": bm.stations,
+            "trained_stations": bm.model.stations if bm.model is not None else [],
+            "fallback": bm.fallback,
+            "created_at": bm.created_at,
+            "training_period": meta.get("train_period"),
+            "leads": meta.get("leads", bm.climatology.leads),
+            "features": meta.get("features", []),
+            "hyper_parameters": meta.get("params", {}),
+            "validation_skill": meta.get("validation", {}),
+            "calibration": meta.get("calibration", {}),
+            "blend_with_persistence": meta.get("blend", {}),
+            "station_constants": meta.get("contexts", {}),
+            "baselines": {"climatology": bm.climatology.to_dict(), "persistence": bm.persistence.to_dict()},
+        }
+        (tmp / "model.json").write_text(json.dumps(_clean(doc), default=_json_default), encoding="utf-8")
+        if bm.model is not None:
+            for k, booster in bm.model.boosters.items():
+                booster.save_model(str(tmp / f"lead_{k}.txt"))
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if set_current:
+        set_current_version(models_dir, bm.basin, bm.version)
+    return final
+
+
+def set_current_version(models_dir: Path, basin: str, version: str) -> None:
+    path = Path(models_dir) / basin / "CURRENT"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(version + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def current_version(models_dir: Path, basin: str) -> str | None:
+    path = Path(models_dir) / basin / "CURRENT"
+    return path.read_text(encoding="utf-8").strip() if path.exists() else None
+
+
+def list_versions(models_dir: Path, basin: str) -> list[str]:
+    d = Path(models_dir) / basin
+    return sorted(p.name for p in d.iterdir() if p.is_dir() and not p.name.startswith(".")) if d.exists() else []
+
+
+def list_basins(models_dir: Path) -> list[str]:
+    d = Path(models_dir)
+    return sorted(p.name for p in d.iterdir() if p.is_dir() and (p / "CURRENT").exists()) if d.exists() else []
+
+
+def load_model(models_dir: Path, basin: str, version: str | None = None) -> BasinModel:
+    """Load a basin model by version (default: CURRENT)."""
+    version = version or current_version(models_dir, basin)
+    if version is None:
+        raise FileNotFoundError(f"no model for basin {basin} in {models_dir} (no CURRENT file)")
+    folder = Path(models_dir) / basin / version
+    doc = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    model = None
+    if doc.get("trained_stations"):
+        boosters = {int(k): lgb.Booster(model_file=str(folder / f"lead_{k}.txt")) for k in doc["leads"]}
+        meta = {
+            "leads": doc["leads"],
+            "params": doc["hyper_parameters"],
+            "contexts": doc["station_constants"],
+            "blend": doc["blend_with_persistence"],
+            "calibration": doc["calibration"],
+            "features": doc["features"],
+            "validation": doc["validation_skill"],
+            "train_period": doc["training_period"],
+        }
+        model = LGBMForecaster.from_metadata(_restore_nan(meta), boosters)
+    return BasinModel(
+        basin=doc["basin"],
+        version=doc["version"],
+        stations=doc["stations"],
+        model=model,
+        climatology=Climatology.from_dict(_restore_nan(doc["baselines"]["climatology"])),
+        persistence=Persistence.from_dict(doc["baselines"]["persistence"]),
+        fallback=doc.get("fallback", {}),
+        created_at=doc.get("created_at", ""),
+    )
+
+
+def _restore_nan(o: object) -> object:
+    """None -> NaN inside numeric lists; keeps other values."""
+    if isinstance(o, dict):
+        return {k: (float("nan") if k == "log_area" and v is None else _restore_nan(v)) for k, v in o.items()}
+    if isinstance(o, list):
+        return [float("nan") if v is None else _restore_nan(v) for v in o]
+    return o
+
+
+def load_all(models_dir: Path) -> dict[str, BasinModel]:
+    """The CURRENT model of every basin in `models_dir`."""
+    return {b: load_model(models_dir, b) for b in list_basins(models_dir)}

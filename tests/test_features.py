@@ -1,0 +1,77 @@
+"""Features as of the issue date: no leakage, the snow store, missing inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting.features import build_features, fit_context, inputs_frame, missing_inputs, targets
+from forecasting.snowmodel import SnowParams, fit_snow_params, simulate
+
+
+def _read(real_data, sid: str, start: str | None = None, end: str | None = None) -> pd.DataFrame:
+    df = pd.read_csv(real_data / f"{sid}.csv", parse_dates=["date"], index_col="date")
+    return df.loc[start:end]
+
+
+def test_features_do_not_use_data_after_the_issue_day(real_data):
+    df = _read(real_data, "PROTVA_SZ", "1985-01-01", "1992-12-31")
+    ctx = fit_context("PROTVA_SZ", df, pd.Timestamp("1989-12-31"))
+    assert ctx.snow is not None
+    base = build_features(df, ctx)
+    t = pd.Timestamp("1991-03-20")  # just before the spring flood
+    altered = df.copy()
+    rng = np.random.default_rng(0)
+    after = altered.index > t
+    for col in ("discharge_m3s", "precip_mm", "tmean_c"):
+        altered.loc[after, col] = altered.loc[after, col] * rng.uniform(0.1, 10, after.sum())
+    altered.loc[altered.index > t + pd.Timedelta(days=5), "tmean_c"] = np.nan
+    changed = build_features(altered, ctx)
+    pd.testing.assert_frame_equal(base.loc[:t], changed.loc[:t])
+    assert not base.loc[t + pd.Timedelta(days=1) :].equals(changed.loc[t + pd.Timedelta(days=1) :])
+    # truncating the record at t gives the same features as well
+    pd.testing.assert_frame_equal(base.loc[:t], build_features(df.loc[:t], ctx))
+
+
+def test_target_is_the_log_change_over_the_lead(real_data):
+    df = _read(real_data, "CH2141", "2000-01-01", "2001-12-31")
+    ctx = fit_context("CH2141", df)
+    y = targets(df, ctx, [1, 3])
+    q = df["discharge_m3s"]
+    t = pd.Timestamp("2000-05-10")
+    expected = np.log(q[t + pd.Timedelta(days=3)] + ctx.offset) - np.log(q[t] + ctx.offset)
+    assert y.loc[t, 3] == pytest.approx(expected)
+
+
+def test_snow_store_mass_balance_and_melt():
+    days = 120
+    t = np.r_[np.full(60, -5.0), np.full(60, 5.0)]
+    p = np.full(days, 2.0)
+    store, melt, winput = simulate(p, t, np.array([0.5]), np.array([0.0]), np.array([3.0]))
+    assert store[59, 0] == pytest.approx(120.0)  # 60 days of 2 mm snow
+    assert melt[60, 0] == pytest.approx(15.0)  # 3 mm/degC/day * 5 degC
+    assert (store >= 0).all()
+    assert store[-1, 0] + winput[:, 0].sum() == pytest.approx(p.sum())  # nothing is lost
+
+
+def test_snow_params_fit_on_protva_training_years(real_data):
+    df = _read(real_data, "PROTVA_SZ", "1970-01-01", "1990-12-31")
+    inp = inputs_frame(df)
+    params = fit_snow_params(inp["p"], inp["t"], inp["q_obs"])
+    assert isinstance(params, SnowParams)
+    assert params.score is not None and params.score > 0.3
+    assert fit_snow_params(inp["p"] * np.nan, inp["t"], inp["q_obs"]) is None
+
+
+def test_missing_inputs_for_a_discharge_only_station(real_data):
+    df = _read(real_data, "UZ16279_chatkal_khudaydod")
+    day = pd.Timestamp("1966-06-01")
+    assert missing_inputs(df, day) == ["precip_mm", "tmean_c", "swe_mm"]
+    ctx = fit_context("UZ", df)
+    assert ctx.snow is None
+    f = build_features(df, ctx)
+    assert f.loc[day, "lq0"] == pytest.approx(np.log((df.loc[day, "discharge_m3s"] + ctx.offset) / ctx.qscale))
+    assert np.isnan(f.loc[day, "snow_store"]) and np.isnan(f.loc[day, "psum7"])
+    swiss = _read(real_data, "CH2141", "1990-01-01", "1990-12-31")
+    assert missing_inputs(swiss, pd.Timestamp("1990-06-01")) == ["swe_mm"]  # SWE starts in 1998

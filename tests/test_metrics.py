@@ -1,0 +1,89 @@
+"""Verification metrics against hand-computed values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from forecasting import metrics
+
+
+def test_nse_hand_computed():
+    o = np.array([1.0, 2.0, 3.0, 4.0])
+    f = np.array([1.5, 2.0, 2.5, 4.0])
+    # sum sq err = 0.25 + 0 + 0.25 + 0 = 0.5; sum sq dev = 2.25 + 0.25 + 0.25 + 2.25 = 5
+    assert metrics.nse(o, f) == pytest.approx(1 - 0.5 / 5)
+    assert metrics.nse(o, o) == pytest.approx(1.0)
+    assert metrics.nse(o, np.full(4, o.mean())) == pytest.approx(0.0)
+    # NaN pairs are dropped
+    assert metrics.nse(np.append(o, np.nan), np.append(f, 3.0)) == pytest.approx(0.9)
+    assert metrics.nse(np.ones(3), np.ones(3)) is None  # zero variance: undefined
+
+
+def test_kge_hand_computed():
+    o = np.array([1.0, 2.0, 3.0, 4.0])
+    f = 2 * o  # r = 1, alpha = 2, beta = 2
+    assert metrics.kge(o, f) == pytest.approx(1 - np.sqrt(0 + 1 + 1))
+    assert metrics.kge(o, o) == pytest.approx(1.0)
+
+
+def test_skill_vs_persistence():
+    o = np.array([2.0, 4.0, 6.0])
+    ref = np.array([1.0, 2.0, 3.0])  # errors 1, 2, 3 -> MSE 14/3
+    f = np.array([2.0, 4.0, 5.0])  # errors 0, 0, 1 -> MSE 1/3
+    assert metrics.skill_score(o, f, ref) == pytest.approx(1 - (1 / 3) / (14 / 3))
+
+
+def test_crps_of_point_forecast_equals_mae():
+    rng = np.random.default_rng(1)
+    o = rng.gamma(2.0, 10.0, 500)
+    f = o + rng.normal(0, 5, 500)
+    levels = np.round(np.arange(1, 20) * 0.05, 2)
+    q = np.repeat(f[:, None], len(levels), axis=1)
+    assert metrics.crps_quantiles(o, q, levels) == pytest.approx(np.mean(np.abs(o - f)))
+
+
+def test_crps_sharper_correct_forecast_is_better():
+    rng = np.random.default_rng(2)
+    o = rng.normal(0, 1, 4000)
+    levels = np.round(np.arange(1, 20) * 0.05, 2)
+    from scipy.stats import norm
+
+    good = np.repeat(norm.ppf(levels)[None, :], len(o), axis=0)
+    wide = 3 * good
+    c_good = metrics.crps_quantiles(o, good, levels)
+    assert c_good < metrics.crps_quantiles(o, wide, levels)
+    # CRPS of N(0,1) against itself is 1/sqrt(pi) = 0.564; the 19-level approximation is close
+    assert c_good == pytest.approx(1 / np.sqrt(np.pi), rel=0.08)
+
+
+def test_contingency_counts():
+    obs = np.array([1, 1, 0, 0, 1, 0], dtype=bool)
+    fc = np.array([1, 0, 1, 0, 1, 0], dtype=bool)
+    c = metrics.contingency(obs, fc)  # hits 2, misses 1, false alarms 1
+    assert (c["hits"], c["misses"], c["false_alarms"]) == (2, 1, 1)
+    assert c["pod"] == pytest.approx(2 / 3)
+    assert c["far"] == pytest.approx(1 / 3)
+    assert c["csi"] == pytest.approx(2 / 4)
+    none = metrics.contingency(np.zeros(5, bool), np.zeros(5, bool))
+    assert none["pod"] is None and none["far"] is None and none["csi"] is None
+
+
+def test_coverage_and_central_asian():
+    o = np.array([1.0, 2.0, 3.0, 10.0])
+    assert metrics.coverage(o, o - 1, o + 1) == 1.0
+    assert metrics.coverage(o, o + 1, o + 2) == 0.0
+    base = np.array([0.0, 0.0, 0.0, 0.0])
+    f = np.array([1.0, 2.0, 3.0, 4.0])
+    sigma = np.std(o - base, ddof=1)
+    p, s = metrics.central_asian(o, f, base)
+    assert p == pytest.approx(np.mean(np.abs(o - f) <= 0.674 * sigma))
+    assert s == pytest.approx(np.sqrt(np.mean((o - f) ** 2)) / sigma)
+
+
+def test_prob_exceed_from_quantiles():
+    levels = np.array([0.05, 0.25, 0.5, 0.75, 0.95])
+    q = np.array([[1.0, 2.0, 3.0, 4.0, 5.0]])
+    assert metrics.prob_exceed(q, levels, 3.0)[0] == pytest.approx(0.5)
+    p_far = metrics.prob_exceed(q, levels, 5.5)[0]
+    assert 0 < p_far < 0.05  # beyond the last quantile: small but not zero
