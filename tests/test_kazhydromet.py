@@ -344,3 +344,16 @@ def test_ingest_portal_into_the_store(home):
     again = run_ingest(PORTAL, "kazhydromet", home)
     assert again.revised == 0
     assert open_store(home.observations)["discharge_m3s"].equals(ds["discharge_m3s"])
+
+
+def test_spreadsheet_exports_padded_with_empty_cells(tmp_path):
+    (tmp_path / "q.csv").write_bytes(
+        "Код поста;Дата;Расход воды, м3/с;;\r\n11432;01.04.2024;12,5;;\r\n11432;02.04.2024;13,1\r\n".encode("cp1251")
+    )
+    (tmp_path / "posts.csv").write_text(
+        "Бассейн;Водный объект;Код объекта;Пост;Код поста;;\nЕсіл;р. Кылшакты;0114;с. Балкашино;11432;;\n"
+    )
+    r = get_adapter("kazhydromet").read(tmp_path)
+    assert r.quarantine == []
+    assert r.observations["value"].tolist() == [12.5, 13.1]
+    assert r.stations.loc["11432", "name"] == "с. Балкашино"

@@ -237,12 +237,13 @@ def classify(rows: list[list[str]]) -> Layout | None:
             cols[f] = j
     notes = [f"column '{clean(first[j])}' not used" for j, f in enumerate(fields) if not f and clean(first[j])]
     has_data = "discharge" in cols or "level" in cols
+    width = len(_trim(first))  # spreadsheet exports pad rows with empty cells
     if "post_code" in cols and "date" in cols and has_data:
-        layout = Layout("data", cols, len(first), line0, notes=notes)
+        layout = Layout("data", cols, width, line0, notes=notes)
         _units(layout, first)
         return layout
     if "post_code" in cols and "date" not in cols and ({"post_name", "water_object", "basin"} & set(cols)):
-        return Layout("posts", cols, len(first), line0, notes=notes)
+        return Layout("posts", cols, width, line0, notes=notes)
     # A header we do not understand: take the columns by position if the next row is data.
     if len(body) > 1 and _is_data_row(body[1][1]):
         return _positional(body[1][1], line0, f"header '{';'.join(clean(c) for c in first)}' not recognised")
