@@ -259,3 +259,24 @@ def test_ingest_yearbooks_then_portal_export_into_one_store(home):
     assert float(q.sel(time="2022-04-15")) == 24.7 and float(q.sel(time="2024-04-13")) == 61.3
     assert np.isnan(float(q.sel(time="2024-01-15")))  # nothing invented between the sources
     assert str(ds["basin"].sel(station="11432").values) == "Есіл"
+
+
+def test_sheet_names_give_a_missing_year_or_post(tmp_path):
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "2019"
+    ws.append(["р. Кылшакты – с. Балкашино, код 11432"])  # no year in the title: the sheet name gives it
+    ws.append(["Число", *ROMAN])
+    ws.append([1, *[0.5] * 12])
+    ws2 = wb.create_sheet("11432")
+    ws2.append(["р. Кылшакты – с. Балкашино, 2020 г."])  # a name but no code: the sheet name gives it
+    ws2.append(["Число", *ROMAN])
+    ws2.append([2, *["0,7"] * 12])
+    path = tmp_path / "two.xlsx"
+    wb.save(path)
+    r = get_adapter("kazhydromet-yearbook").read(path)
+    assert r.quarantine == []
+    q = _series(r.observations, "11432")
+    assert q.size == 24 and q["2019-03-01"] == 0.5 and q["2020-12-02"] == 0.7
+    assert any("year 2019 taken from the name '2019'" in m for m in r.messages)
+    assert any("post 11432 taken from the name '11432'" in m for m in r.messages)

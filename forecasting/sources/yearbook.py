@@ -174,11 +174,18 @@ def _col_label(j: int, excel: bool) -> str:
     return str(j + 1)
 
 
-def parse_sheet(rows: list[list[object]], source: str, excel: bool = False) -> tuple[AdapterResult, int]:
+def parse_sheet(
+    rows: list[list[object]], source: str, excel: bool = False, label: str = ""
+) -> tuple[AdapterResult, int]:
     """All yearbook tables of one sheet (rows of cells; row k of the list is line k+1 of the file).
 
-    Returns the result and the number of tables found.
+    `label` (the sheet name, or the file name) supplies a post code or a year that a table's title lacks, when it
+    holds exactly one. Returns the result and the number of tables found.
     """
+    codes = sorted(set(CODE_ANY.findall(label)))
+    years = sorted(set(YEAR.findall(label)))
+    label_code = codes[0] if len(codes) == 1 else ""
+    label_year = int(years[0]) if len(years) == 1 else None
     result = AdapterResult()
     rec: dict[str, list] = {k: [] for k in ("station_id", "date", "value", "source_row")}
     meta: dict[str, dict[str, object]] = {}
@@ -191,6 +198,12 @@ def parse_sheet(rows: list[list[object]], source: str, excel: bool = False) -> t
         title = parse_title(title_lines)
         title_lines.clear()
         t = Table(source, header_line, day_col, month_cols, title)
+        if not title.code and label_code and (last is None or title.name):
+            title.code = label_code
+            result.messages.append(f"{source}, line {header_line}: post {label_code} taken from the name '{label}'")
+        if title.year is None and label_year is not None:
+            title.year = label_year
+            result.messages.append(f"{source}, line {header_line}: year {label_year} taken from the name '{label}'")
         if not title.code and not title.name and last is not None:
             t.station_id = last.station_id
             t.title.code, t.title.name, t.title.river = last.title.code, last.title.name, last.title.river
@@ -432,21 +445,21 @@ class Yearbook:
             suffix = f.suffix.lower()
             try:
                 if suffix in EXCEL_SUFFIXES:
-                    sheets = [(f"{f}#{name}", rows, True) for name, rows in read_xlsx_sheets(f)]
+                    sheets = [(f"{f}#{name}", rows, True, name) for name, rows in read_xlsx_sheets(f)]
                 else:
-                    sheets = [(str(f), read_csv_rows(f), False)]
+                    sheets = [(str(f), read_csv_rows(f), False, f.stem)]
             except (UnreadableFile, csv.Error, OSError) as exc:
                 result.quarantine.append(QuarantinedRow(str(f), None, None, str(exc)))
                 continue
             except Exception as exc:  # noqa: BLE001 - a corrupt workbook (zip/xml errors) is quarantined, not fatal
                 result.quarantine.append(QuarantinedRow(str(f), None, None, f"cannot read workbook: {exc}"))
                 continue
-            if all(not any(clean(c) for r in rows for c in r) for _, rows, _ in sheets):
+            if all(not any(clean(c) for r in rows for c in r) for _, rows, _, _ in sheets):
                 result.quarantine.append(QuarantinedRow(str(f), None, None, "empty file"))
                 continue
             n_tables = 0
-            for source, rows, excel in sheets:
-                part, n = parse_sheet(rows, source, excel)
+            for source, rows, excel, label in sheets:
+                part, n = parse_sheet(rows, source, excel, label)
                 n_tables += n
                 if n == 0 and excel:
                     result.messages.append(f"{source}: no yearbook table in this sheet")
