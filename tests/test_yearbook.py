@@ -280,3 +280,27 @@ def test_sheet_names_give_a_missing_year_or_post(tmp_path):
     assert q.size == 24 and q["2019-03-01"] == 0.5 and q["2020-12-02"] == 0.7
     assert any("year 2019 taken from the name '2019'" in m for m in r.messages)
     assert any("post 11432 taken from the name '11432'" in m for m in r.messages)
+
+
+def test_level_tables_are_levels_and_other_tables_are_not_discharge(tmp_path):
+    lines = [
+        "Ежедневные уровни воды над нулём графика, см",
+        "р. Нура – с. Киевка (13148) 2021",
+        HEADER,
+        *_days({1: "248", 2: "251"}, 2),
+        "Ежедневная температура воды, °С",
+        "р. Нура – с. Киевка (13148) 2021",
+        HEADER,
+        *_days({1: "0,2"}, 1),
+        "Ежедневные расходы воды, м3/с",
+        "р. Нура – с. Киевка (13148) 2021",
+        HEADER,
+        *_days({1: "6,1"}, 1),
+    ]
+    r = get_adapter("kazhydromet-yearbook").read(_write(tmp_path, "mixed.csv", lines))
+    obs = r.observations
+    h = obs[obs["variable"] == "water_level_cm"]
+    q = obs[obs["variable"] == "discharge_m3s"]
+    assert len(h) == 24 and h["value"].max() == 251.0
+    assert len(q) == 12 and set(q["value"]) == {6.1}
+    assert [(x.line, "температур" in x.reason) for x in r.quarantine] == [(9, True)]

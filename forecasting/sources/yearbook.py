@@ -8,7 +8,10 @@ A table is found by its month header (Roman numerals I..XII, Cyrillic look-alike
 month names); the day number is in the column left of month I. The text rows above a header (the title) give the
 post code (`код 11432`, `(11432)` or any five-digit number), the river and post (`р. Кылшакты – с. Балкашино`),
 the year (`2023 г.`) and the unit (m3/s; `л/с` is converted). A table whose title names no post inherits the post
-of the previous table in the same file. Cells: decimal commas, `-`/empty = missing, `нб` = no flow (0 m3/s).
+of the previous table in the same file; a sheet name (or file name) holding one post code or one year supplies
+what a title lacks. A title speaking of levels (`уровни воды, см`) makes a table of daily water levels (cm);
+tables of other quantities in the same layout (water temperature, sediment, ...) are quarantined, not read as
+discharge. Cells: decimal commas, `-`/empty = missing, `нб` = no flow (0 m3/s).
 Summary rows (Средний, Наибольший, Наименьший, Сред., Макс, Мин, Год..., Дата...) are recognised, skipped and
 reported. A value on a day that does not exist (30 II, 31 IV) is quarantined; so is a cell that is not a number,
 with its row and column. Provenance: the file (with `#sheet` for XLSX) and the 1-based row of the day.
@@ -64,6 +67,8 @@ CODE_ANY = re.compile(r"(?<![\d.,])(\d{5})(?![\d.,])")
 RIVER_POST = re.compile(
     r"(?:^|[\s(])(?:р\.|река|өз\.|өзені)\s*(?P<river>[^–—\-,;()]+?)\s*[–—\-]\s*(?P<post>[^,;()]+)", re.I
 )
+# Yearbook tables in the same layout that hold no variable of the store: quarantined, not read as discharge.
+UNSUPPORTED = ("наносов", "температур", "мутност", "минерализ", "толщин", "ледовых", "химическ")
 POST_CUT = re.compile(r"\s(?:код|индекс|№|пост\s+\d)|\s\d{4,5}(?!\d)|\s*\.\s*$", re.I)
 
 
@@ -116,13 +121,15 @@ def day_number(cell: object) -> int | None:
 
 @dataclass
 class Title:
-    """What the text above a table says: post code, post name, river, year, unit factor to m3/s."""
+    """What the text above a table says: post code, post name, river, year, variable, unit factor."""
 
     code: str = ""
     name: str = ""
     river: str = ""
     year: int | None = None
-    factor: float | None = None  # None: the title names no unit
+    factor: float | None = None  # to canonical units; None: the title names no unit
+    variable: str | None = None  # discharge_m3s | water_level_cm | "" (not stored); None: the title does not say
+    other: str = ""  # what an unsupported table holds (e.g. 'температур')
     text: str = ""
 
 
@@ -144,11 +151,20 @@ def parse_title(lines: list[str]) -> Title:
     if m:
         t.river = "р. " + m.group("river").strip()
         t.name = POST_CUT.split(m.group("post"))[0].strip(" .")
-    low = text.lower().replace(" ", "")
-    if "л/с" in low or "l/s" in low:
-        t.factor = 1e-3
-    elif any(u in low for u in ("м3/с", "м³/с", "m3/s", "куб.м/с")):
-        t.factor = 1.0
+    low = text.lower()
+    other = next((w for w in UNSUPPORTED if w in low), "")
+    if other:
+        t.variable, t.other = "", other
+    elif "уровн" in low or "деңгей" in low:
+        t.variable, t.factor = "water_level_cm", 1.0
+    elif "расход" in low or "шығын" in low or "discharge" in low:
+        t.variable = "discharge_m3s"
+    low = low.replace(" ", "")
+    if t.variable != "water_level_cm":
+        if "л/с" in low or "l/s" in low:
+            t.factor = 1e-3
+        elif any(u in low for u in ("м3/с", "м³/с", "m3/s", "куб.м/с")):
+            t.factor = 1.0
     return t
 
 
@@ -187,7 +203,7 @@ def parse_sheet(
     label_code = codes[0] if len(codes) == 1 else ""
     label_year = int(years[0]) if len(years) == 1 else None
     result = AdapterResult()
-    rec: dict[str, list] = {k: [] for k in ("station_id", "date", "value", "source_row")}
+    rec: dict[str, list] = {k: [] for k in ("station_id", "date", "variable", "value", "source_row")}
     meta: dict[str, dict[str, object]] = {}
     title_lines: list[str] = []
     table: Table | None = None
@@ -218,10 +234,14 @@ def parse_sheet(
                     f"{source}, line {header_line}: no post code in the title '{title.text}'; "
                     f"station id '{title.name}' is the post name"
                 )
+        if title.variable is None:
+            title.variable = last.title.variable if last is not None else "discharge_m3s"
         if title.factor is None:
-            title.factor = last.title.factor if last is not None else 1.0
+            title.factor = last.title.factor if last is not None and last.title.variable == title.variable else 1.0
         if title.factor != 1.0:
             result.messages.append(f"{source}, line {header_line}: discharge in l/s, converted to m3/s")
+        if title.variable == "water_level_cm":
+            result.messages.append(f"{source}, line {header_line}: a table of daily water levels (cm), stored as such")
         tables.append(t)
         return t
 
@@ -290,7 +310,7 @@ def parse_sheet(
             {
                 "station_id": pd.Series(rec["station_id"], dtype="str"),
                 "date": pd.to_datetime(pd.Series(rec["date"], dtype="object")).astype("datetime64[ns]"),
-                "variable": "discharge_m3s",
+                "variable": pd.Series(rec["variable"], dtype="str"),
                 "value": pd.Series(rec["value"], dtype="float64"),
                 "source_file": source,
                 "source_row": pd.Series(rec["source_row"], dtype="int64"),
@@ -319,15 +339,17 @@ def _day_row(
         if cell.kind == "missing":
             continue
         where = f"{ROMAN[month - 1]} (column {_col_label(j, excel)})"
-        if not table.station_id or year is None:
-            missing = "post" if not table.station_id else "year"
+        if not table.station_id or year is None or not table.title.variable:
+            if not table.title.variable:
+                why = f"a table of '{table.title.other}...' (not discharge or level); not stored"
+            else:
+                why = "gives no " + ("post" if not table.station_id else "year")
             result.quarantine.append(
                 QuarantinedRow(
                     table.source,
                     line,
                     where,
-                    f"the title of the table (header line {table.header_line}) gives no {missing}: "
-                    f"'{table.title.text}'",
+                    f"the title of the table (header line {table.header_line}) {why}: '{table.title.text}'",
                     raw,
                 )
             )
@@ -349,6 +371,7 @@ def _day_row(
             )
             continue
         rec["station_id"].append(table.station_id)
+        rec["variable"].append(table.title.variable)
         rec["date"].append(date(year, month, day))
         rec["value"].append(float(cell.value) * table.title.factor)
         rec["source_row"].append(line)
