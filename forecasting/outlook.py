@@ -291,14 +291,23 @@ class Fit:
     coef: np.ndarray
     intercept: float
     loo_residuals: np.ndarray
+    xmin: np.ndarray | None = None  # training range: new predictors are clipped to it (+-10%), no extrapolation
+    xmax: np.ndarray | None = None
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        z = (np.atleast_2d(x) - self.mean) / self.scale
+        x = np.atleast_2d(np.asarray(x, dtype="float64"))
+        if self.xmin is not None and self.xmax is not None:
+            pad = 0.1 * (self.xmax - self.xmin)
+            x = np.clip(x, self.xmin - pad, self.xmax + pad)
+        z = (x - self.mean) / self.scale
         return self.intercept + z @ self.coef
 
 
 def ridge_fit(x: np.ndarray, y: np.ndarray, alpha: float = 1.0) -> Fit:
-    """Ridge regression on standardised predictors (intercept not penalised); LOO residuals by the hat matrix."""
+    """Ridge regression on standardised predictors (intercept not penalised); LOO residuals by the hat matrix.
+
+    Predictions clip new predictors to the training range widened by 10% on each side (a wet January's flow
+    must not extrapolate the peak tenfold)."""
     x = np.atleast_2d(np.asarray(x, dtype="float64"))
     if x.shape[0] != len(y):
         x = x.T
@@ -313,7 +322,7 @@ def ridge_fit(x: np.ndarray, y: np.ndarray, alpha: float = 1.0) -> Fit:
     fitted = ym + z @ coef
     h = np.einsum("ij,ji->i", z, np.linalg.solve(a, z.T)) + 1.0 / n
     loo = (y - fitted) / np.clip(1.0 - h, 1e-6, None)
-    return Fit(mu, sd, coef, float(ym), loo)
+    return Fit(mu, sd, coef, float(ym), loo, x.min(axis=0), x.max(axis=0))
 
 
 def _press_r2(fit: Fit, y: np.ndarray) -> float:
