@@ -357,3 +357,12 @@ def test_spreadsheet_exports_padded_with_empty_cells(tmp_path):
     assert r.quarantine == []
     assert r.observations["value"].tolist() == [12.5, 13.1]
     assert r.stations.loc["11432", "name"] == "с. Балкашино"
+
+
+def test_post_list_alone_stores_nothing_and_says_why(home):
+    r = get_adapter("kazhydromet").read(PORTAL / "posts.csv")
+    assert r.observations.empty and set(r.stations.index) == {"11432", "11433", "13148"}
+    assert any("post list only" in m for m in r.messages)
+    report = run_ingest(PORTAL / "posts.csv", None, home)
+    assert not report.ok and report.kept == 0
+    assert open_store(home.observations) is None

@@ -10,8 +10,11 @@ Russian or Kazakh column names) or, without a header, by their column count:
 
 Cells: decimal commas, spaces as thousands separators, `-` = no observation (skipped, not an error), `нб` = no
 flow (0 m3/s). Dates `dd.mm.yyyy` or ISO `yyyy-mm-dd`, per row; dates are local days. A path may be one file or a
-folder holding the files. Stations: `station_id` = post code; name, river, basin from the post list; coordinates
-(and a name or basin the post list lacks) from the KazFlow85 list shipped as `kazhydromet_posts.csv`.
+folder holding the files. A file without a header is told by its column count (3 = discharge, 4 = level with
+symbol; so a headerless level file without its symbol column would pass for discharge: keep the header).
+Stations: `station_id` = post code; name, river, basin from the post list; coordinates (and a name or basin the
+post list lacks) from the KazFlow85 list shipped as `kazhydromet_posts.csv`. Duplicated dates are passed on to
+the store, which keeps the first value (flagged) and quarantines conflicting repeats.
 """
 
 from __future__ import annotations
@@ -556,6 +559,11 @@ def station_metadata(result: AdapterResult, posts: list[pd.DataFrame], data_file
             result.messages.append(f"{len(unused)} posts of the post list have no data here: {', '.join(unused)}")
     else:
         ids = list(listed.index)
+        if ids:
+            result.messages.append(
+                f"post list only ({len(ids)} posts): no observations to store; ingest it together with the "
+                "discharge and level files (one folder)"
+            )
     reg = post_registry()
     records = []
     for sid in ids:
