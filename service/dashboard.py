@@ -392,14 +392,29 @@ def basin_rows(session: Session, run: ForecastRun | None, principal: Principal) 
     return rows
 
 
+def basin_namer(meta: dict[str, StationMeta]) -> Any:
+    """A function giving a basin's display name: its published name, else (a basin named after its only station)
+    the station's name, else its id."""
+
+    def name(b: BasinLevel | None, basin_id: str = "") -> str:
+        bid = b.basin_id if b is not None else basin_id
+        if b is not None and b.name and b.name != bid:
+            return b.name
+        m = meta.get(bid)
+        return m.name if m is not None else bid
+
+    return name
+
+
 def today_local() -> dt.date:
     return dt.datetime.now(LOCAL_TZ).date()
 
 
 def data_age_days(run: ForecastRun | None) -> int | None:
+    """Days between the newest observation the run used and its issue date (as the API reports it)."""
     if run is None or run.data_cutoff is None:
         return None
-    return max(0, (today_local() - run.data_cutoff).days)
+    return max(0, (run.issue_date - run.data_cutoff).days)
 
 
 # --- SVG: map ------------------------------------------------------------------------------------------------
@@ -480,8 +495,11 @@ def _tiles(cfg: DashboardConfig, x0: float, y0: float, x1: float, y1: float) -> 
     return "".join(out)
 
 
-def map_svg(cfg: DashboardConfig, stations: list[StationRow], basins: list[BasinLevel], lang: str) -> Markup:
+def map_svg(
+    cfg: DashboardConfig, stations: list[StationRow], basins: list[BasinLevel], lang: str, bname: Any = None
+) -> Markup:
     """The map: outline, basin polygons coloured by level, station points coloured by level (highest on top)."""
+    bname = bname or (lambda b: b.name or b.basin_id)
     polygons = basin_polygons(cfg)
     basin_by_id = {b.basin_id: b for b in basins}
     visible_polys = {bid: p for bid, p in polygons.items() if bid in basin_by_id}
@@ -493,6 +511,12 @@ def map_svg(cfg: DashboardConfig, stations: list[StationRow], basins: list[Basin
             pts += [(min(xs), min(ys)), (max(xs), max(ys))]
     bbox = map_bbox(pts)
     (x0, y1w), (x1, y0w) = merc(bbox[0], bbox[1]), merc(bbox[2], bbox[3])
+    if (y1w - y0w) < 0.6 * (x1 - x0):  # wide extent: add sea and land above and below (a taller, legible map)
+        extra = (0.6 * (x1 - x0) - (y1w - y0w)) / 2
+        y0w, y1w = y0w - extra, y1w + extra
+        lat_top = math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * y0w))))
+        lat_bot = math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * y1w))))
+        bbox = (bbox[0], lat_bot, bbox[2], lat_top)
     vx, vy, vw, vh = x0 * SCALE, y0w * SCALE, (x1 - x0) * SCALE, (y1w - y0w) * SCALE
     r = vw * 0.0075
     q = lambda s: escape(s)  # noqa: E731
@@ -508,7 +532,7 @@ def map_svg(cfg: DashboardConfig, stations: list[StationRow], basins: list[Basin
         b = basin_by_id[bid]
         colour = i18n.level_colour(b.effective_level)
         d = "".join(_ring_path(ring) for poly in polys for ring in poly)
-        label = f"{b.name or bid}: {i18n.level_name(b.effective_level, lang)}"
+        label = f"{bname(b)}: {i18n.level_name(b.effective_level, lang)}"
         parts.append(
             f'<a href="/basins/{quote(bid)}"><path class="basin lvl{b.effective_level}" d="{d}" fill="{colour}" '
             f'stroke="{colour}" data-basin="{q(bid)}"><title>{q(label)}</title></path></a>'
@@ -551,7 +575,7 @@ def hydrograph_svg(
 ) -> Markup:
     """Observed discharge before the issue date, the forecast median with its 50% and 90% bands after it, and the
     warning/danger/extreme lines (m3/s). `fan`: [{"date", "q05", "q25", "q50", "q75", "q95"}] per lead."""
-    w, h, ml, mr, mt, mb = 900, 340, 64, 110, 16, 40
+    w, h, ml, mr, mt, mb = 900, 340, 64, 16, 16, 40
     pw, ph = w - ml - mr, h - mt - mb
     days = [d for d, _ in obs] + [f["date"] for f in fan] + [issue_date]
     d0 = min(days)
@@ -563,6 +587,8 @@ def hydrograph_svg(
     hi = max(values) * 1.08 if values else 1.0
     ticks = _nice_ticks(lo, hi)
     hi = max(hi, ticks[-1])
+    tstep = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
+    tdig = max(0, -math.floor(math.log10(tstep))) if tstep < 1 else 0
 
     def X(d: dt.date) -> float:  # noqa: N802
         return ml + pw * (d - d0).days / span
@@ -580,7 +606,7 @@ def hydrograph_svg(
         out.append(
             f'<line class="grid" x1="{ml}" x2="{ml + pw}" y1="{y:.1f}" y2="{y:.1f}"/>'
             f'<text class="tick" x="{ml - 6}" y="{y + 4:.1f}" text-anchor="end">'
-            f"{q(i18n.format_number(tv, lang))}</text>"
+            f"{q(i18n.format_number(tv, lang, tdig))}</text>"
         )
     step = 7 if span <= 90 else 14 if span <= 180 else 30
     d = d0
@@ -635,7 +661,7 @@ def hydrograph_svg(
         colour = i18n.level_colour(k + 1)
         out.append(
             f'<line class="thr thr-{kind}" x1="{ml}" x2="{ml + pw}" y1="{y:.1f}" y2="{y:.1f}" '
-            f'stroke="{colour}"/><text class="thrlabel" x="{ml + pw + 6}" y="{y + 4:.1f}" fill="{colour}">'
+            f'stroke="{colour}"/><text class="thrlabel" x="{ml + 6}" y="{y - 5:.1f}" fill="{colour}">'
             f"{q(i18n.t('level.' + kind, lang))} {q(i18n.format_number(v, lang))}</text>"
         )
     out.append(f'<rect class="frame" x="{ml}" y="{mt}" width="{pw}" height="{ph}"/></svg>')
@@ -675,14 +701,26 @@ def station_forecast(ds: xr.Dataset | None, station_id: str) -> dict[str, Any] |
     if not vdates and issue:
         vdates = [issue + dt.timedelta(days=k) for k in leads]
     kinds = [str(x) for x in ds["threshold"].values] if "threshold" in ds.coords else []
+    value_var = "threshold_value" if "threshold_value" in one else "threshold" if "threshold" in one.data_vars else None
     thresholds = []
     for kind in kinds:
-        value = _num(one["threshold"].sel(threshold=kind).values) if "threshold" in one else None
+        value = _num(one[value_var].sel(threshold=kind).values) if value_var else None
         if value is None:
             continue
-        units = _str(one["threshold_units"].sel(threshold=kind).values) if "threshold_units" in one else "m3/s"
-        source = _str(one["threshold_source"].sel(threshold=kind).values) if "threshold_source" in one else ""
-        thresholds.append({"kind": kind, "value": value, "units": units or "m3/s", "source": source})
+
+        def text(var: str, kind: str = kind) -> str:
+            return _str(one[var].sel(threshold=kind).values) if var in one else ""
+
+        years = text("threshold_years")
+        source = text("threshold_source")
+        thresholds.append(
+            {
+                "kind": kind,
+                "value": value,
+                "units": text("threshold_units") or "m3/s",
+                "source": f"{source} ({years})" if years and years not in source else source,
+            }
+        )
     rows = []
     for i, lead in enumerate(leads):
         row: dict[str, Any] = {"lead": lead, "date": vdates[i] if i < len(vdates) else None}
@@ -816,7 +854,8 @@ def map_page(request: Request, issue_date: str | None = None) -> Response:
         basins=basins,
         counts=counts,
         no_coords=[s for s in stations if s.lat is None or s.lon is None],
-        map_svg=map_svg(cfg, stations, basins, lang),
+        map_svg=map_svg(cfg, stations, basins, lang, basin_namer(meta)),
+        bname=basin_namer(meta),
         tile_attribution=cfg.tile_attribution,
     )
 
@@ -836,7 +875,17 @@ def basin_page(request: Request, basin_id: str, issue_date: str | None = None) -
         basin = next((b for b in basin_rows(session, run, principal) if b.basin_id == basin_id), None)
     if basin is None and not stations:
         return _error(request, 404, "basin.unknown", id=basin_id)
-    return render(request, "basin.html", run=run, basin=basin, basin_id=basin_id, stations=stations)
+    small_map = map_svg(cfg, stations, [basin] if basin else [], request_lang(request), basin_namer(meta))
+    return render(
+        request,
+        "basin.html",
+        run=run,
+        basin=basin,
+        basin_id=basin_id,
+        stations=stations,
+        basin_name=basin_namer(meta)(basin, basin_id),
+        small_map=small_map,
+    )
 
 
 @router.get("/stations/{station_id}", response_class=HTMLResponse)
@@ -868,7 +917,17 @@ def station_page(request: Request, station_id: str, issue_date: str | None = Non
     fan = [f for f in (fc or {}).get("leads", []) if f.get("date") is not None]
     svg = hydrograph_svg(obs, fan, thr_m3s, issue, lang) if (obs or fan) else None
     skill = backtest_skill(cfg.home, station_id)
-    return render(request, "station.html", run=run, station=row, fc=fc, svg=svg, skill=skill, meta=meta.get(station_id))
+    return render(
+        request,
+        "station.html",
+        run=run,
+        station=row,
+        fc=fc,
+        svg=svg,
+        skill=skill,
+        meta=meta.get(station_id),
+        basin_name=basin_namer(meta)(None, row.basin_id),
+    )
 
 
 @router.get("/stations/{station_id}/forecast.csv")

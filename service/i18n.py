@@ -118,9 +118,9 @@ CATALOG: dict[str, dict[str, str]] = {
         "kk": "Бұл жоба: бекітілгенге дейін әкімдіктер мен жұртшылық оны көрмейді.",
     },
     "review.unreviewed_banner": {
-        "en": "Published automatically after the review deadline; no hydrologist has checked these levels yet.",
-        "ru": "Опубликовано автоматически после срока проверки; гидролог ещё не проверил эти уровни.",
-        "kk": "Тексеру мерзімінен кейін автоматты түрде жарияланды; бұл деңгейлерді гидролог әлі тексерген жоқ.",
+        "en": "Published automatically without review; no hydrologist has checked these levels yet.",
+        "ru": "Опубликовано автоматически без проверки; гидролог ещё не проверил эти уровни.",
+        "kk": "Тексерусіз автоматты түрде жарияланды; бұл деңгейлерді гидролог әлі тексерген жоқ.",
     },
     "age.days": {"en": "{n} days", "ru": "{n} {days}", "kk": "{n} күн"},
     "age.today": {"en": "today", "ru": "сегодня", "kk": "бүгін"},
@@ -377,6 +377,8 @@ def format_number(x: float | None, lang: str = DEFAULT_LANG, digits: int | None 
         return "–"
     if digits is None:
         ax = abs(x)
+        if ax == 0:
+            return "0"
         digits = 0 if ax >= 100 else 1 if ax >= 10 else 2 if ax >= 0.1 else 3
     s = f"{x:,.{digits}f}".replace(",", " ")
     if lang in ("ru", "kk"):
