@@ -304,3 +304,20 @@ def test_level_tables_are_levels_and_other_tables_are_not_discharge(tmp_path):
     assert len(h) == 24 and h["value"].max() == 251.0
     assert len(q) == 12 and set(q["value"]) == {6.1}
     assert [(x.line, "температур" in x.reason) for x in r.quarantine] == [(9, True)]
+
+
+def test_rows_with_values_are_never_swallowed_as_title_text(tmp_path):
+    lines = [
+        "р. Ульби – г. Риддер (11163) 2023",
+        HEADER,
+        *_days({1: "5"}, 1),
+        "Примечание: лёд до 20 апреля",
+        "Поправка;" + ";".join(["4,2"] * 12),
+        "р. Ульби – г. Риддер (11163) 2024",
+        HEADER,
+        *_days({1: "6"}, 1),
+    ]
+    r = get_adapter("kazhydromet-yearbook").read(_write(tmp_path, "notes.csv", lines))
+    assert [(q.line, "not recognised" in q.reason) for q in r.quarantine] == [(5, True)]
+    q = _series(r.observations, "11163")
+    assert q.size == 24 and q["2023-01-01"] == 5.0 and q["2024-01-01"] == 6.0

@@ -265,9 +265,7 @@ def parse_sheet(
         layout = table or last
         if layout is not None:
             d = day_number(cells[layout.day_col]) if layout.day_col < len(cells) else None
-            has_values = any(
-                j < len(cells) and parse_number(cells[j]).kind != "missing" for j in layout.month_cols.values()
-            )
+            has_values = any(j < len(cells) and parse_number(cells[j]).ok for j in layout.month_cols.values())
             if d is not None and 1 <= d <= 31:
                 if table is None or title_lines:
                     # day rows after new title lines but no header: a table that reuses the previous columns
@@ -281,7 +279,7 @@ def parse_sheet(
             if table is not None and is_summary and not title_lines and (has_values or not YEAR.search(raw)):
                 table.summary.append(f"{first_text} (line {i})")
                 continue
-            if table is not None and has_values and not title_lines:
+            if has_values:  # a row with values that is neither a day nor a summary: never read as a title
                 why = f"day number {d} not in 1..31" if d is not None else "row not recognised (not a day 1-31"
                 result.quarantine.append(
                     QuarantinedRow(
