@@ -366,3 +366,17 @@ def test_post_list_alone_stores_nothing_and_says_why(home):
     report = run_ingest(PORTAL / "posts.csv", None, home)
     assert not report.ok and report.kept == 0
     assert open_store(home.observations) is None
+
+
+def test_other_semicolon_tables_are_not_claimed_and_headerless_post_lists_are(tmp_path):
+    survey = tmp_path / "survey.csv"
+    survey.write_bytes(
+        "Дата;Пункт;Высота снега, см;Плотность, г/см3;Запас воды, мм\r\n"
+        "15.02.2024;Улькен Нарын, маршрут 1;45;0,24;108\r\n".encode("cp1251")
+    )
+    assert not get_adapter("kazhydromet").detect(survey)
+    posts = tmp_path / "posts.txt"
+    posts.write_text("Есіл;р. Кылшакты;0114;с. Балкашино;11432\nНұра;р. Нура;0131;с. Киевка;13148\n")
+    assert get_adapter("kazhydromet").detect(posts)
+    r = get_adapter("kazhydromet").read(posts)
+    assert r.quarantine == [] and r.stations.loc["13148", "name"] == "с. Киевка"

@@ -222,7 +222,10 @@ def sniff_delimiter(line: str) -> str | None:
 
 
 def _is_data_row(row: list[str]) -> bool:
-    return len(row) >= 3 and normalize_code(row[0]).isdigit() and parse_date(row[1]) is not None
+    """A row like '11432;01.04.2024;12,5': a five-digit post code, then a date."""
+    return (
+        len(row) >= 3 and re.fullmatch(r"\d{5}", normalize_code(row[0])) is not None and parse_date(row[1]) is not None
+    )
 
 
 def classify(rows: list[list[str]]) -> Layout | None:
@@ -250,12 +253,27 @@ def classify(rows: list[list[str]]) -> Layout | None:
     # A header we do not understand: take the columns by position if the next row is data.
     if len(body) > 1 and _is_data_row(body[1][1]):
         return _positional(body[1][1], line0, f"header '{';'.join(clean(c) for c in first)}' not recognised")
-    nxt = body[1][1] if len(body) > 1 else []
-    if len(_trim(first)) == 5 and len(_trim(nxt)) == 5 and normalize_code(nxt[4]).isdigit() and not _is_data_row(nxt):
+    # A post list without a header, or with one we do not understand (and that names no date or values).
+    if _is_post_row(first):
+        layout = Layout("posts", {f: j for j, f in enumerate(POSITIONAL["posts"])}, 5, 0)
+        layout.notes.append("no header: post list columns taken by position")
+        return layout
+    if len(body) > 1 and _is_post_row(body[1][1]) and not {"date", "discharge", "level"} & set(cols):
         layout = Layout("posts", {f: j for j, f in enumerate(POSITIONAL["posts"])}, 5, line0)
         layout.notes.append("header not recognised; post list columns taken by position")
         return layout
     return None
+
+
+def _is_post_row(row: list[str]) -> bool:
+    """A row like 'Есіл;р. Кылшакты;0114;с. Балкашино;11432': five cells, a five-digit post code last, no date."""
+    cells = _trim(row)
+    return (
+        len(cells) == 5
+        and re.fullmatch(r"\d{5}", normalize_code(cells[4])) is not None
+        and not any(parse_date(c) for c in cells)
+        and all(parse_number(cells[k]).kind == "bad" for k in (0, 1, 3))
+    )
 
 
 def _trim(row: list[str]) -> list[str]:
