@@ -118,9 +118,15 @@ def publish_synthetic(
     factory = session_factory(settings)
     with factory() as session:
         publish_forecast(
-            session, fc, run_id, review_status=review_status if publish else "draft", publish=publish,
-            forecast_path=str(path), basin_of=dict(zip(table.index, table["basin"], strict=True)), basin_names=names,
-        )  # fmt: skip
+            session,
+            fc,
+            run_id,
+            review_status=review_status if publish else "draft",
+            publish=publish,
+            forecast_path=str(path),
+            basin_of=dict(zip(table.index, table["basin"], strict=True)),
+            basin_names=names,
+        )
         session.commit()
     return run_id
 

@@ -164,8 +164,11 @@ def test_akimat_key_cannot_review(service):
         url = f"/api/v1/forecasts/{day}/review"
         r = c.post(url, json={"action": "approve"}, headers=_h(keys["akimat"]))
         assert r.status_code == 403 and "akimat" in r.json()["detail"]
-        r = c.post(url, json={"action": "override", "station_id": "CH2141", "level": 0, "reason": "x"},
-                   headers=_h(keys["akimat_one"]))  # fmt: skip
+        r = c.post(
+            url,
+            json={"action": "override", "station_id": "CH2141", "level": 0, "reason": "x"},
+            headers=_h(keys["akimat_one"]),
+        )
         assert r.status_code == 403
         assert c.post(url, json={"action": "approve"}).status_code == 401  # anonymous
         r = c.post(url, json={"action": "approve"}, headers=_h(keys["hydro"]))
@@ -238,8 +241,11 @@ def test_login_form_session_csrf_and_rate_limit(service):
         r = c.post("/login", data={"username": "hydro1", "password": "river-pass-1", "csrf_token": token})
         assert r.status_code == 429 and "Retry-After" in r.headers
         # another user from the same client is not blocked; the session works
-        r = c.post("/login", data={"username": "akim1", "password": "akim-pass-1", "csrf_token": token,
-                                   "next": "/runs"}, follow_redirects=False)  # fmt: skip
+        r = c.post(
+            "/login",
+            data={"username": "akim1", "password": "akim-pass-1", "csrf_token": token, "next": "/runs"},
+            follow_redirects=False,
+        )
         assert r.status_code == 303 and r.headers["location"] == "/runs"
         cookie = r.cookies.get(auth.SESSION_COOKIE) or c.cookies.get(auth.SESSION_COOKIE)
         assert cookie and "akim1" not in cookie  # signed id, not the name

@@ -57,8 +57,11 @@ def test_draft_hidden_until_approved(draft):
         # a reviewer sees the draft with its banner and levels
         page = c.get("/?lang=en", headers={"Authorization": f"Bearer {token}"}).text
         assert "You are looking at a draft" in page and 'data-level="3"' in page
-        r = c.post(f"/api/v1/forecasts/{run.issue_date}/review", json={"action": "approve", "reason": "checked"},
-                   headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        r = c.post(
+            f"/api/v1/forecasts/{run.issue_date}/review",
+            json={"action": "approve", "reason": "checked"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["published"] and body["review_status"] == "approved" and body["action"]["action"] == "approve"
@@ -178,8 +181,13 @@ def test_dashboard_review_forms_and_audit_page(draft):
         c.post("/login", data={"username": "hydro1", "password": "river-pass-1", "csrf_token": token})
         page = c.get("/stations/CH2141?lang=en").text
         assert 'id="override-reason"' in page and "You are looking at a draft" in page
-        form = {"action": "override", "station_id": "CH2141", "level": "2", "csrf_token": token,
-                "back": "/stations/CH2141"}  # fmt: skip
+        form = {
+            "action": "override",
+            "station_id": "CH2141",
+            "level": "2",
+            "csrf_token": token,
+            "back": "/stations/CH2141",
+        }
         r = c.post(f"/forecasts/{day}/review", data={**form, "reason": ""}, follow_redirects=False)
         assert r.status_code == 303 and "error=1" in r.headers["location"]
         r = c.post(f"/forecasts/{day}/review", data={**form, "reason": "bridge survey"}, follow_redirects=False)

@@ -1,0 +1,184 @@
+"""The dashboard on the 10 real stations with a published synthetic forecast: map, basin, station, runs pages in
+three languages, the Protva (no coordinates) listed beside the map, colours by level, the hydrograph and fan,
+thresholds with their source, CSV download, local dates, bad input; and the map page with 500 stations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from service import i18n
+from service.db import StationLevel
+from tests import dashboard_support as ds
+
+
+@pytest.fixture(scope="module")
+def client(real_data, tmp_path_factory):
+    from service.app import create_app
+
+    h = ds.copy_home(ds.prepared_store(real_data), tmp_path_factory.mktemp("dash") / "home")
+    settings = ds.settings_for(h)
+    run_id = ds.publish_synthetic(h, settings)
+    with ds.session_factory(settings)() as s:
+        levels = {r.station_id: r.effective_level for r in s.scalars(select(StationLevel))}
+    with TestClient(create_app(settings)) as c:
+        c.levels = levels
+        c.run_id = run_id
+        yield c
+
+
+# --- i18n ----------------------------------------------------------------------------------------------------
+
+
+def test_catalog_complete_and_local_dates():
+    assert i18n.missing_keys() == {}
+    day = dt.date(2024, 4, 14)
+    assert i18n.format_date(day, "ru") == "14 апреля 2024"
+    assert i18n.format_date(day, "kk") == "2024 ж. 14 сәуір"
+    assert i18n.format_date(day, "en") == "14 April 2024"
+    assert i18n.level_phrase(2, 0.6, day, "en") == "Danger level likely (60%) from 14 April"
+    assert i18n.level_phrase(2, 0.6, day, "ru") == "Опасный уровень вероятен (60%) с 14 апреля"
+    assert i18n.level_phrase(2, 0.6, day, "kk") == "14 сәуірден бастап қауіпті деңгей ықтимал (60%)"
+    assert i18n.level_phrase(3, 0.85, dt.date(2024, 3, 1), "en") == "Extreme level very likely (85%) from 1 March"
+    assert i18n.level_phrase(1, 0.31, dt.date(2024, 5, 2), "kk").startswith("2 мамырдан бастап")
+    assert i18n.level_phrase(0, 0.12, None, "en") == "no threshold exceedance expected (warning level 12%)"
+    assert i18n.format_pct(0.001) == "<1%" and i18n.format_pct(0.9999) == ">99%"
+    assert [i18n.format_age(n, "ru") for n in (1, 2, 5, 21)] == ["1 день", "2 дня", "5 дней", "21 день"]
+    assert i18n.format_number(1234.5, "ru") == "1 234" and i18n.format_number(2.345, "en") == "2.35"
+    assert i18n.norm_lang("KK") == "kk" and i18n.norm_lang("de") == "ru" and i18n.norm_lang(None) == "ru"
+    assert [i18n.level_colour(k) for k in range(4)] == ["#2e9d4a", "#f2c200", "#d7301f", "#7b2d9b"]
+
+
+# --- pages on the real stations ---------------------------------------------------------------------------------
+
+
+@pytest.mark.realdata
+def test_map_shows_coloured_stations_and_lists_protva(client):
+    page = client.get("/?lang=en").text
+    circles = re.findall(r'<circle class="st lvl(\w+)"[^>]*fill="(#[0-9a-f]{6})" data-station="([^"]+)"', page)
+    assert len(circles) == 9  # the 10 real stations less the Protva (no coordinates)
+    for lvl, colour, sid in circles:
+        assert int(lvl) == client.levels[sid] and colour == i18n.level_colour(client.levels[sid])
+    assert {int(lvl) for lvl, _, _ in circles} >= {0, 1, 2, 3}  # every colour appears
+    # the Protva: not on the map as a point, listed beside it, its basin polygon drawn in its level's colour
+    assert "PROTVA_SZ" not in {sid for _, _, sid in circles}
+    side = page[page.index('id="no-coords"') :]
+    assert "Protva - Spas-Zagorye" in side[: side.index("</table>")]
+    assert re.search(r'<path class="basin lvl\d"[^>]*data-basin="PROTVA_SZ"', page)
+    # issue date, review status and data age always visible
+    assert 'id="issue-date">1 June 2020<' in page
+    assert 'id="review-status"' in page and "published without review" in page
+    assert 'id="data-age"' in page
+    assert "Extreme level possible (35%) from 8 June" in page or "Extreme level" in page
+    assert "cdn" not in page.lower() and "https://" not in page  # nothing from the internet
+
+
+@pytest.mark.realdata
+def test_languages_switch_and_are_remembered(client):
+    ru = client.get("/?lang=ru")
+    assert "Карта паводковой опасности" in ru.text and "1 июня 2020" in ru.text
+    assert ru.cookies.get(i18n.LANG_COOKIE) == "ru" or client.cookies.get(i18n.LANG_COOKIE) == "ru"
+    kk = client.get("/?lang=kk").text
+    assert "Су тасқыны қаупінің картасы" in kk and "2020 ж. 1 маусым" in kk and 'lang="kk"' in kk
+    assert "Су тасқыны қаупінің картасы" in client.get("/").text  # remembered in the cookie
+    client.get("/?lang=en")
+    assert "Forecast runs" in client.get("/runs").text
+    # station and river names as the data gives them, in every language
+    for lang in i18n.LANGS:
+        assert "Lütschine - Gsteig" in client.get(f"/?lang={lang}").text
+
+
+@pytest.mark.realdata
+def test_station_page_hydrograph_fan_thresholds_csv(client):
+    page = client.get("/stations/CH2185?lang=en").text
+    svg = page[page.index('<svg class="hydrograph"') : page.index("</svg>", page.index('<svg class="hydrograph"'))]
+    assert svg.count('class="observed"') >= 1 and 'class="median"' in svg
+    assert 'class="band90"' in svg and 'class="band50"' in svg
+    assert {"thr-warning", "thr-danger", "thr-extreme"} <= set(re.findall(r"thr-\w+", svg))
+    assert "derived: Gumbel" in page  # the thresholds' source
+    rows = re.findall(r"<tr>\s*<td>(\d)</td>", page[page.index('id="lead-table"') :])
+    assert rows == [str(k) for k in range(1, 8)]
+    assert "Danger level" in page and "from 8 June" in page
+    assert "No backtest has been run for this station yet." in page
+    r = client.get("/stations/CH2185/forecast.csv")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    lines = r.text.strip().splitlines()
+    assert lines[0].startswith("station_id,issue_date,review_status,lead,valid_date,q0.05_m3s")
+    assert "p_exceed_danger" in lines[0] and len(lines) == 8
+    assert lines[1].startswith("CH2185,2020-06-01,unreviewed,1,2020-06-02,")
+
+
+@pytest.mark.realdata
+def test_station_page_shows_backtest_skill(client):
+    import json
+
+    home = client.app.state.dashboard.home
+    home.backtest_dir.mkdir(parents=True, exist_ok=True)
+    report = {
+        "stations": {
+            "CH2141": {
+                "test_start": "2016-01-01",
+                "test_end": "2020-12-31",
+                "n_issues": 1827,
+                "leads": {
+                    "1": {"nse": 0.91, "skill_vs_persistence": 0.64, "coverage_90": 0.88, "csi_warning": 0.5},
+                    "7": {"nse": 0.52, "skill_vs_persistence": 0.43, "coverage_90": 0.86, "csi_warning": None},
+                },
+            }
+        }
+    }
+    (home.backtest_dir / "report.json").write_text(json.dumps(report))
+    try:
+        page = client.get("/stations/CH2141?lang=en").text
+        table = page[page.index('id="skill-table"') :]
+        assert "0.64" in table and "0.43" in table and "88%" in table and "report.json" in page
+    finally:
+        (home.backtest_dir / "report.json").unlink()
+
+
+@pytest.mark.realdata
+def test_basin_runs_and_protva_pages(client):
+    page = client.get("/basins/PROTVA_SZ?lang=ru").text
+    assert "Protva - Spas-Zagorye" in page and "устаревшие данные" in page  # stale: record ends in 2005
+    assert 'data-basin="PROTVA_SZ"' in page  # its outline on the basin map
+    st = client.get("/stations/PROTVA_SZ?lang=en").text
+    assert "no coordinates" in st and 'class="observed"' not in st  # no observations near 2020
+    runs = client.get("/runs?lang=en").text
+    assert client.run_id in runs and "published automatically" in runs
+    assert re.search(r'<td class="numc warn">2</td>', runs)  # Protva and Chatkal are stale
+
+
+@pytest.mark.realdata
+def test_bad_input(client):
+    assert client.get("/stations/NOPE?lang=en").status_code == 404
+    assert "Unknown station: NOPE" in client.get("/stations/NOPE?lang=en").text
+    assert client.get("/basins/NOPE").status_code == 404
+    assert client.get("/?issue_date=2020-13-45").status_code == 422
+    page = client.get("/?issue_date=1999-01-01&lang=en")
+    assert page.status_code == 200 and "No forecast has been published yet" in page.text
+    assert client.get("/stations/NOPE/forecast.csv").status_code == 404
+
+
+def test_map_with_500_synthetic_stations(tmp_path):
+    """A registry of 500 stations: the map page stays light (server-side SVG) and fast."""
+    from service.app import create_app
+
+    h = ds.synthetic_registry(ds.Home(tmp_path / "home"), 500)
+    settings = ds.settings_for(h)
+    ds.publish_synthetic(
+        h, settings, issue_date=dt.date(2024, 3, 20), growth={f"SYN{i:04d}": 1.05 for i in range(0, 500, 7)}
+    )
+    with TestClient(create_app(settings)) as c:
+        c.get("/")  # warm the caches
+        t0 = time.perf_counter()
+        r = c.get("/")
+        elapsed = time.perf_counter() - t0
+    assert r.status_code == 200
+    assert r.text.count('<circle class="st') == 500
+    assert len(r.content) < 600_000, len(r.content)
+    assert elapsed < 2.0, elapsed  # in-process; bench/dashboard.py measures over loopback
