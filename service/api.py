@@ -72,6 +72,7 @@ class ServiceState:
     last_init_attempt: float = 0.0
     init_error: str | None = None
     _json_files: dict[str, tuple[int, Any]] = field(default_factory=dict)
+    _auth: Any = None
 
     def ensure_db(self) -> None:
         """Run the migrations once the database is reachable (retried at most every 2 s while it is down)."""
@@ -89,6 +90,16 @@ class ServiceState:
             self.init_error = _short(exc)
             raise ServiceUnavailable(f"the database is unavailable: {self.init_error}") from exc
         self.db_ready, self.init_error = True, None
+
+    @property
+    def auth_config(self) -> Any:
+        return getattr(self, "_auth", None)
+
+    def read_generation(self) -> tuple[Any, ...]:
+        """The generation of the published data, read with a session of its own."""
+        self.ensure_db()
+        with self.session_factory() as session:
+            return read_generation(session, self.settings.home)
 
     def json_file(self, path: Path) -> Any | None:
         """A JSON file parsed once per modification (None if absent or unreadable)."""
@@ -115,15 +126,15 @@ def _short(exc: BaseException) -> str:
 # --- dependencies ------------------------------------------------------------------------------------------------
 
 
-def get_state(request: Request) -> ServiceState:
+async def get_state(request: Request) -> ServiceState:
     return request.app.state.tasqyn
 
 
-def get_settings(state: Annotated[ServiceState, Depends(get_state)]) -> Settings:
+async def get_settings(state: Annotated[ServiceState, Depends(get_state)]) -> Settings:
     return state.settings
 
 
-def get_home(settings: Annotated[Settings, Depends(get_settings)]) -> Home:
+async def get_home(settings: Annotated[Settings, Depends(get_settings)]) -> Home:
     return settings.home
 
 

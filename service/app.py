@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from service.api import ServiceState, ServiceUnavailable, _short, router
-from service.cache import DatasetCache, ResponseCache
+from service.cache import CachedGetMiddleware, DatasetCache, ResponseCache
 from service.db import make_engine, make_session_factory
 from service.settings import Settings
 
@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     try:
         from service.auth import setup_auth
 
-        setup_auth(app, state.session_factory, settings)
+        state._auth = setup_auth(app, state.session_factory, settings)
     except ImportError:  # pragma: no cover - auth is part of the service
         pass
 
@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse({"detail": "; ".join(parts) or "invalid request"}, status_code=422)
 
     app.include_router(router)
+    app.add_middleware(CachedGetMiddleware, state=state)
     for name in OPTIONAL_PARTS:
         try:
             mod = importlib.import_module(name)

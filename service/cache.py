@@ -46,6 +46,11 @@ class ResponseCache:
             self._checked = now
         return gen
 
+    def fresh_generation(self) -> Generation | None:
+        """The current generation if it was checked less than `revalidate_s` ago, else None."""
+        fresh = self.revalidate_s > 0 and time.monotonic() - self._checked < self.revalidate_s
+        return self._generation if fresh else None
+
     def invalidate(self) -> None:
         with self._lock:
             self._items.clear()
@@ -103,3 +108,64 @@ def _load(path: Path) -> xr.Dataset:
     from forecasting.storage import read_netcdf
 
     return read_netcdf(path)
+
+
+class CachedGetMiddleware:
+    """ASGI middleware: answers anonymous GETs of the public API from the response cache without entering the
+    application (no routing, dependencies or database beyond the generation check), and empties the cache after
+    any request that may change data (POST, PUT, PATCH, DELETE) in this process.
+
+    `state` is the service state (service.api.ServiceState): its `cache`, `read_generation()` and settings.
+    """
+
+    SKIP = ("/api/v1/health",)
+
+    def __init__(self, app: Any, state: Any) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        if method not in ("GET", "HEAD", "OPTIONS"):
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                self.state.cache.invalidate()
+            return
+        path = scope["path"]
+        if method == "GET" and path.startswith("/api/v1/") and path not in self.SKIP and self._anonymous(scope):
+            hit = await self._lookup(scope, path)
+            if hit is not None:
+                body, media, headers = hit
+                raw = [(b"content-type", media.encode()), (b"content-length", str(len(body)).encode())]
+                raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+                raw.append((b"x-cache", b"hit"))
+                await send({"type": "http.response.start", "status": 200, "headers": raw})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+    def _anonymous(self, scope: dict) -> bool:
+        auth = getattr(self.state, "auth_config", None)
+        if auth is not None and not getattr(auth, "anonymous_read", True):
+            return False
+        for k, v in scope.get("headers", ()):
+            if k in (b"authorization", b"x-api-key") or (k == b"cookie" and b"tasqyn_session" in v):
+                return False
+        return True
+
+    async def _lookup(self, scope: dict, path: str) -> tuple[bytes, str, dict[str, str]] | None:
+        cache: ResponseCache = self.state.cache
+        gen = cache.fresh_generation()
+        if gen is None:
+            from starlette.concurrency import run_in_threadpool
+
+            try:
+                gen = await run_in_threadpool(cache.generation, self.state.read_generation)
+            except Exception:  # noqa: BLE001 - the application answers (503 when the database is down)
+                return None
+        query = scope.get("query_string", b"").decode("latin-1")
+        return cache.get((gen, path, query, None))

@@ -26,8 +26,9 @@ class Settings:
     anonymous_read: published levels, forecasts and observations readable without a key ($TASQYN_ANONYMOUS_READ);
     secret_key: signs session cookies (default: `<home>/secret_key`, created once; $TASQYN_SECRET_KEY);
     observation_days: recent days of observations in a forecast response;
-    cache_revalidate_s: how often (seconds) cached responses check the database for a new publication or review
-        action (0 = on every request; a publication by another process shows after at most this delay);
+    cache_revalidate_s: how often (seconds) cached responses check the database for a new publication, review
+        action or changed store (0 = on every request). A change made through this application (any POST) empties
+        the cache at once; one made by another process (the daily flow) shows after at most this delay;
     basins_path: basin polygons (GeoJSON file or folder) for `basins.geojson` (default `<home>/basins` if present);
     review_deadline_hours: auto-publish unreviewed drafts after this many hours (None: never);
     tile_url, tile_attribution: the dashboard's map tiles ($TASQYN_TILE_URL; none: an offline outline map).
@@ -39,7 +40,7 @@ class Settings:
     secret_key: str | None = None
     secure_cookies: bool = False
     observation_days: int = 30
-    cache_revalidate_s: float = 0.0
+    cache_revalidate_s: float = 1.0
     basins_path: Path | None = None
     review_deadline_hours: float | None = None
     tile_url: str | None = None
@@ -61,7 +62,7 @@ class Settings:
             anonymous_read=_env_bool("TASQYN_ANONYMOUS_READ", True),
             secret_key=os.environ.get("TASQYN_SECRET_KEY") or None,
             secure_cookies=_env_bool("TASQYN_SECURE_COOKIES", False),
-            cache_revalidate_s=float(os.environ.get("TASQYN_CACHE_REVALIDATE_S", "0") or 0),
+            cache_revalidate_s=float(os.environ.get("TASQYN_CACHE_REVALIDATE_S", "1") or 0),
             basins_path=Path(basins) if basins else None,
             review_deadline_hours=float(deadline) if deadline else None,
             tile_url=os.environ.get("TASQYN_TILE_URL") or None,

@@ -62,7 +62,7 @@ def api(request: pytest.FixtureRequest, risk_store, tmp_path_factory: pytest.Tem
     shutil.copy(home.observations, h.observations)
     url = f"sqlite:///{h.database}" if request.param == "sqlite" else new_pg_url(request.getfixturevalue("pg_schema"))
     dates = _publish(h, store, thresholds, url)
-    with TestClient(create_app(Settings.from_env(h, url))) as client:
+    with TestClient(create_app(Settings.from_env(h, url, cache_revalidate_s=0))) as client:
         yield client, h, dates
 
 
