@@ -17,14 +17,10 @@ import pytest
 
 from flows.ingest import run_ingest
 from forecasting import flags
-from forecasting.sources import available, detect_format, get_adapter
-
-# The registry loads its built-in adapters only while it is empty: fill it before importing an adapter module.
-available()
-
-from forecasting.sources.kazhydromet import classify, header_field, post_registry  # noqa: E402
-from forecasting.sources.numbers import parse_date, parse_number  # noqa: E402
-from forecasting.storage import open_store  # noqa: E402
+from forecasting.sources import detect_format, get_adapter
+from forecasting.sources.kazhydromet import classify, header_field, post_registry
+from forecasting.sources.numbers import parse_date, parse_number
+from forecasting.storage import open_store
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "kazhydromet"
 PORTAL = FIX / "portal"

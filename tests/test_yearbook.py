@@ -18,14 +18,10 @@ import pandas as pd
 import pytest
 
 from flows.ingest import run_ingest
-from forecasting.sources import available, detect_format, get_adapter
-
-# The registry loads its built-in adapters only while it is empty: fill it before importing an adapter module.
-available()
-
-from forecasting.sources.numbers import parse_number  # noqa: E402
-from forecasting.sources.yearbook import ROMAN, header_months, month_of, parse_title  # noqa: E402
-from forecasting.storage import open_store  # noqa: E402
+from forecasting.sources import detect_format, get_adapter
+from forecasting.sources.numbers import parse_number
+from forecasting.sources.yearbook import ROMAN, header_months, month_of, parse_title
+from forecasting.storage import open_store
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "yearbook"
 BALK = FIX / "balkashino_11432_2022_2023.csv"
