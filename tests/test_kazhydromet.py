@@ -376,3 +376,14 @@ def test_other_semicolon_tables_are_not_claimed_and_headerless_post_lists_are(tm
     assert get_adapter("kazhydromet").detect(posts)
     r = get_adapter("kazhydromet").read(posts)
     assert r.quarantine == [] and r.stations.loc["13148", "name"] == "с. Киевка"
+
+
+def test_excel_unicode_text_export_utf16_with_tabs(tmp_path):
+    text = "Код поста\tДата\tУровень воды, см\tСимвол\r\n11432\t08.04.2024\t226\tЛд\r\n11432\t09.04.2024\t284\t≡\r\n"
+    path = tmp_path / "level.txt"
+    path.write_bytes(text.encode("utf-16"))  # with its BOM, as Excel writes it
+    assert detect_format(path) == "kazhydromet"
+    r = get_adapter("kazhydromet").read(path)
+    assert r.quarantine == []
+    assert r.observations["value"].tolist() == [226.0, 284.0]
+    assert r.observations["symbol"].tolist() == ["Лд", "≡"]

@@ -317,3 +317,9 @@ def test_rows_with_values_are_never_swallowed_as_title_text(tmp_path):
     assert [(q.line, "not recognised" in q.reason) for q in r.quarantine] == [(5, True)]
     q = _series(r.observations, "11163")
     assert q.size == 24 and q["2023-01-01"] == 5.0 and q["2024-01-01"] == 6.0
+
+
+def test_old_workbooks_are_quarantined_with_a_hint(tmp_path):
+    (tmp_path / "1985.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64)
+    r = get_adapter("kazhydromet-yearbook").read(tmp_path)
+    assert [(Path(q.file).name, "save it as .xlsx" in q.reason) for q in r.quarantine] == [("1985.xls", True)]

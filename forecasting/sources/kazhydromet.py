@@ -32,8 +32,8 @@ import pandas as pd
 
 from forecasting.sources import register
 from forecasting.sources.base import AdapterResult, QuarantinedRow, empty_stations
-from forecasting.sources.numbers import clean, normalize_code, parse_date, parse_number, read_head
-from forecasting.sources.text import UnreadableFile, read_text
+from forecasting.sources.numbers import clean, normalize_code, parse_date, parse_number, read_head, read_table_text
+from forecasting.sources.text import UnreadableFile
 from forecasting.variables import STATION_FIELDS
 
 SUFFIXES = {".csv", ".txt", ".tsv", ""}
@@ -317,7 +317,7 @@ def read_table(path: Path, limit: int | None = None) -> tuple[list[list[str]], s
 
     With `limit`, only the first `limit` bytes are read (for sniffing).
     """
-    text = read_text(path)[0] if limit is None else read_head(path, limit)
+    text = read_table_text(path) if limit is None else read_head(path, limit)
     lines = text.splitlines()
     first = next((ln for ln in lines if ln.strip()), "")
     delim = sniff_delimiter(first)

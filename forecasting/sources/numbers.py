@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
+from forecasting.sources.text import UnreadableFile, read_text
+
 # A cell that means "no observation": not stored, not an error.
 MISSING_TOKENS: frozenset[str] = frozenset(
     {"", "-", "--", "---", "—", "–", "−", "...", "…", "nan", "na", "n/a", "null", "none", "нет", "нет данных", "н/д"}
@@ -110,6 +112,20 @@ def normalize_code(raw: object) -> str:
     return s
 
 
+def read_table_text(path: Path) -> str:
+    """The text of a table file: UTF-16 with a BOM (Excel's "Unicode text" export), else UTF-8 or cp1251.
+
+    Raises forecasting.sources.text.UnreadableFile for binary or undecodable files.
+    """
+    data = Path(path).read_bytes()
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError as exc:
+            raise UnreadableFile(f"{path}: broken UTF-16 text ({exc.reason})") from exc
+    return read_text(path)[0]
+
+
 def read_head(path: Path, limit: int = 8192) -> str:
     """The first `limit` bytes of a text file, decoded as UTF-8 (BOM dropped) or cp1251, for format sniffing.
 
@@ -117,6 +133,8 @@ def read_head(path: Path, limit: int = 8192) -> str:
     """
     with open(path, "rb") as fh:
         data = fh.read(limit)
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return data[: len(data) // 2 * 2].decode("utf-16", errors="ignore")
     if b"\x00" in data:
         raise UnicodeDecodeError("utf-8", data, 0, 1, "binary file (NUL bytes)")
     for cut in range(4):

@@ -31,12 +31,13 @@ import pandas as pd
 from forecasting.sources import register
 from forecasting.sources.base import AdapterResult, QuarantinedRow, empty_stations
 from forecasting.sources.kazhydromet import COUNTRY, post_registry
-from forecasting.sources.numbers import clean, parse_number, read_head
-from forecasting.sources.text import UnreadableFile, read_text
+from forecasting.sources.numbers import clean, parse_number, read_head, read_table_text
+from forecasting.sources.text import UnreadableFile
 from forecasting.variables import STATION_FIELDS
 
 TEXT_SUFFIXES = {".csv", ".txt", ".tsv"}
 EXCEL_SUFFIXES = {".xlsx", ".xlsm"}
+OLD_WORKBOOKS = {".xls", ".ods"}  # not readable here: quarantined with a hint
 ROMAN = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII")
 # Cyrillic and other look-alikes typed for Latin Roman numerals; Unicode Roman numeral characters.
 LOOKALIKES = str.maketrans({"І": "I", "Ӏ": "I", "l": "I", "Х": "X", "х": "X", "Ⅰ": "I", "Ⅴ": "V", "Ⅹ": "X"})
@@ -401,7 +402,7 @@ def read_csv_rows(path: Path, limit: int | None = None) -> list[list[str]]:
 
     With `limit`, only the first `limit` bytes are read (for sniffing).
     """
-    text = read_text(path)[0] if limit is None else read_head(path, limit)
+    text = read_table_text(path) if limit is None else read_head(path, limit)
     lines = text.splitlines()
     fallback: list[list[str]] | None = None
     for delim in (";", "\t", ","):
@@ -431,7 +432,9 @@ def _files(path: Path) -> list[Path]:
         return sorted(
             p
             for p in path.iterdir()
-            if p.is_file() and not p.name.startswith((".", "~$")) and p.suffix.lower() in TEXT_SUFFIXES | EXCEL_SUFFIXES
+            if p.is_file()
+            and not p.name.startswith((".", "~$"))
+            and p.suffix.lower() in TEXT_SUFFIXES | EXCEL_SUFFIXES | OLD_WORKBOOKS
         )
     return [path]
 
@@ -464,6 +467,11 @@ class Yearbook:
         result = AdapterResult()
         for f in _files(path):
             suffix = f.suffix.lower()
+            if suffix in OLD_WORKBOOKS:
+                result.quarantine.append(
+                    QuarantinedRow(str(f), None, None, f"{suffix} workbooks are not read: save it as .xlsx or CSV")
+                )
+                continue
             try:
                 if suffix in EXCEL_SUFFIXES:
                     sheets = [(f"{f}#{name}", rows, True, name) for name, rows in read_xlsx_sheets(f)]
