@@ -846,6 +846,9 @@ def map_page(request: Request, issue_date: str | None = None) -> Response:
         basins = basin_rows(session, run, principal)
     lang = request_lang(request)
     counts = [sum(1 for s in stations if s.level == k) for k in range(4)]
+    station_ids = {s.station_id for s in stations}
+    # list basins apart only where they are more than their one station (the real data: one basin per station)
+    show_basins = any(b.n_stations > 1 or b.basin_id not in station_ids for b in basins)
     return render(
         request,
         "map.html",
@@ -856,6 +859,7 @@ def map_page(request: Request, issue_date: str | None = None) -> Response:
         no_coords=[s for s in stations if s.lat is None or s.lon is None],
         map_svg=map_svg(cfg, stations, basins, lang, basin_namer(meta)),
         bname=basin_namer(meta),
+        show_basins=show_basins,
         tile_attribution=cfg.tile_attribution,
     )
 
@@ -1055,6 +1059,7 @@ def review_form(
         return RedirectResponse(f"{target}?{urlencode({'msg': message, 'error': '1'})}", status_code=303)
     except ValueError:
         return RedirectResponse(f"{target}?{urlencode({'msg': 'level must be 0-3', 'error': '1'})}", status_code=303)
+    _invalidate_api_cache(request)
     if action == "approve":
         message = i18n.t("review.done_approve", lang, date=i18n.format_date(day, lang))
     else:
@@ -1062,6 +1067,13 @@ def review_form(
             "review.done_override", lang, target=station_id or basin_id, level=i18n.level_name(entry.new_level, lang)
         )
     return RedirectResponse(f"{target}?{urlencode({'msg': message})}", status_code=303)
+
+
+def _invalidate_api_cache(request: Request) -> None:
+    """Make the API's cached responses reflect a review at once (in this process)."""
+    cache = getattr(request.app.state, "response_cache", None)
+    if cache is not None and hasattr(cache, "invalidate"):
+        cache.invalidate()
 
 
 # --- login / logout -------------------------------------------------------------------------------------------
