@@ -185,6 +185,101 @@ def serve_cmd(
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 
+@app.command("forecast")
+def forecast_cmd(
+    issue_date: str | None = typer.Option(None, "--issue-date", help="YYYY-MM-DD (default: today, Asia/Almaty)"),
+    leads: int = typer.Option(7, "--leads", min=1, max=10, help="days ahead (1-10)"),
+    publish: bool = typer.Option(False, "--publish", help="publish at once, marked unreviewed (else a draft)"),
+    no_ingest: bool = typer.Option(False, "--no-ingest", help="do not ingest $TASQYN_HOME/inbox first"),
+    alert_probability: float = typer.Option(0.3, "--alert-probability", help="probability that raises a level"),
+    stale_after: int = typer.Option(2, "--stale-after", help="days after which a station's data is stale"),
+    thresholds: Path | None = typer.Option(None, "--thresholds", help="thresholds CSV (official marks)"),
+    home: Path | None = HomeOpt,
+) -> None:
+    """Run the daily forecast: ingest new data, QC, forecast, risk, write, record the run, publish."""
+    from flows.forecast import forecast_flow
+
+    if issue_date is not None:
+        _check_date(issue_date)
+    out = forecast_flow(
+        issue_date=issue_date, home=str(Home.from_env(home).root), leads=leads, ingest=not no_ingest,
+        publish=publish, alert_probability=alert_probability, stale_after_days=stale_after,
+        thresholds_file=str(thresholds) if thresholds else None,
+    )
+    _print_forecast_summary(out)
+
+
+def _check_date(value: str) -> None:
+    import datetime as dt
+
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        err.print(f"[red]error[/red] '{value}' is not a date (YYYY-MM-DD)")
+        raise typer.Exit(2) from None
+
+
+def _print_forecast_summary(out: dict) -> None:
+    console.print(
+        f"run {out['run_id']} issued {out['issue_date']}: {out['n_forecast']} of {out['n_stations']} stations "
+        f"forecast, {out['n_stale']} stale, {out['n_failed']} failed; "
+        f"{'published (unreviewed)' if out['published'] else 'draft awaiting review'}"
+    )
+    console.print(f"forecast written to {out['path']}")
+    for sid, st in sorted(out["status"].items()):
+        if st != "ok":
+            console.print(f"  {sid}: {st}")
+
+
+@app.command("demo")
+def demo_cmd(
+    data: Path | None = typer.Option(None, "--data", help="station-CSV folder (default: the embedded sample)"),
+    no_serve: bool = typer.Option(False, "--no-serve", help="stop after publishing"),
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+    home: Path | None = HomeOpt,
+) -> None:
+    """Set up the home from the embedded sample (or --data), ingest, train, forecast the latest day, publish, serve."""
+    import numpy as np
+
+    from flows.forecast import forecast_flow
+    from flows.ingest import run_ingest
+    from flows.train import train_flow
+    from forecasting.storage import open_store
+
+    h = Home.from_env(home).ensure()
+    source = str(data) if data else "sample"
+    console.print(f"[bold]1/4 ingest[/bold] {source} into {h.root}")
+    report = run_ingest(source, None if data else "sample", h)
+    console.print("    " + report.summary())
+    if not report.ok and open_store(h.observations) is None:
+        err.print("[red]nothing could be ingested[/red]")
+        raise typer.Exit(1)
+    console.print("[bold]2/4 train[/bold] one model per basin")
+    trained = train_flow(home=str(h.root))
+    console.print(f"    trained {len(trained['trained'])} basins, failed {len(trained['failed'])}")
+    for b, why in trained["failed"].items():
+        console.print(f"    [yellow]{b}[/yellow]: {why}")
+    ds = open_store(h.observations)
+    q = ds["discharge_m3s"].values
+    times = ds["time"].values
+    has = np.isfinite(q).any(axis=0)
+    issue = str(np.datetime_as_string(times[np.flatnonzero(has)[-1]], unit="D"))
+    console.print(f"[bold]3/4 forecast[/bold] issued {issue} (the latest day of the data), published unreviewed")
+    out = forecast_flow(issue_date=issue, home=str(h.root), ingest=False, publish=True)
+    _print_forecast_summary(out)
+    if no_serve:
+        console.print("[bold]4/4[/bold] published; run 'tasqyn serve' to serve it")
+        return
+    console.print(f"[bold]4/4 serve[/bold] http://{host}:{port}  (API: /api/v1/basins, docs: /docs; Ctrl-C stops)")
+    import uvicorn
+
+    from service.app import create_app
+    from service.settings import Settings
+
+    uvicorn.run(create_app(Settings.from_env(h)), host=host, port=port, log_level="warning")
+
+
 def main() -> None:
     app()
 

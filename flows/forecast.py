@@ -1,0 +1,230 @@
+"""The daily forecast flow: ingest what is new, QC, forecast every station, risk, write, record, publish.
+
+Small Prefect tasks composed in one flow (deployment `daily-forecast`, 09:00 Asia/Almaty). A station with stale
+data is still forecast and marked stale; a station that cannot be forecast is reported (status failed), never
+dropped. Re-running an issue date is idempotent: a new run with the same forecast, which becomes the publication
+of that date. A failed run is recorded as failed and leaves the previous publication in place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from prefect import flow, get_run_logger, task
+
+import flows  # noqa: F401  (environment: no telemetry)
+from forecasting.home import Home
+
+LOCAL_TZ = ZoneInfo("Asia/Almaty")
+DEFAULT_STALE_AFTER_DAYS = 2
+DEFAULT_ALERT_PROBABILITY = 0.3
+
+
+def local_today() -> dt.date:
+    """Today's date in Asia/Almaty (the issue date of a scheduled run)."""
+    return dt.datetime.now(LOCAL_TZ).date()
+
+
+def forecast_path(home: Home, issue_date: dt.date, run_id: str) -> Path:
+    """Where the forecast dataset of a run lives; one file per run, never overwritten."""
+    return home.forecasts_dir / issue_date.isoformat() / f"forecast-{run_id}.nc"
+
+
+def mark_stale(fc: xr.Dataset, issue_date: dt.date, stale_after_days: int) -> xr.Dataset:
+    """Status `stale` where the newest discharge is older than `stale_after_days` before the issue date."""
+    fc = fc.copy()
+    issue = np.datetime64(issue_date, "ns")
+    age = (issue - fc["last_obs_date"].values).astype("timedelta64[D]").astype("float64")
+    age[np.isnat(fc["last_obs_date"].values)] = np.nan
+    status = fc["status"].values.astype(object).copy()
+    message = fc["message"].values.astype(object).copy()
+    for i, st in enumerate(status):
+        if st not in ("ok", "stale"):
+            continue
+        if np.isfinite(age[i]) and age[i] > stale_after_days:
+            status[i] = "stale"
+            note = f"newest discharge {int(age[i])} days before the issue date"
+            if note not in str(message[i]):
+                message[i] = f"{note}; {message[i]}".rstrip("; ")
+        else:
+            status[i] = "ok"
+    fc["status"] = ("station", status)
+    fc["message"] = ("station", message)
+    fc["data_age_days"] = (
+        "station",
+        age,
+        {"long_name": "age of the newest discharge at the issue date", "units": "days"},
+    )
+    fc.attrs["stale_after_days"] = int(stale_after_days)
+    return fc
+
+
+@task(name="ingest-new", retries=1, retry_delay_seconds=5)
+def ingest_new(home: Home, sources: list[str]) -> list[str]:
+    """Ingest new files (default: the inbox); returns one summary line per source (failures are lines too)."""
+    from flows.ingest import run_ingest
+
+    lines = []
+    for src in sources:
+        try:
+            lines.append(run_ingest(src, None, home).summary())
+        except Exception as exc:  # a bad file never stops the forecast from the data already stored
+            lines.append(f"{src}: not ingested: {type(exc).__name__}: {exc}")
+    return lines
+
+
+@task(name="load-usable-store")
+def load_usable(home: Home) -> xr.Dataset:
+    """The QC'd store (BAD values masked, short gaps filled)."""
+    from forecasting import qc
+    from forecasting.storage import open_store
+
+    ds = open_store(home.observations)
+    if ds is None:
+        raise FileNotFoundError(f"the store {home.observations} is empty; run 'tasqyn ingest' first")
+    return qc.usable(ds)
+
+
+@task(name="forecast-stations")
+def forecast_stations(home: Home, usable: xr.Dataset, issue_date: dt.date, leads: list[int]) -> xr.Dataset:
+    from forecasting.forecast import make_forecast
+    from forecasting.model_registry import load_all
+
+    models = load_all(home.models_dir) if home.models_dir.exists() else {}
+    return make_forecast(usable, models, pd.Timestamp(issue_date), leads)
+
+
+@task(name="thresholds")
+def current_thresholds(home: Home, store: xr.Dataset, thresholds_file: str | None) -> tuple[pd.DataFrame, dict]:
+    from forecasting.thresholds import station_thresholds
+
+    return station_thresholds(store, thresholds_file)
+
+
+@task(name="write-forecast", retries=2, retry_delay_seconds=2)
+def write_forecast(fc: xr.Dataset, path: Path) -> Path:
+    from forecasting.risk import threshold_values
+    from forecasting.storage import write_netcdf_atomic
+
+    out = fc.copy()
+    if "threshold_value" in out:
+        out = out.assign(threshold_value=threshold_values(out))
+    if path.exists():
+        raise FileExistsError(f"{path} exists; forecasts are never overwritten")
+    return write_netcdf_atomic(out, path)
+
+
+def _session_factory(home: Home, database_url: str | None):
+    from service.db import database_url as db_url
+    from service.db import init_db, make_engine, make_session_factory
+
+    engine = make_engine(db_url(home, database_url))
+    init_db(engine)
+    return engine, make_session_factory(engine)
+
+
+@flow(name="daily-forecast")
+def forecast_flow(
+    issue_date: str | None = None,
+    home: str | None = None,
+    leads: int = 7,
+    ingest: bool = True,
+    sources: list[str] | None = None,
+    publish: bool = False,
+    alert_probability: float = DEFAULT_ALERT_PROBABILITY,
+    stale_after_days: int = DEFAULT_STALE_AFTER_DAYS,
+    thresholds_file: str | None = None,
+    database_url: str | None = None,
+) -> dict:
+    """Forecast every station as of `issue_date` (default: today in Asia/Almaty) and record the run.
+
+    `publish`: publish at once, marked `unreviewed` (the demo, or a service without reviewers); otherwise the run
+    is a draft that a hydrologist approves. Returns a summary dict (run_id, path, counts, stations by status).
+    """
+    from forecasting.risk import add_risk
+    from service.db import session_scope
+    from service.publish import (
+        fail_run,
+        latest_threshold_version,
+        load_thresholds,
+        publish_forecast,
+        record_run,
+        save_thresholds,
+    )
+
+    logger = get_run_logger()
+    h = Home.from_env(home).ensure()
+    issue = dt.date.fromisoformat(issue_date) if issue_date else local_today()
+    run_id = f"{issue.isoformat()}-{uuid.uuid4().hex[:8]}"
+    engine, factory = _session_factory(h, database_url)
+    with session_scope(factory) as s:
+        record_run(s, run_id, issue, status="running")
+    try:
+        notes: list[str] = []
+        if ingest:
+            notes += ingest_new(h, sources if sources is not None else _inbox(h))
+        usable = load_usable(h)
+        fc = forecast_stations(h, usable, issue, list(range(1, leads + 1)))
+        fc = mark_stale(fc, issue, stale_after_days)
+        table, th_notes = current_thresholds(h, usable, thresholds_file)
+        with session_scope(factory) as s:
+            stored_version = latest_threshold_version(s)
+            stored = load_thresholds(s, stored_version) if stored_version is not None else None
+            from forecasting.thresholds import next_version
+
+            version, changed = next_version(table, stored, stored_version)
+            if changed:
+                version = save_thresholds(s, table, valid_from=issue)
+        fc = add_risk(fc, table, alert_probability, threshold_version=version)
+        fc.attrs["run_id"] = run_id
+        path = write_forecast(fc, forecast_path(h, issue, run_id))
+        with session_scope(factory) as s:
+            run = publish_forecast(
+                s,
+                fc,
+                run_id,
+                review_status="unreviewed" if publish else "draft",
+                publish=publish,
+                forecast_path=str(path),
+            )
+            counts = {
+                "n_stations": run.n_stations,
+                "n_forecast": run.n_forecast,
+                "n_stale": run.n_stale,
+                "n_failed": run.n_failed,
+            }
+        status = pd.Series(fc["status"].values.astype(str), index=fc["station"].values.astype(str))
+        for sid, msg in zip(status.index, fc["message"].values.astype(str), strict=True):
+            if status[sid] != "ok":
+                logger.warning(f"{sid}: {status[sid]}: {msg}")
+        for sid, why in th_notes.items():
+            logger.warning(f"{sid}: {why}")
+        logger.info(f"run {run_id}: {counts}")
+        return {
+            "run_id": run_id,
+            "issue_date": issue.isoformat(),
+            "path": str(path),
+            "published": publish,
+            **counts,
+            "status": status.to_dict(),
+            "threshold_version": version,
+            "notes": notes,
+            "threshold_notes": th_notes,
+        }
+    except Exception as exc:
+        with session_scope(factory) as s:
+            fail_run(s, run_id, issue, f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        engine.dispose()
+
+
+def _inbox(home: Home) -> list[str]:
+    inbox = home.root / "inbox"
+    return [str(p) for p in sorted(inbox.iterdir()) if not p.name.startswith(".")] if inbox.exists() else []
