@@ -53,7 +53,7 @@ def ingest(
     report = IngestReport(
         source=source,
         format=fmt,
-        stations=sorted(set(result.observations["station_id"])),
+        stations=sorted(str(s) for s in result.observations["station_id"].unique()),
         kept=len(result.observations) - len(dup_quarantine),
         quarantined=len(quarantine),
         quarantine=quarantine,

@@ -72,9 +72,50 @@ def open_store(path: Path) -> xr.Dataset | None:
 
 
 def read_station(path: Path, station_id: str) -> xr.Dataset:
-    """One station's variables read lazily from the store file (fast: only that station's chunks)."""
-    with xr.open_dataset(path, engine=NETCDF_ENGINE) as ds:
-        return ds.sel(station=station_id).load()
+    """One station's variables (and flags, provenance) over the store's whole time axis, its metadata as scalar
+    coordinates: what `open_store(path).sel(station=station_id)` gives, without reading the other stations.
+
+    The store is chunked one station per chunk; this reads that station's chunk of each variable with netCDF4
+    directly (a few ms; opening the file with xarray costs far more than the read). Raises KeyError for an
+    unknown station.
+    """
+    import netCDF4
+
+    with netCDF4.Dataset(path) as nc:
+        nc.set_auto_maskandscale(False)
+        ids = [str(s) for s in nc.variables["station"][:]]
+        if station_id not in ids:
+            raise KeyError(f"station '{station_id}' is not in {path}")
+        i = ids.index(station_id)
+        tvar = nc.variables["time"]
+        unit, _, ref = str(tvar.getncattr("units")).partition(" since ")
+        if unit != "days":  # not written by write_netcdf_atomic: let xarray decode it
+            with xr.open_dataset(path, engine=NETCDF_ENGINE) as ds:
+                return ds.sel(station=station_id).load()
+        time = pd.Timestamp(ref).to_datetime64().astype("datetime64[ns]") + tvar[:].astype("timedelta64[D]")
+        skip = {"_FillValue", "coordinates", "units", "calendar"}
+        coords: dict[str, tuple] = {
+            "time": (
+                "time",
+                time.astype("datetime64[ns]"),
+                {k: tvar.getncattr(k) for k in tvar.ncattrs() if k not in skip},
+            )
+        }
+        data_vars: dict[str, tuple] = {}
+        for name, var in nc.variables.items():
+            if name == "time":
+                continue
+            attrs = {k: var.getncattr(k) for k in var.ncattrs() if k not in {"_FillValue", "coordinates"}}
+            if var.dimensions == ("station", "time"):
+                values = var[i, :]
+                if values.dtype == object:
+                    values = np.array(["" if v is None else v for v in values], dtype=object)
+                data_vars[name] = (("time",), values, attrs)
+            elif var.dimensions == ("station",):
+                coords[name] = ((), var[i], attrs)
+            else:
+                coords[name] = (var.dimensions, var[:], attrs)
+        return xr.Dataset(data_vars, coords=coords, attrs={k: nc.getncattr(k) for k in nc.ncattrs()})
 
 
 def append_csv(path: Path, frame: pd.DataFrame) -> None:

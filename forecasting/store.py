@@ -75,7 +75,7 @@ def build_dataset(result: AdapterResult) -> tuple[xr.Dataset, list[QuarantinedRo
     obs = result.observations
     obs = obs[obs["variable"].isin(list(VARIABLES))]
     unique, conflicts, quarantine = deduplicate(obs)
-    station_ids = sorted(set(unique["station_id"]))  # registry rows without data are not stored
+    station_ids = sorted(str(s) for s in unique["station_id"].unique())  # registry rows without data are not stored
     if len(unique):
         dates = unique["date"].dt.normalize()
         time = pd.date_range(dates.min(), dates.max(), freq="D")

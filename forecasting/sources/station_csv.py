@@ -59,32 +59,9 @@ def parse_station_table(
     Rows with a bad date or the wrong number of fields are quarantined whole; a bad value quarantines that field.
     """
     result = AdapterResult()
-    header_l = [h.lower() for h in header]
-    if DATE_FIELD not in header_l:
-        result.quarantine.append(
-            QuarantinedRow(
-                source,
-                1,
-                DATE_FIELD,
-                f"no '{DATE_FIELD}' column in header {header}; none of the file's {len(rows)} rows is ingested",
-                ",".join(header),
-            )
-        )
+    columns, date_col = _columns(header, len(rows), source, result)
+    if date_col is None:
         return result
-    date_col = header_l.index(DATE_FIELD)
-    columns: list[tuple[int, str, Callable[[np.ndarray], np.ndarray] | None]] = []
-    for j, name in enumerate(header_l):
-        if j == date_col:
-            continue
-        if name in VARIABLE_NAMES:
-            columns.append((j, name, None))
-        elif name in UNIT_ALIASES:
-            var, conv = UNIT_ALIASES[name]
-            columns.append((j, var, conv))
-            result.messages.append(f"{source}: column '{header[j]}' converted to {var}")
-        else:
-            columns.append((j, "", None))  # unknown: quarantined below
-
     n = len(header)
     good_rows: list[list[str]] = []
     good_lines: list[int] = []
@@ -104,53 +81,161 @@ def parse_station_table(
         if not result.quarantine:
             result.messages.append(f"{source}: no data rows (only a header)")
         return result
-
     table = np.array(good_rows, dtype=object)
-    lines = np.array(good_lines, dtype=np.int64)
-    raw_dates = pd.Series(table[:, date_col], dtype="str").str.strip()
-    dates = pd.to_datetime(raw_dates, format="%Y-%m-%d", errors="coerce")
-    bad_date = dates.isna().to_numpy()
+    _add_observations(
+        result,
+        header,
+        columns,
+        table[:, date_col],
+        {j: table[:, j] for j, _, _ in columns},
+        np.array(good_lines, dtype=np.int64),
+        lambda k: ",".join(good_rows[k]),
+        station_id,
+        source,
+    )
+    return result
+
+
+def parse_station_text(text: str, station_id: str, source: str) -> AdapterResult:
+    """Parse the text of one station file (header on line 1).
+
+    A regular file (every line with the header's number of fields, no quotes, no blank lines) is read by pandas'
+    C parser, which converts clean numeric columns directly; any other file, and any column holding something
+    other than numbers and missing tokens, goes through the same checks field by field (`parse_station_table`).
+    """
+    lines = text.splitlines()
+    header = [h.strip() for h in next(csv.reader(lines[:1]), [])]
+    n = len(header)
+    body = lines[1:]
+    if not body or '"' in text or any(ln.count(",") != n - 1 for ln in body) or any(not ln.strip() for ln in body):
+        rows = list(csv.reader(io.StringIO(text)))
+        return parse_station_table([h.strip() for h in rows[0]], rows[1:], station_id, source)
+    result = AdapterResult()
+    columns, date_col = _columns(header, len(body), source, result)
+    if date_col is None:
+        return result
+    text_cols = [date_col] + [j for j, var, _ in columns if not var]
+    frame = pd.read_csv(
+        io.StringIO(text),
+        header=None,
+        skiprows=1,
+        names=list(range(n)),
+        dtype={j: object for j in text_cols},
+        na_values=sorted(MISSING_TOKENS),
+        keep_default_na=False,
+    )
+    cells = {}
+    for j, var, _ in columns:
+        col = frame[j]
+        if var and col.dtype.kind in "fiu":
+            cells[j] = col.to_numpy(dtype="float64")
+        else:
+            cells[j] = col.to_numpy(dtype=object, na_value="")
+    _add_observations(
+        result,
+        header,
+        columns,
+        frame[date_col].to_numpy(dtype=object, na_value=""),
+        cells,
+        np.arange(2, len(body) + 2, dtype=np.int64),
+        lambda k: body[k],
+        station_id,
+        source,
+    )
+    return result
+
+
+def _columns(
+    header: list[str], n_rows: int, source: str, result: AdapterResult
+) -> tuple[list[tuple[int, str, Callable[[np.ndarray], np.ndarray] | None]], int | None]:
+    """The variable columns of a station file header: (index, canonical variable or '' if not understood,
+    unit conversion or None), and the index of the date column (None, with the file quarantined, if absent)."""
+    header_l = [h.lower() for h in header]
+    if DATE_FIELD not in header_l:
+        result.quarantine.append(
+            QuarantinedRow(
+                source,
+                1,
+                DATE_FIELD,
+                f"no '{DATE_FIELD}' column in header {header}; none of the file's {n_rows} rows is ingested",
+                ",".join(header),
+            )
+        )
+        return [], None
+    date_col = header_l.index(DATE_FIELD)
+    columns: list[tuple[int, str, Callable[[np.ndarray], np.ndarray] | None]] = []
+    for j, name in enumerate(header_l):
+        if j == date_col:
+            continue
+        if name in VARIABLE_NAMES:
+            columns.append((j, name, None))
+        elif name in UNIT_ALIASES:
+            var, conv = UNIT_ALIASES[name]
+            columns.append((j, var, conv))
+            result.messages.append(f"{source}: column '{header[j]}' converted to {var}")
+        else:
+            columns.append((j, "", None))  # unknown: quarantined in _add_observations
+    return columns, date_col
+
+
+def _add_observations(
+    result: AdapterResult,
+    header: list[str],
+    columns: list[tuple[int, str, Callable[[np.ndarray], np.ndarray] | None]],
+    date_cells: np.ndarray,
+    cells: dict[int, np.ndarray],
+    lines: np.ndarray,
+    raw_row: Callable[[int], str],
+    station_id: str,
+    source: str,
+) -> None:
+    """Turn the columns of the well-formed rows into observations; bad dates quarantine the row, bad values the
+    field, columns not understood all their values. `cells[j]` is text (object) or already parsed float64."""
+    dates = _parse_dates(date_cells)
+    bad_date = np.isnat(dates)
     for k in np.flatnonzero(bad_date):
         result.quarantine.append(
             QuarantinedRow(
                 source,
                 int(lines[k]),
                 DATE_FIELD,
-                f"unparsable date '{raw_dates.iloc[k]}'",
-                ",".join(good_rows[k]),
+                f"unparsable date '{str(date_cells[k]).strip()}' (expected YYYY-MM-DD)",
+                raw_row(int(k)),
             )
         )
-    keep = ~bad_date
+    idx = np.flatnonzero(~bad_date)
+    all_rows = len(idx) == len(dates)
     frames = []
     for j, var, conv in columns:
-        raw = pd.Series(table[keep, j], dtype="str").str.strip()
+        col = cells[j] if all_rows else cells[j][idx]
         if not var:
-            present = ~raw.isin(MISSING_TOKENS)
-            if present.any():
+            present = [k for k, c in enumerate(col) if str(c).strip() not in MISSING_TOKENS]
+            if present:
                 result.quarantine.append(
                     QuarantinedRow(
                         source,
                         1,
                         header[j],
                         f"column '{header[j]}' not understood (unknown variable or unit); "
-                        f"{int(present.sum())} values quarantined",
-                        ";".join(
-                            f"{lines[keep][k]}:{v}" for k, v in zip(np.flatnonzero(present), raw[present], strict=True)
-                        ),
+                        f"{len(present)} values quarantined",
+                        ";".join(f"{lines[idx[k]]}:{str(col[k]).strip()}" for k in present),
                     )
                 )
             continue
-        missing = raw.isin(MISSING_TOKENS).to_numpy()
-        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype="float64")
-        bad = np.isnan(values) & ~missing
+        if col.dtype == np.float64:
+            values = col.copy()
+            bad = np.isinf(values)
+            values[bad] = np.nan
+        else:
+            values, bad = parse_numbers(col)
         for k in np.flatnonzero(bad):
             result.quarantine.append(
                 QuarantinedRow(
                     source,
-                    int(lines[keep][k]),
+                    int(lines[idx[k]]),
                     header[j],
-                    f"not a number: '{raw.iloc[k]}'",
-                    ",".join(table[keep][k]),
+                    f"not a number: '{str(cells[j][idx[k]]).strip()}'",
+                    raw_row(int(idx[k])),
                 )
             )
         ok = ~np.isnan(values)
@@ -161,17 +246,43 @@ def parse_station_table(
                 pd.DataFrame(
                     {
                         "station_id": station_id,
-                        "date": dates[keep].to_numpy()[ok],
+                        "date": dates[idx][ok],
                         "variable": var,
                         "value": values[ok],
                         "source_file": source,
-                        "source_row": lines[keep][ok],
+                        "source_row": lines[idx][ok],
                     }
                 )
             )
     if frames:
         result.observations = pd.concat(frames, ignore_index=True)
-    return result
+
+
+def parse_numbers(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Parse an object array of text cells: returns (float64 values, bad mask).
+
+    Missing tokens (MISSING_TOKENS: empty, NaN, NA, '-', ...) give NaN and are not bad; anything else that is not
+    a finite number (text, 'inf') gives NaN and is bad.
+    """
+    values = pd.to_numeric(cells, errors="coerce")
+    values = np.asarray(values, dtype="float64").copy()
+    bad = np.zeros(len(values), dtype=bool)
+    nonfinite = np.flatnonzero(~np.isfinite(values))
+    for k in nonfinite:
+        if str(cells[k]).strip() not in MISSING_TOKENS:
+            bad[k] = True
+    values[nonfinite] = np.nan
+    return values, bad
+
+
+def _parse_dates(cells: np.ndarray) -> np.ndarray:
+    """YYYY-MM-DD text cells to datetime64[ns] days (NaT where unparsable)."""
+    dates = pd.to_datetime(cells, format="%Y-%m-%d", errors="coerce")
+    if dates.isna().any():  # retry with surrounding blanks removed
+        dates = pd.to_datetime(
+            np.array([str(c).strip() for c in cells], dtype=object), format="%Y-%m-%d", errors="coerce"
+        )
+    return dates.to_numpy(dtype="datetime64[ns]")
 
 
 def read_stations_csv(path: Path) -> tuple[pd.DataFrame, list[QuarantinedRow], list[str]]:
@@ -258,11 +369,13 @@ class StationCsv:
             sid = f.stem
             seen.add(sid)
             try:
-                header, rows = read_rows(f)
+                text, _ = read_text(f)
+                if not text.strip():
+                    raise UnreadableFile(f"{f}: empty file")
+                part = parse_station_text(text, sid, str(f))
             except (UnreadableFile, csv.Error) as exc:
                 result.quarantine.append(QuarantinedRow(str(f), None, None, str(exc).removeprefix(f"{f}: ")))
                 continue
-            part = parse_station_table(header, rows, sid, str(f))
             result.extend(part)
             if sid not in stations.index and len(part.observations):
                 result.messages.append(
