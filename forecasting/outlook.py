@@ -391,25 +391,35 @@ def fit_model(table: pd.DataFrame, config: OutlookConfig, snow: str | None = Non
     candidates: list[int | None] = [None]
     if snow in ("degree-day", "hybrid") and dd_cols:
         candidates = list(range(len(dd_cols)))
+    # The candidate search runs on plain arrays (it is the inner loop of the cross-validation).
+    base = table[["p_aw", "q0"]].to_numpy(dtype="float64")
+    meas = table["swe_meas"].to_numpy(dtype="float64")
+    yv = _target(table, "volume", config).to_numpy(dtype="float64")
+    base_ok = ~np.isnan(base).any(axis=1) & ~np.isnan(yv)
     best: tuple[float, int | None, tuple[float, float] | None] | None = None
     for j in candidates:
         hm = None
-        if snow == "hybrid":
-            both = table[["swe_meas", f"dd_{j}"]].dropna()
-            if len(both) < 3 or both[f"dd_{j}"].std() == 0:
-                continue
-            b, a = np.polyfit(both[f"dd_{j}"], both["swe_meas"], 1)
-            hm = (float(a), float(b))
-        x = _design(table, _snow_column(table, snow, j, hm))
-        y = _target(table, "volume", config)
-        ok = x.notna().all(axis=1) & y.notna()
+        if j is None:
+            snow_x = meas if snow == "measured" else None
+        else:
+            dd = table[f"dd_{j}"].to_numpy(dtype="float64")
+            snow_x = dd
+            if snow == "hybrid":
+                both = ~np.isnan(meas) & ~np.isnan(dd)
+                if both.sum() < 3 or np.std(dd[both]) == 0:
+                    continue
+                b, a = np.polyfit(dd[both], meas[both], 1)
+                hm = (float(a), float(b))
+                snow_x = np.where(np.isnan(meas), a + b * dd, meas)
+        x = base if snow_x is None else np.column_stack([snow_x, base])
+        ok = base_ok & ~np.isnan(x).any(axis=1)
         if ok.sum() < config.min_years:
             continue
         if j is None:
             best = (0.0, None, hm)
             break
-        fit = ridge_fit(x[ok].to_numpy(), y[ok].to_numpy(), config.ridge_alpha)
-        score = _press_r2(fit, y[ok].to_numpy())
+        fit = ridge_fit(x[ok], yv[ok], config.ridge_alpha)
+        score = _press_r2(fit, yv[ok])
         if best is None or score > best[0]:
             best = (score, j, hm)
     if best is None:
