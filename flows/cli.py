@@ -173,8 +173,11 @@ def serve_cmd(
     port: int = typer.Option(8000, "--port", help="port to listen on"),
     home: Path | None = HomeOpt,
     database_url: str | None = typer.Option(None, "--database-url", help="default $TASQYN_DATABASE_URL or SQLite"),
+    workers: int = typer.Option(1, "--workers", min=1, help="worker processes (2 on a 2-core machine under load)"),
 ) -> None:
     """Serve what is published: the JSON API under /api/v1 and the dashboard under /."""
+    import os
+
     import uvicorn
 
     from service.app import create_app
@@ -182,6 +185,11 @@ def serve_cmd(
 
     settings = Settings.from_env(Home.from_env(home), database_url)
     console.print(f"serving {settings.home.root} on http://{host}:{port} (API docs at /docs)")
+    if workers > 1:  # worker processes build the app from the environment
+        os.environ["TASQYN_HOME"] = str(settings.home.root)
+        os.environ["TASQYN_DATABASE_URL"] = settings.database_url
+        uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning")
+        return
     uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
 
 
