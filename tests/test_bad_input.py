@@ -253,3 +253,19 @@ def test_utf8_bom_and_windows_line_endings(tmp_path, home):
     assert series(ds, "discharge_m3s").tolist() == [10.5]  # NaN and empty are missing, not errors
     assert str(ds.sel(station="KZ1")["name"].values) == "Esil - Astana"
     assert report.quarantined == 0
+
+
+def test_irregular_file_gives_the_same_values_as_a_regular_one(tmp_path, home):
+    # A quoted field and a blank line send the file through the field-by-field reader; the values must be the
+    # same as those of the fast reader of regular files, and 'inf' is no number in either.
+    regular = "date,discharge_m3s,precip_mm\n2024-03-01,10.5,0.25\n2024-03-02,inf,1e-1\n2024-03-03, 11.2 ,0\n"
+    irregular = 'date,discharge_m3s,precip_mm\n2024-03-01,"10.5",0.25\n\n2024-03-02,inf,1e-1\n2024-03-03, 11.2 ,0\n'
+    stores = {}
+    for name, text in (("regular", regular), ("irregular", irregular)):
+        h = home.__class__(home.root.parent / name)
+        report = run_ingest(write(tmp_path / name, {"stations.csv": REGISTRY, "KZ1.csv": text}), "station-csv", h)
+        ds = open_store(h.observations)
+        stores[name] = (series(ds, "discharge_m3s"), series(ds, "precip_mm"))
+        assert [(q.field, "not a number: 'inf'" in q.reason) for q in report.quarantine] == [("discharge_m3s", True)]
+    assert stores["regular"][0].tolist() == stores["irregular"][0].tolist() == [10.5, 11.2]
+    assert stores["regular"][1].tolist() == stores["irregular"][1].tolist() == [0.25, 0.1, 0.0]
