@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -31,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.sources import register
-from forecasting.sources.base import AdapterResult, QuarantinedRow, empty_stations
+from forecasting.sources.base import AdapterResult, QuarantinedRow, concat_observations, empty_stations
 from forecasting.sources.numbers import clean, normalize_code, parse_date, parse_number, read_head, read_table_text
 from forecasting.sources.text import UnreadableFile
 from forecasting.variables import STATION_FIELDS
@@ -230,7 +231,7 @@ def _is_data_row(row: list[str]) -> bool:
 
 def classify(rows: list[list[str]]) -> Layout | None:
     """Recognise a Kazhydromet file from its first rows (header names, else column count); None if not one."""
-    body = [(i, r) for i, r in enumerate(rows, start=1) if any(clean(c) for c in r)]
+    body = list(itertools.islice(((i, r) for i, r in enumerate(rows, start=1) if any(clean(c) for c in r)), 2))
     if not body:
         return None
     line0, first = body[0]
@@ -397,7 +398,7 @@ class Kazhydromet:
                 posts.append(table)
             else:
                 part, q, msgs = parse_data(rows, layout, src)
-                result.observations = pd.concat([result.observations, part], ignore_index=True)
+                result.observations = concat_observations([result.observations, part])
                 data_files.append(src)
             result.quarantine.extend(q)
             result.messages.extend(msgs)
@@ -435,77 +436,122 @@ def _fit_row(row: list[str], layout: Layout) -> tuple[list[str] | None, str]:
     return None, f"{kind}: {len(row)} fields, expected {n}"
 
 
+def _cached(values: np.ndarray, fn) -> list:
+    """fn applied to each distinct value only (post codes and dates repeat a lot)."""
+    memo = {v: fn(v) for v in pd.unique(values)}
+    return [memo[v] for v in values]
+
+
+def parse_numbers(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised parse_number: (float values, kind codes 0 value / 1 missing / 2 no flow / 3 bad).
+
+    Plain numbers (decimal comma or point) take a fast path; everything else goes through parse_number.
+    """
+    text = pd.Series(values, dtype="str")
+    fast = pd.to_numeric(text.str.replace(",", ".", regex=False), errors="coerce").to_numpy(dtype="float64")
+    out = fast.copy()
+    kinds = np.zeros(len(out), dtype=np.int8)
+    slow = ~np.isfinite(fast)
+    codes = {"value": 0, "missing": 1, "noflow": 2, "bad": 3}
+    for k in np.flatnonzero(slow):
+        cell = parse_number(values[k])
+        kinds[k] = codes[cell.kind]
+        out[k] = np.nan if cell.value is None else cell.value
+    return out, kinds
+
+
 def parse_data(rows: list[list[str]], layout: Layout, src: str) -> tuple[pd.DataFrame, list[QuarantinedRow], list[str]]:
     """Daily discharge and/or level rows -> observations (with `symbol` for levels), quarantine, messages."""
     quarantine: list[QuarantinedRow] = []
     messages: list[str] = []
-    rec: dict[str, list] = {k: [] for k in ("station_id", "date", "variable", "value", "source_row", "symbol")}
     c = layout.columns
     variables = [(v, canon) for v, canon in (("discharge", "discharge_m3s"), ("level", "water_level_cm")) if v in c]
-    missing = 0
+    good: list[list[str]] = []
+    lines: list[int] = []
+    raws: list[str] = []
     for line, raw_row in enumerate(rows, start=1):
-        if line <= layout.header_line or not any(clean(x) for x in raw_row):
+        if line <= layout.header_line or not any(x.strip() for x in raw_row):
             continue
-        raw = ";".join(raw_row)
-        row, why = _fit_row(raw_row, layout)
+        row, why = (raw_row, "") if len(raw_row) == layout.ncols else _fit_row(raw_row, layout)
         if row is None:
-            quarantine.append(QuarantinedRow(src, line, None, why, raw))
+            quarantine.append(QuarantinedRow(src, line, None, why, ";".join(raw_row)))
             continue
-        code = normalize_code(row[c["post_code"]])
+        good.append(row)
+        lines.append(line)
+    if not good:
+        return _observations({}, src), quarantine, messages
+    table = np.array(good, dtype=object)
+    line_arr = np.array(lines, dtype=np.int64)
+    raws = [";".join(r) for r in good]
+    codes = np.array(_cached(table[:, c["post_code"]], normalize_code), dtype=object)
+    days = np.array(_cached(table[:, c["date"]], parse_date), dtype=object)
+    ok = np.ones(len(good), dtype=bool)
+    for k, code in enumerate(codes):
         if not code.isdigit():
             reason = "empty post code" if not code else f"not a post code: '{code}'"
-            quarantine.append(QuarantinedRow(src, line, "post_code", reason, raw))
-            continue
-        day = parse_date(row[c["date"]])
-        if day is None:
+            quarantine.append(QuarantinedRow(src, int(line_arr[k]), "post_code", reason, raws[k]))
+            ok[k] = False
+        elif days[k] is None:
+            raw_date = clean(table[k, c["date"]])
             quarantine.append(
                 QuarantinedRow(
                     src,
-                    line,
+                    int(line_arr[k]),
                     "date",
-                    f"not a valid date: '{clean(row[c['date']])}' (expected dd.mm.yyyy or yyyy-mm-dd)",
-                    raw,
+                    f"not a valid date: '{raw_date}' (expected dd.mm.yyyy or yyyy-mm-dd)",
+                    raws[k],
                 )
             )
-            continue
-        symbol = clean(row[c["symbol"]]) if "symbol" in c else ""
-        for var, canon in variables:
-            cell = parse_number(row[c[var]])
-            if cell.kind == "bad":
-                quarantine.append(QuarantinedRow(src, line, var, f"not a number: '{clean(row[c[var]])}'", raw))
-                continue
-            if var == "level" and cell.kind == "noflow":
-                symbol = f"{symbol} нб".strip()
-                messages.append(f"{src}, line {line}: level 'нб' (no flow) is not a level; kept as symbol only")
-                cell = parse_number("")
-            if cell.kind == "missing":
-                missing += 1
-                if var == "level" and symbol:
-                    messages.append(
-                        f"{src}, line {line}: symbol '{symbol}' on a day without a level value "
-                        f"(post {code}, {day.isoformat()})"
-                    )
-                continue
-            rec["station_id"].append(code)
-            rec["date"].append(day)
-            rec["variable"].append(canon)
-            rec["value"].append(cell.value * layout.factors.get(var, 1.0))
-            rec["source_row"].append(line)
-            rec["symbol"].append((symbol or None) if var == "level" else None)
+            ok[k] = False
+    symbols = (
+        np.array([clean(x) for x in table[:, c["symbol"]]], dtype=object)
+        if "symbol" in c
+        else np.full(len(good), "", dtype=object)
+    )
+    rec: dict[str, list] = {k: [] for k in ("station_id", "date", "variable", "value", "source_row", "symbol")}
+    missing = 0
+    for var, canon in variables:
+        values, kinds = parse_numbers(table[:, c[var]])
+        for k in np.flatnonzero(ok & (kinds == 3)):
+            raw_cell = clean(table[k, c[var]])
+            quarantine.append(QuarantinedRow(src, int(line_arr[k]), var, f"not a number: '{raw_cell}'", raws[k]))
+        if var == "level":
+            for k in np.flatnonzero(ok & (kinds == 2)):
+                symbols[k] = f"{symbols[k]} нб".strip()
+                messages.append(f"{src}, line {line_arr[k]}: level 'нб' (no flow) is not a level; kept as symbol only")
+            kinds = np.where(kinds == 2, 1, kinds)
+            for k in np.flatnonzero(ok & (kinds == 1) & (symbols != "")):
+                messages.append(
+                    f"{src}, line {line_arr[k]}: symbol '{symbols[k]}' on a day without a level value "
+                    f"(post {codes[k]}, {days[k].isoformat()})"
+                )
+        missing += int((ok & (kinds == 1)).sum())
+        keep = ok & ((kinds == 0) | (kinds == 2))
+        rec["station_id"].extend(codes[keep])
+        rec["date"].extend(days[keep])
+        rec["variable"].extend([canon] * int(keep.sum()))
+        rec["value"].extend(values[keep] * layout.factors.get(var, 1.0))
+        rec["source_row"].extend(line_arr[keep])
+        rec["symbol"].extend([(x or None) for x in symbols[keep]] if var == "level" else [None] * int(keep.sum()))
     if missing:
         messages.append(f"{src}: {missing} cells without observation ('-' or empty), not stored")
-    obs = pd.DataFrame(
+    quarantine.sort(key=lambda q: q.line or 0)
+    return _observations(rec, src), quarantine, messages
+
+
+def _observations(rec: dict[str, list], src: str) -> pd.DataFrame:
+    n = len(rec.get("value", []))
+    return pd.DataFrame(
         {
-            "station_id": pd.Series(rec["station_id"], dtype="str"),
-            "date": pd.to_datetime(pd.Series(rec["date"], dtype="object")).astype("datetime64[ns]"),
-            "variable": pd.Series(rec["variable"], dtype="str"),
-            "value": pd.Series(rec["value"], dtype="float64"),
-            "source_file": pd.Series([src] * len(rec["value"]), dtype="str"),
-            "source_row": pd.Series(rec["source_row"], dtype="int64"),
-            "symbol": pd.Series(rec["symbol"], dtype="object"),
+            "station_id": pd.Series(rec.get("station_id", []), dtype="str"),
+            "date": pd.to_datetime(pd.Series(rec.get("date", []), dtype="object")).astype("datetime64[ns]"),
+            "variable": pd.Series(rec.get("variable", []), dtype="str"),
+            "value": pd.Series(rec.get("value", []), dtype="float64"),
+            "source_file": pd.Series([src] * n, dtype="str"),
+            "source_row": pd.Series(rec.get("source_row", []), dtype="int64"),
+            "symbol": pd.Series(rec.get("symbol", []), dtype="object"),
         }
     )
-    return obs, quarantine, messages
 
 
 def parse_posts(
