@@ -18,7 +18,7 @@ import pytest
 from flows.ingest import run_ingest
 from forecasting import flags
 from forecasting.sources import detect_format, get_adapter
-from forecasting.sources.kazhydromet import classify, header_field, post_registry
+from forecasting.sources.kazhydromet import classify, header_field, parse_numbers, post_registry
 from forecasting.sources.numbers import parse_date, parse_number
 from forecasting.storage import open_store
 
@@ -387,3 +387,13 @@ def test_excel_unicode_text_export_utf16_with_tabs(tmp_path):
     assert r.quarantine == []
     assert r.observations["value"].tolist() == [226.0, 284.0]
     assert r.observations["symbol"].tolist() == ["Лд", "≡"]
+
+
+def test_vectorised_numbers_agree_with_the_cell_parser():
+    cells = ["12,5", "12.5", "1 140,0", "1.140,5", "1,140.5", "нб", "-", "", "inf", "nan", "1e3", "3О,5", "12,5,3"]
+    values, kinds = parse_numbers(np.array(cells, dtype=object))
+    names = ["value", "missing", "noflow", "bad"]
+    for raw, v, k in zip(cells, values, kinds, strict=True):
+        cell = parse_number(raw)
+        assert names[k] == cell.kind, raw
+        assert (np.isnan(v) and cell.value is None) or v == cell.value, raw
