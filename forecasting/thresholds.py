@@ -8,8 +8,9 @@ Sources, in order of precedence per station:
    because the forecast is of discharge;
 3. otherwise the 2-, 5- and 20-year floods (m3/s) by Gumbel L-moments on the annual maxima of the station's
    discharge record (forecasting.extremes): a calendar year with more than `max_missing_days` (default 30)
-   missing or QC-flagged days is incomplete and left out; at least `min_years` (default 5) complete years are
-   needed.
+   missing or QC-flagged days is incomplete and left out; at least `min_years` (default 2) complete years are
+   needed, and a fit on fewer than `SHORT_RECORD_YEARS` (10) years is marked "short record" in its `years` text
+   (a 20-year flood from a few years of record is very uncertain, but it is the only local reference there is).
 
 A station that has any official threshold (1 or 2) uses only its official ones (a kind it lacks stays unset, as
 when Kazhydromet publishes only the danger and critical marks): official and derived values are not mixed.
@@ -44,6 +45,7 @@ OFFICIAL_MARKS: dict[str, str] = {
     "extreme": "критическая отметка",
 }
 THRESHOLD_COLUMNS: list[str] = ["station_id", "kind", "value", "units", "source", "years"]
+SHORT_RECORD_YEARS = 10
 _UNIT_ALIASES = {"m3/s": "m3/s", "m3s-1": "m3/s", "m3s": "m3/s", "m³/s": "m3/s", "cms": "m3/s", "cm": "cm"}
 
 
@@ -164,7 +166,7 @@ def derive_thresholds(
     station_id: str,
     periods: dict[str, float] | None = None,
     max_missing_days: int = 30,
-    min_years: int = 5,
+    min_years: int = 2,
 ) -> pd.DataFrame:
     """The T-year floods (m3/s) of a daily discharge series, one row per kind (default 2, 5, 20 years).
 
@@ -183,6 +185,8 @@ def derive_thresholds(
     span = f"{years[0]}-{years[-1]}: {len(years)} complete years (<= {max_missing_days} missing days)"
     if len(years) != years[-1] - years[0] + 1:
         span += "; left out: " + _ranges(sorted(set(range(years[0], years[-1] + 1)) - set(years)))
+    if len(years) < SHORT_RECORD_YEARS:
+        span += f"; short record (< {SHORT_RECORD_YEARS} years): very uncertain"
     rows = [
         _row(
             station_id,
@@ -212,7 +216,7 @@ def station_thresholds(
     store: xr.Dataset,
     thresholds_file: str | Path | None = None,
     max_missing_days: int = 30,
-    min_years: int = 5,
+    min_years: int = 2,
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """Thresholds of every station of the store, and a note per station that has none (why).
 

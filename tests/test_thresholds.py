@@ -77,12 +77,15 @@ def test_station_thresholds_precedence_and_short_record(store, tmp_path: Path) -
     assert sorted(prot.index) == ["danger", "extreme"]
     assert prot.loc["danger", "value"] == 650.0 and prot.loc["danger", "units"] == "cm"
     assert prot.loc["danger", "source"].startswith("official: опасная отметка")
-    # Chatkal: 1965-01-01..1967-09-15 has only 2 complete years -> no thresholds, with the reason
-    assert "UZ16279_chatkal_khudaydod" not in set(table["station_id"])
-    assert "complete years" in notes["UZ16279_chatkal_khudaydod"]
-    # with a lower minimum the Chatkal gets derived thresholds
-    table2, _ = station_thresholds(store, min_years=2)
-    assert (table2["station_id"] == "UZ16279_chatkal_khudaydod").sum() == 3
+    # Chatkal: 1965-01-01..1967-09-15 has 2 complete years (1967 misses > 30 days): thresholds marked uncertain
+    chat = table[table["station_id"] == "UZ16279_chatkal_khudaydod"]
+    assert len(chat) == 3 and chat["years"].str.startswith("1965-1966: 2 complete years").all()
+    assert chat["years"].str.contains("short record").all()
+    # with a higher minimum it gets none, and the reason
+    table2, notes2 = station_thresholds(store, min_years=5)
+    assert "UZ16279_chatkal_khudaydod" not in set(table2["station_id"])
+    assert "only 2 complete years" in notes2["UZ16279_chatkal_khudaydod"]
+    assert not notes
     # a thresholds file overrides the registry; bad rows are quarantined with file, line and field
     f = tmp_path / "thr.csv"
     f.write_text(
