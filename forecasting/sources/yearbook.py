@@ -211,7 +211,7 @@ def parse_sheet(
     last: Table | None = None  # the previous table: its post and columns carry over
     tables: list[Table] = []
 
-    def start(header_line: int, month_cols: dict[int, int], day_col: int) -> Table | None:
+    def start(header_line: int, month_cols: dict[int, int], day_col: int) -> Table:
         title = parse_title(title_lines)
         title_lines.clear()
         t = Table(source, header_line, day_col, month_cols, title)
