@@ -56,6 +56,8 @@ from service.review import Actor, ReviewError, apply_review, audit_trail, auto_p
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
+TEMPLATES.env.trim_blocks = True
+TEMPLATES.env.lstrip_blocks = True
 STATIC_DIR = HERE / "static"
 LOCAL_TZ = ZoneInfo("Asia/Almaty")
 THRESHOLDS = ("warning", "danger", "extreme")
@@ -1136,6 +1138,23 @@ def logout(request: Request, csrf_token: str = Form("")) -> Response:
 # --- installation -------------------------------------------------------------------------------------------
 
 
+class DashboardGZip:
+    """gzip for the dashboard's pages and static files (clients that accept it); the JSON API under /api/ is passed
+    through untouched (it has its own fast path)."""
+
+    def __init__(self, app: Any) -> None:
+        from starlette.middleware.gzip import GZipMiddleware
+
+        self.app = app
+        self.gzip = GZipMiddleware(app, minimum_size=1024)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and not scope.get("path", "").startswith("/api/"):
+            await self.gzip(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
 def setup(app: Any) -> None:
     """Mount the dashboard on `app` (called by service.app.create_app): access configuration (if not done yet),
     the dashboard configuration, static files at /static, the review API router and the pages. Uses
@@ -1149,5 +1168,6 @@ def setup(app: Any) -> None:
     setup_auth(app, app.state.session_factory, settings)
     setup_dashboard(app, settings)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
+    app.add_middleware(DashboardGZip)
     app.include_router(review_router)
     app.include_router(router)
