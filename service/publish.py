@@ -88,13 +88,15 @@ def publish_forecast(
     basin_of: Mapping[str, str] | None = None,
     basin_names: Mapping[str, str] | None = None,
     username: str = "system",
+    stations: pd.DataFrame | None = None,
 ) -> ForecastRun:
     """Write the levels of `forecast_ds` (risk added) as run `run_id` and optionally publish it.
 
     `review_status`: "draft" (waits for a hydrologist) or "unreviewed" (published without review, e.g. when the
     service runs without reviewers); with `publish` the run becomes the public one (published_at set, an
-    `auto_publish` action in the audit trail). Station -> basin from `basin_of`, else the dataset's `basin`
-    coordinate, else the station itself. Counts: n_forecast = stations with status ok|stale|fallback,
+    `auto_publish` action in the audit trail). Station -> basin from `basin_of`, else from `stations` (the store's
+    forecasting.store.station_table, column `basin`), else the dataset's `basin` coordinate, else the station
+    itself. Counts: n_forecast = stations with status ok|stale|fallback,
     n_stale, n_failed. Flushes; the caller commits.
     """
     if review_status not in ("draft", "unreviewed", "approved"):
@@ -104,6 +106,8 @@ def publish_forecast(
     issue = _date(forecast_ds.attrs.get("issue_date"))
     if issue is None:
         raise ValueError("the forecast dataset has no issue_date attribute")
+    if basin_of is None and stations is not None and "basin" in stations:
+        basin_of = {str(k): str(v) for k, v in stations["basin"].items() if isinstance(v, str) and v}
     summary = station_summary(forecast_ds)
     basins = basin_levels(summary, basin_of)
     if basin_of is not None:

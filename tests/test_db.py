@@ -236,3 +236,21 @@ def test_threshold_versions(db_url: str, risk_store) -> None:
         assert v2.loc[0, "value"] == pytest.approx(float(t2.loc[0, "value"]))
         assert (v2["source"].str.startswith(("derived", "official"))).all()
     e.dispose()
+
+
+def test_basin_of_stations_from_the_store(db_url: str, risk_store) -> None:
+    from forecasting.store import station_table
+
+    home, store, thresholds = risk_store
+    fc = make_forecast(store, thresholds)  # the Protva floods
+    table = station_table(store)
+    table.loc[["CH2232", "PROTVA_SZ"], "basin"] = "oka"
+    e = engine_for(db_url)
+    with session_scope(make_session_factory(e)) as s:
+        run = publish_forecast(s, fc, "rb", publish=True, stations=table)
+        basins = {b.basin_id: b for b in s.scalars(select(BasinLevel).where(BasinLevel.run_id == run.id))}
+        assert set(basins) == {"oka", "CH2185"} and basins["oka"].n_stations == 2
+        prot = s.scalars(select(StationLevel).where(StationLevel.station_id == "PROTVA_SZ")).one()
+        assert prot.basin_id == "oka" and basins["oka"].level == prot.level >= 2
+        assert basins["oka"].first_date == prot.first_date
+    e.dispose()
