@@ -283,7 +283,7 @@ def test_level_tables_are_levels_and_other_tables_are_not_discharge(tmp_path):
         "Ежедневные уровни воды над нулём графика, см",
         "р. Нура – с. Киевка (13148) 2021",
         HEADER,
-        *_days({1: "248", 2: "251"}, 2),
+        *_days({1: "248", 2: "251", 3: "нб"}, 3),
         "Ежедневная температура воды, °С",
         "р. Нура – с. Киевка (13148) 2021",
         HEADER,
@@ -297,9 +297,10 @@ def test_level_tables_are_levels_and_other_tables_are_not_discharge(tmp_path):
     obs = r.observations
     h = obs[obs["variable"] == "water_level_cm"]
     q = obs[obs["variable"] == "discharge_m3s"]
-    assert len(h) == 24 and h["value"].max() == 251.0
+    assert len(h) == 24 and h["value"].max() == 251.0 and h["value"].min() == 248.0  # 'нб' is not a level
+    assert sum("is not a level" in m for m in r.messages) == 12
     assert len(q) == 12 and set(q["value"]) == {6.1}
-    assert [(x.line, "температур" in x.reason) for x in r.quarantine] == [(9, True)]
+    assert [(x.line, "температур" in x.reason) for x in r.quarantine] == [(10, True)]
 
 
 def test_rows_with_values_are_never_swallowed_as_title_text(tmp_path):

@@ -369,6 +369,11 @@ def _day_row(
                 QuarantinedRow(table.source, line, where, f"not a number: '{texts[j]}' ({year})", raw)
             )
             continue
+        if cell.kind == "noflow" and table.title.variable == "water_level_cm":
+            result.messages.append(
+                f"{table.source}, line {line}, {where}: level 'нб' (no flow) is not a level; not stored"
+            )
+            continue
         rec["station_id"].append(table.station_id)
         rec["variable"].append(table.title.variable)
         rec["date"].append(date(year, month, day))
