@@ -316,3 +316,54 @@ def test_database_down_then_back(api, pg_schema: str) -> None:  # noqa: F811
         assert c.get("/api/v1/stations/PROTVA_SZ/forecast").status_code == 200
     proxy.stop()
     assert PG_SERVER in url or "5432" in url
+
+
+def test_reviewers_see_drafts_and_basin_limits(api) -> None:
+    from service.auth import create_api_key
+
+    client, _, dates = api
+    factory = client.app.state.session_factory
+    with session_scope(factory) as s:
+        hydro, _ = create_api_key(s, "hydro-test", "hydrologist")
+        akimat, _ = create_api_key(s, "akimat-test", "akimat", basins=["CH2232"])
+    r = client.get(f"/api/v1/basins?issue_date={dates['draft']}", headers={"Authorization": f"Bearer {hydro}"})
+    assert r.status_code == 200 and {b["review_status"] for b in r.json()} == {"draft"}
+    assert max(b["level"] for b in r.json() if b["basin_id"] == "CH2232") >= 2  # the draft floods the Allenbach
+    assert client.get(f"/api/v1/basins?issue_date={dates['draft']}").status_code == 404
+    # an akimat key limited to one basin sees that basin only
+    r = client.get("/api/v1/basins", headers={"X-API-Key": akimat})
+    assert [b["basin_id"] for b in r.json()] == ["CH2232"]
+    assert client.get("/api/v1/basins/PROTVA_SZ", headers={"X-API-Key": akimat}).status_code == 403
+    assert client.get("/api/v1/stations/PROTVA_SZ/forecast", headers={"X-API-Key": akimat}).status_code == 403
+    assert client.get("/api/v1/basins", headers={"X-API-Key": "tq_bad"}).status_code == 401
+    # and the anonymous answer is not polluted by the limited one
+    assert len(client.get("/api/v1/basins").json()) == 3
+
+
+def test_cache_follows_publications(tmp_path: Path, risk_store) -> None:  # noqa: F811
+    from forecasting.home import Home
+
+    home, store, thresholds = risk_store
+    h = Home(tmp_path / "home").ensure()
+    shutil.copy(home.observations, h.observations)
+    url = f"sqlite:///{h.database}"
+    dates = _publish(h, store, thresholds, url)
+    app = create_app(Settings.from_env(h, url, cache_revalidate_s=60))
+    with TestClient(app) as c:
+        first = c.get("/api/v1/basins")
+        assert first.headers["x-cache"] == "miss" and c.get("/api/v1/basins").headers["x-cache"] == "hit"
+        # another process publishes the draft: within the revalidation delay the cache still answers
+        e = make_engine(url)
+        with session_scope(make_session_factory(e)) as s:
+            from service.db import ForecastRun
+
+            run = s.query(ForecastRun).filter(ForecastRun.run_id == "run2").one()
+            run.published_at = dt.datetime.now(dt.UTC)
+            run.review_status = "approved"
+        e.dispose()
+        assert c.get("/api/v1/basins").json()[0]["issue_date"] == dates["latest"]
+        # a write through the application (any POST) empties the cache at once
+        c.post("/api/v1/basins")
+        r = c.get("/api/v1/basins")
+        assert r.headers["x-cache"] == "miss" and r.json()[0]["issue_date"] == dates["draft"]
+        assert r.json()[0]["review_status"] == "approved"
