@@ -397,3 +397,16 @@ def test_vectorised_numbers_agree_with_the_cell_parser():
         cell = parse_number(raw)
         assert names[k] == cell.kind, raw
         assert (np.isnan(v) and cell.value is None) or v == cell.value, raw
+
+
+def test_title_lines_above_the_table_are_skipped_and_reported(tmp_path):
+    path = tmp_path / "q.csv"
+    path.write_bytes(
+        "Ежедневные расходы воды\r\nГидропост 13148 с. Киевка\r\n\r\nКод поста;Дата;Расход воды, м3/с\r\n"
+        "13148;01.04.2024;6,10\r\n13148;02.04.2024;6,45\r\n".encode("cp1251")
+    )
+    assert detect_format(path) == "kazhydromet"
+    r = get_adapter("kazhydromet").read(path)
+    assert r.quarantine == [] and r.observations["value"].tolist() == [6.1, 6.45]
+    assert r.observations["source_row"].tolist() == [5, 6]
+    assert any("2 title lines above the table skipped" in m for m in r.messages)

@@ -230,13 +230,28 @@ def _is_data_row(row: list[str]) -> bool:
 
 
 def classify(rows: list[list[str]]) -> Layout | None:
-    """Recognise a Kazhydromet file from its first rows (header names, else column count); None if not one."""
-    body = list(itertools.islice(((i, r) for i, r in enumerate(rows, start=1) if any(clean(c) for c in r)), 2))
+    """Recognise a Kazhydromet file from its first rows (header names, else column count); None if not one.
+
+    Up to 5 title lines above the header (rows with a single filled cell, e.g. 'Гидропост 11432') are skipped.
+    """
+    body = list(itertools.islice(((i, r) for i, r in enumerate(rows, start=1) if any(clean(c) for c in r)), 7))
+    skip = 0
+    while skip < min(5, len(body) - 1) and sum(1 for c in body[skip][1] if clean(c)) <= 1:
+        skip += 1
+    layout = _classify(body[skip:], body[skip - 1][0] if skip else 0)
+    if layout is not None and skip:
+        titles = " / ".join(clean(next(c for c in r if clean(c))) for _, r in body[:skip])
+        layout.notes.insert(0, f"{skip} title lines above the table skipped: '{titles}'")
+    return layout
+
+
+def _classify(body: list[tuple[int, list[str]]], before: int) -> Layout | None:
+    """classify() on the rows from the header (or first data row) on; `before` is the line above them."""
     if not body:
         return None
     line0, first = body[0]
     if _is_data_row(first):
-        return _positional(first, 0, "no header")
+        return _positional(first, before, "no header")
     fields = [header_field(c) for c in first]
     cols: dict[str, int] = {}
     for j, f in enumerate(fields):
@@ -256,7 +271,7 @@ def classify(rows: list[list[str]]) -> Layout | None:
         return _positional(body[1][1], line0, f"header '{';'.join(clean(c) for c in first)}' not recognised")
     # A post list without a header, or with one we do not understand (and that names no date or values).
     if _is_post_row(first):
-        layout = Layout("posts", {f: j for j, f in enumerate(POSITIONAL["posts"])}, 5, 0)
+        layout = Layout("posts", {f: j for j, f in enumerate(POSITIONAL["posts"])}, 5, before)
         layout.notes.append("no header: post list columns taken by position")
         return layout
     if len(body) > 1 and _is_post_row(body[1][1]) and not {"date", "discharge", "level"} & set(cols):
@@ -320,8 +335,8 @@ def read_table(path: Path, limit: int | None = None) -> tuple[list[list[str]], s
     """
     text = read_table_text(path) if limit is None else read_head(path, limit)
     lines = text.splitlines()
-    first = next((ln for ln in lines if ln.strip()), "")
-    delim = sniff_delimiter(first)
+    head = [ln for ln in lines[:40] if ln.strip()][:7]  # title lines may stand above the table
+    delim = next((d for d in map(sniff_delimiter, head) if d), None)
     if delim is None:
         return [[ln] for ln in lines], None
     return list(csv.reader(lines, delimiter=delim)), delim
