@@ -288,6 +288,135 @@ def demo_cmd(
     uvicorn.run(create_app(Settings.from_env(h)), host=host, port=port, log_level="warning")
 
 
+users_app = typer.Typer(help="Dashboard users (admin, hydrologist, akimat).", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys (shown once; stored hashed).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+DbUrlOpt = typer.Option(None, "--database-url", help="default $TASQYN_DATABASE_URL or the home's SQLite file")
+BasinOpt = typer.Option(None, "--basin", "-b", help="limit to this basin (repeat for several; default: all)")
+
+
+def _auth_session(home: Path | None, database_url: str | None):
+    from service.db import database_url as db_url
+    from service.db import init_db, make_engine, make_session_factory
+
+    engine = make_engine(db_url(Home.from_env(home).ensure(), database_url))
+    init_db(engine)
+    return make_session_factory(engine)()
+
+
+@users_app.command("add")
+def users_add(
+    username: str = typer.Argument(..., help="login name"),
+    role: str = typer.Option(..., "--role", "-r", help="admin, hydrologist or akimat"),
+    basins: list[str] | None = BasinOpt,
+    password: str = typer.Option(..., "--password", prompt=True, hide_input=True, confirmation_prompt=True),
+    home: Path | None = HomeOpt,
+    database_url: str | None = DbUrlOpt,
+) -> None:
+    """Add a user (the password is hashed with argon2id)."""
+    from service.auth import AuthError, add_user
+
+    with _auth_session(home, database_url) as s:
+        try:
+            add_user(s, username, password, role, basins)
+        except AuthError as exc:
+            err.print(f"[red]error[/red] {exc}")
+            raise typer.Exit(1) from None
+        s.commit()
+    console.print(f"user {username} ({role}{', basins ' + ', '.join(basins) if basins else ''}) added")
+
+
+@users_app.command("list")
+def users_list(home: Path | None = HomeOpt, database_url: str | None = DbUrlOpt) -> None:
+    """List the users."""
+    from service.auth import list_users
+
+    table = Table(title="users")
+    for col in ("user", "role", "basins", "created", "disabled"):
+        table.add_column(col)
+    with _auth_session(home, database_url) as s:
+        for u in list_users(s):
+            created = f"{u.created_at:%Y-%m-%d %H:%M}"
+            table.add_row(u.username, u.role, ", ".join(u.basins or []) or "all", created, "yes" if u.disabled else "")
+    console.print(table)
+
+
+@users_app.command("remove")
+def users_remove(
+    username: str = typer.Argument(...), home: Path | None = HomeOpt, database_url: str | None = DbUrlOpt
+) -> None:
+    """Remove a user (its sessions end at once)."""
+    from service.auth import AuthError, remove_user
+
+    with _auth_session(home, database_url) as s:
+        try:
+            remove_user(s, username)
+        except AuthError as exc:
+            err.print(f"[red]error[/red] {exc}")
+            raise typer.Exit(1) from None
+        s.commit()
+    console.print(f"user {username} removed")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str = typer.Argument(..., help="what the key is for, e.g. akimat-pavlodar"),
+    role: str = typer.Option("akimat", "--role", "-r", help="admin, hydrologist or akimat"),
+    basins: list[str] | None = BasinOpt,
+    home: Path | None = HomeOpt,
+    database_url: str | None = DbUrlOpt,
+) -> None:
+    """Create an API key and print it once (send it as 'Authorization: Bearer <key>')."""
+    from service.auth import AuthError, create_api_key
+
+    with _auth_session(home, database_url) as s:
+        try:
+            token, row = create_api_key(s, name, role, basins)
+        except AuthError as exc:
+            err.print(f"[red]error[/red] {exc}")
+            raise typer.Exit(1) from None
+        s.commit()
+        prefix = row.key_prefix
+    err.print(f"key {prefix} ({role}{', basins ' + ', '.join(basins) if basins else ''}); it is not shown again:")
+    print(token)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: str = typer.Argument(..., help="the key's prefix (tq_xxxxxxxx), its name, or the key itself"),
+    home: Path | None = HomeOpt,
+    database_url: str | None = DbUrlOpt,
+) -> None:
+    """Revoke a key: requests with it fail with 401 from now on."""
+    from service.auth import AuthError, revoke_api_key
+
+    with _auth_session(home, database_url) as s:
+        try:
+            rows = revoke_api_key(s, key)
+        except AuthError as exc:
+            err.print(f"[red]error[/red] {exc}")
+            raise typer.Exit(1) from None
+        s.commit()
+        console.print("revoked " + ", ".join(f"{r.key_prefix} ({r.name})" for r in rows))
+
+
+@keys_app.command("list")
+def keys_list(home: Path | None = HomeOpt, database_url: str | None = DbUrlOpt) -> None:
+    """List the keys (prefixes only; the keys themselves are not stored)."""
+    from service.auth import list_api_keys
+
+    table = Table(title="API keys")
+    for col in ("prefix", "name", "role", "basins", "created", "revoked"):
+        table.add_column(col)
+    with _auth_session(home, database_url) as s:
+        for k in list_api_keys(s):
+            revoked = f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else ""
+            basins = ", ".join(k.basins or []) or "all"
+            table.add_row(k.key_prefix, k.name, k.role, basins, f"{k.created_at:%Y-%m-%d %H:%M}", revoked)
+    console.print(table)
+
+
 def main() -> None:
     app()
 

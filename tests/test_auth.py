@@ -261,3 +261,36 @@ def test_login_form_session_csrf_and_rate_limit(service):
         assert c.post("/logout", data={}).status_code == 403
         c.post("/logout", data={"csrf_token": token})
         assert c.get("/", follow_redirects=False).status_code == 303
+
+
+def test_cli_users_and_keys(tmp_path):
+    """`tasqyn users add/list/remove` and `tasqyn keys create/revoke` against the home's database."""
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    home = ["--home", str(tmp_path / "home")]
+    run = CliRunner().invoke
+    r = run(app, ["users", "add", "aigul", "--role", "hydrologist", "--password", "pw-1", *home])
+    assert r.exit_code == 0, r.output
+    r = run(app, ["users", "add", "bolat", "-r", "akimat", "-b", "CH2141", "-b", "CH2185", *home], input="pw-2\npw-2\n")
+    assert r.exit_code == 0, r.output
+    assert run(app, ["users", "add", "aigul", "--role", "akimat", "--password", "x", *home]).exit_code == 1
+    assert run(app, ["users", "add", "x", "--role", "mayor", "--password", "x", *home]).exit_code == 1
+    listing = run(app, ["users", "list", *home]).output
+    assert "aigul" in listing and "CH2141, CH2185" in listing
+    r = run(app, ["keys", "create", "pavlodar", "--role", "akimat", "-b", "CH2141", *home])
+    assert r.exit_code == 0, r.output
+    key = r.stdout.strip().splitlines()[-1]
+    assert key.startswith("tq_")
+    settings = ds.settings_for(ds.Home(tmp_path / "home"))
+    with ds.session_factory(settings)() as s:
+        assert auth.principal_for_key(s, key).basins == frozenset({"CH2141"})
+        assert auth.authenticate_user(s, "bolat", "pw-2") is not None
+    assert run(app, ["keys", "revoke", key[:11], *home]).exit_code == 0
+    assert run(app, ["keys", "revoke", "pavlodar", *home]).exit_code == 1  # nothing active left
+    with ds.session_factory(settings)() as s:
+        assert auth.principal_for_key(s, key) is None
+    assert run(app, ["users", "remove", "aigul", *home]).exit_code == 0
+    assert run(app, ["users", "remove", "aigul", *home]).exit_code == 1
+    assert "aigul" not in run(app, ["users", "list", *home]).output
