@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from forecasting import flags as qcflags
 from forecasting.home import Home
 from forecasting.risk import KINDS, LEVEL_LABELS
+from forecasting.storage import NETCDF_ENGINE
 from service import schemas
 from service.cache import DatasetCache, ResponseCache
 from service.db import (
@@ -259,11 +260,40 @@ def _store(state: ServiceState) -> xr.Dataset | None:
     if not path.exists():
         return None
     try:
-        return state.datasets.get(path)
+        return state.datasets.get(path, _load_store)
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise ServiceUnavailable(f"the observation store {path} cannot be read: {exc}") from exc
+
+
+STORE_VARIABLES = ("discharge_m3s", "discharge_m3s_qc", "water_level_cm", "precip_mm")
+
+
+def _load_store(path: Path) -> xr.Dataset:
+    """The parts of the observation store the API serves (values and discharge flags; not the provenance
+    variables), loaded into memory once per modification of the file."""
+    with xr.open_dataset(path, engine=NETCDF_ENGINE) as ds:
+        keep = [v for v in STORE_VARIABLES if v in ds.data_vars]
+        out = ds[keep].load()
+    # which variables a station has at all (for the station endpoint), computed once here
+    with xr.open_dataset(path, engine=NETCDF_ENGINE) as ds:
+        have = {
+            v: np.isfinite(ds[v].values).any(axis=1)
+            for v in (
+                "discharge_m3s",
+                "water_level_cm",
+                "precip_mm",
+                "tmin_c",
+                "tmax_c",
+                "tmean_c",
+                "swe_mm",
+                "snow_depth_cm",
+            )
+            if v in ds.data_vars
+        }
+    out.attrs["_tasqyn_variables"] = have
+    return out
 
 
 def _station_meta(store: xr.Dataset | None, station_id: str) -> dict[str, Any] | None:
@@ -661,18 +691,8 @@ def station(
         if store is not None and station_id in _station_index(store):
             i = _station_index(store)[station_id]
             times = store["time"].values
-            for v in (
-                "discharge_m3s",
-                "water_level_cm",
-                "precip_mm",
-                "tmin_c",
-                "tmax_c",
-                "tmean_c",
-                "swe_mm",
-                "snow_depth_cm",
-            ):
-                if v in store and np.isfinite(store[v].values[i]).any():
-                    variables.append(v)
+            have = store.attrs.get("_tasqyn_variables", {})
+            variables = [v for v, mask in have.items() if bool(mask[i])]
             if "discharge_m3s" in store:
                 ok = np.flatnonzero(np.isfinite(store["discharge_m3s"].values[i]))
                 if ok.size:

@@ -139,6 +139,7 @@ def test_station_thresholds_and_skill(api) -> None:
     assert r.status_code == 200
     st = r.json()
     assert st["name"].startswith("Allenbach") and st["period_start"] == "1981-01-01"
+    assert {"discharge_m3s", "precip_mm", "swe_mm"} <= set(st["variables"])
     kinds = {t["kind"]: t for t in st["thresholds"]}
     assert set(kinds) == {"warning", "danger", "extreme"}
     assert kinds["warning"]["source"].startswith("derived: Gumbel L-moments 2-year flood")
