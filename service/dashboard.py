@@ -1001,21 +1001,24 @@ def runs_page(request: Request) -> Response:
         if not principal.sees_drafts:
             stmt = stmt.where(ForecastRun.published_at.is_not(None))
         runs = list(session.scalars(stmt.order_by(ForecastRun.issue_date.desc(), ForecastRun.id.desc()).limit(60)))
-        trail = audit_trail(session, limit=200)
+        trail = audit_trail(session, limit=200) if principal.authenticated else None
         current = visible_run(session, principal)
+    if trail is not None and principal.basins is not None:  # a basin-limited reader sees the actions on its basins
+        meta = station_metadata(_config(request).home)
+
+        def readable(a: Any) -> bool:
+            if a.target_type == "basin":
+                return principal.can_read_basin(a.target_id)
+            if a.target_type == "station":
+                m = meta.get(a.target_id or "")
+                return principal.can_read_basin(m.basin if m else a.target_id)
+            return True
+
+        trail = [a for a in trail if readable(a)]
     return render(request, "runs.html", run=current, runs=runs, trail=trail)
 
 
 # --- review forms ---------------------------------------------------------------------------------------------
-
-
-def _back(request: Request, fallback: str = "/") -> str:
-    ref = request.headers.get("referer", "")
-    host = request.headers.get("host", "")
-    if ref and host and f"//{host}/" in ref:
-        path = ref.split(f"//{host}", 1)[1]
-        return path.split("?")[0]
-    return fallback
 
 
 @router.post("/forecasts/{issue_date}/review")

@@ -284,6 +284,11 @@ CATALOG: dict[str, dict[str, str]] = {
     "runs.title": {"en": "Forecast runs", "ru": "Запуски прогноза", "kk": "Болжам іске қосулары"},
     "runs.audit": {"en": "Audit trail", "ru": "Журнал действий", "kk": "Әрекеттер журналы"},
     "runs.none": {"en": "No runs recorded yet.", "ru": "Запусков пока нет.", "kk": "Іске қосулар әлі жоқ."},
+    "runs.audit_login": {
+        "en": "The audit trail is shown to signed-in users.",
+        "ru": "Журнал действий доступен после входа.",
+        "kk": "Әрекеттер журналы кіргеннен кейін көрсетіледі.",
+    },
     "runs.audit_none": {"en": "No review actions yet.", "ru": "Действий пока нет.", "kk": "Әрекеттер әлі жоқ."},
     # --- login
     "login.title": {"en": "Log in", "ru": "Вход", "kk": "Кіру"},

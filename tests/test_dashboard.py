@@ -149,7 +149,8 @@ def test_basin_runs_and_protva_pages(client):
     st = client.get("/stations/PROTVA_SZ?lang=en").text
     assert "no coordinates" in st and 'class="observed"' not in st  # no observations near 2020
     runs = client.get("/runs?lang=en").text
-    assert client.run_id in runs and "published automatically" in runs
+    assert client.run_id in runs and "published without review" in runs
+    assert 'id="audit-login"' in runs and 'id="audit-table"' not in runs  # the trail is for signed-in users
     assert re.search(r'<td class="numc warn">2</td>', runs)  # Protva and Chatkal are stale
 
 
