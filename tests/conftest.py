@@ -10,12 +10,6 @@ import pytest
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-# Fill the adapter registry before any test module imports one adapter module directly: the registry loads its
-# built-in adapters only while it is empty, so an early `import forecasting.sources.gridded` would hide the rest.
-from forecasting import sources as _sources  # noqa: E402
-
-_sources.available()
-
 ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA = Path(os.environ.get("TASQYN_REAL_DATA", ROOT.parent / "shared" / "data" / "real"))
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -25,6 +25,7 @@ class Adapter(Protocol):
 
 
 _REGISTRY: dict[str, Adapter] = {}
+_LOADED = False  # built-in adapters imported (importing one adapter module first must not hide the others)
 
 
 def register(adapter_cls: Callable[[], Adapter]) -> Callable[[], Adapter]:
@@ -51,7 +52,9 @@ def _load_builtin() -> None:
 
 def available() -> dict[str, Adapter]:
     """All registered adapters by name."""
-    if not _REGISTRY:
+    global _LOADED
+    if not _LOADED:
+        _LOADED = True
         _load_builtin()
     return dict(_REGISTRY)
 
