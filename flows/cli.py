@@ -138,11 +138,27 @@ def outlook_cmd(
     issue_date: str | None = typer.Option(None, "--issue-date", help="YYYY-MM-DD (default: today, Asia/Almaty)"),
     data: Path | None = typer.Option(None, "--data", help="station-CSV folder instead of the store"),
     out: Path | None = typer.Option(None, "--out", help="output JSON (default <home>/outlooks/<date>.json)"),
+    cv: bool = typer.Option(False, "--cv", help="leave-one-year-out skill on 1 Feb and 1 Mar instead"),
     home: Path | None = HomeOpt,
 ) -> None:
     """Spring flood outlook: flood-season volume and peak per basin, with 80% range and % of normal."""
-    from flows.outlook import run_outlook
+    from flows.outlook import run_evaluation, run_outlook
 
+    if cv:
+        path, report = run_evaluation(data, Home.from_env(home), out=out)
+        table = Table(title="outlook skill, leave-one-year-out (P: share |error| <= 0.674 sigma)")
+        for col in ("basin", "issue", "snow", "years", "volume P", "volume skill", "peak P", "peak skill"):
+            table.add_column(col)
+        for r in report["summary"]:
+            vals = [
+                r[k] for k in ("volume_accuracy_p", "volume_skill_vs_norm", "peak_accuracy_p", "peak_skill_vs_norm")
+            ]
+            table.add_row(
+                r["basin"], r["issue"], r["snow"], str(r["n"]), *("" if v is None else f"{v:.2f}" for v in vals)
+            )
+        console.print(table)
+        console.print(f"written to {path}")
+        return
     try:
         path, doc = run_outlook(issue_date, Home.from_env(home), data, out)
     except (FileNotFoundError, ValueError) as exc:

@@ -193,3 +193,56 @@ def outlook_flow(issue_date: str | None = None, home: str | None = None) -> str:
     for m in doc["messages"]:
         logger.warning(m)
     return str(path)
+
+
+def run_evaluation(
+    data: Path | None = None,
+    home: Home | None = None,
+    issue_days: tuple[str, ...] = ("02-01", "03-01"),
+    out: Path | None = None,
+) -> tuple[Path, dict[str, object]]:
+    """Leave-one-year-out skill of the outlook for every basin and issue day (MM-DD), per snow variant.
+
+    Writes a JSON report (default `<home>/outlooks/cv_report.json`): {basin: {issue day: evaluate_basin(...)}}
+    without the per-year predictions, plus a `summary` of the default variant.
+    """
+    from forecasting.outlook import evaluate_basin
+
+    home = home or Home.from_env()
+    ds = read_data_folder(Path(data)) if data is not None else open_store(home.observations)
+    if ds is None:
+        raise FileNotFoundError(f"the store {home.observations} is empty; run 'tasqyn ingest' first")
+    ds = qc.usable(ds) if hasattr(qc, "usable") else ds
+    configs = load_configs(outlooks_dir(home) / "config.json")
+    report: dict[str, object] = {"data": str(data or home.observations), "issue_days": list(issue_days), "basins": {}}
+    summary = []
+    for bid, (outlet, members) in basins_of(ds).items():
+        frame, note = homogenise_precip(basin_frame(ds, members, outlet))
+        per: dict[str, object] = {"notes": [note] if note else []}
+        for md in issue_days:
+            ev = evaluate_basin(frame, md, configs.get(bid))
+            for cv in ev["variants"].values():
+                for m in cv["targets"].values():
+                    m.pop("per_year", None)
+            per[md] = ev
+            default = next(iter(ev["variants"].values()))
+            if default["n_years"] >= 3:
+                vol, peak = default["targets"]["volume"], default["targets"]["peak"]
+                summary.append(
+                    {
+                        "basin": bid,
+                        "issue": md,
+                        "snow": default["snow"],
+                        "n": vol.get("n"),
+                        "volume_accuracy_p": vol.get("accuracy_p"),
+                        "volume_skill_vs_norm": vol.get("skill_vs_norm"),
+                        "peak_accuracy_p": peak.get("accuracy_p"),
+                        "peak_skill_vs_norm": peak.get("skill_vs_norm"),
+                    }
+                )
+        report["basins"][bid] = per
+    report["summary"] = summary
+    report = _clean(report)
+    path = Path(out) if out else outlooks_dir(home) / "cv_report.json"
+    write_json_atomic(report, path)
+    return path, report

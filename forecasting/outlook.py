@@ -18,7 +18,7 @@ Predictors (all known on the issue day: data up to and including day t-1)
 - autumn-winter precipitation: sum of P from 1 October of the previous year to t-1, mm;
 - flow at the issue date: mean discharge over the 10 days before t, m3/s (basin storage / base flow).
 
-Model: ridge regression on standardised predictors (alpha = 1, intercept free), fitted by least squares on the
+Model: ridge regression on standardised predictors (alpha = 5, intercept free), fitted by least squares on the
 record's years (~40-50 samples); the peak is modelled in log space. The 80% range is the prediction plus the
 10% and 90% quantiles of the leave-one-out residuals of the fit (hat-matrix shortcut). The norm is the mean of the
 predictand over the record's years; values are also given as a percentage of the norm.
@@ -66,7 +66,7 @@ class OutlookConfig:
     min_years: int = 8  # fewer complete years: no outlook
     min_complete: float = 0.9  # share of observed days a year's window needs
     homogenise: bool = True  # remove a step change in the precipitation record (homogenise_precip)
-    ridge_alpha: float = 1.0
+    ridge_alpha: float = 5.0
     log_targets: tuple[str, ...] = ("peak",)
     range_level: float = 0.8
     dd_grid: tuple[tuple[float, float, float], ...] = field(default=DD_GRID)
