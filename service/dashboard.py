@@ -58,6 +58,7 @@ HERE = Path(__file__).resolve().parent
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
 TEMPLATES.env.trim_blocks = True
 TEMPLATES.env.lstrip_blocks = True
+TEMPLATES.env.filters["ucfirst"] = lambda text: text[:1].upper() + text[1:] if text else text
 STATIC_DIR = HERE / "static"
 LOCAL_TZ = ZoneInfo("Asia/Almaty")
 THRESHOLDS = ("warning", "danger", "extreme")
@@ -653,7 +654,9 @@ def hydrograph_svg(
     xi = X(issue_date)
     out.append(
         f'<line class="issue" x1="{xi:.1f}" x2="{xi:.1f}" y1="{mt}" y2="{mt + ph}"/>'
-        f'<text class="tick" x="{xi + 4:.1f}" y="{mt + 12}">{q(i18n.t("station.issue_line", lang))}</text>'
+        # the label goes left of the line (the forecast side is narrow)
+        f'<text class="tick" x="{xi - 4:.1f}" y="{mt + 12}" text-anchor="end">'
+        f"{q(i18n.t('station.issue_line', lang))}</text>"
     )
     for k, kind in enumerate(THRESHOLDS):
         v = thresholds.get(kind)

@@ -202,6 +202,6 @@ def test_dashboard_review_forms_and_audit_page(draft):
         # the public (anonymous) view shows the override and its reason
         c.cookies.delete(auth.SESSION_COOKIE)
         page = c.get("/stations/CH2141?lang=en").text
-        assert "set by a hydrologist: bridge survey" in page and 'data-level="2"' in page
+        assert "Set by a hydrologist: bridge survey" in page and 'data-level="2"' in page
         api = c.get("/api/v1/basins/CH2141").json()
         assert api["level"] == 2 and api["review_status"] == "approved"
