@@ -183,3 +183,28 @@ def test_map_with_500_synthetic_stations(tmp_path):
     assert r.text.count('<circle class="st') == 500
     assert len(r.content) < 600_000, len(r.content)
     assert elapsed < 2.0, elapsed  # in-process; bench/dashboard.py measures over loopback
+
+
+def test_map_svg_offline_outline_and_optional_tiles(tmp_path):
+    """Without a tile URL the map is an outline only; with one, tiles of the view are referenced (the browser would
+    load them from the configured server); station points are placed in Web Mercator."""
+    from service.dashboard import DashboardConfig, StationRow, map_svg, merc
+
+    st = [
+        StationRow("11433", "Atbasar", "Esil", "ESIL", 51.7978, 68.3689, 2),
+        StationRow("11001", "Boran", "Kara Ertis", "ERTIS", 48.0045, 85.2222, 0),
+        StationRow("X", "No coords", "", "ESIL", None, None, 1),
+    ]
+    home = ds.Home(tmp_path / "h")
+    offline = str(map_svg(DashboardConfig(home=home), st, [], "en"))
+    assert "<image" not in offline and 'class="land"' in offline
+    assert offline.count("<circle") == 2 and 'data-station="X"' not in offline
+    x, y = merc(68.3689, 51.7978)
+    assert f'cx="{x * 100000:.0f}" cy="{y * 100000:.0f}"' in offline
+    assert 'fill="#d7301f" data-station="11433"' in offline
+    tiles = str(map_svg(DashboardConfig(home=home, tile_url="http://tiles.local/{z}/{x}/{y}.png"), st, [], "en"))
+    hrefs = re.findall(r'<image href="http://tiles\.local/(\d+)/(\d+)/(\d+)\.png"', tiles)
+    assert 1 <= len(hrefs) <= 64 and len({z for z, _, _ in hrefs}) == 1
+    z = int(hrefs[0][0])
+    assert all(0 <= int(tx) < 2**z and 0 <= int(ty) < 2**z for _, tx, ty in hrefs)
+    assert 'class="land over-tiles"' in tiles
