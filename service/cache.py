@@ -73,8 +73,16 @@ class ResponseCache:
                 self._items.popitem(last=False)
 
 
+# The HDF5 library under netCDF4 is not thread-safe: concurrent reads from the threads of one process can crash it
+# (a segfault seen under load). Every NetCDF read of the service holds this lock.
+NETCDF_LOCK = threading.RLock()
+
+
 class DatasetCache:
-    """Loaded (in-memory) NetCDF datasets by path and modification time; least recently used dropped first."""
+    """Loaded (in-memory) NetCDF datasets by path and modification time; least recently used dropped first.
+
+    A dataset is read once (under NETCDF_LOCK; concurrent requests for the same file wait for that one read).
+    """
 
     def __init__(self, max_items: int = 8) -> None:
         self.max_items = max_items
@@ -90,7 +98,12 @@ class DatasetCache:
             if ds is not None:
                 self._items.move_to_end(key)
                 return ds
-        ds = (loader or _load)(p)
+        with NETCDF_LOCK:
+            with self._lock:  # another thread may have loaded it while this one waited
+                ds = self._items.get(key)
+            if ds is not None:
+                return ds
+            ds = (loader or _load)(p)
         with self._lock:
             for k in [k for k in self._items if k[0] == key[0]]:
                 del self._items[k]
