@@ -464,17 +464,49 @@ def outline_paths(bbox: tuple[float, float, float, float]) -> str:
     return "".join(parts)
 
 
+def _widen(bbox: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    """The box grown by its own size on every side: the outline also covers what zooming out or a wide screen shows."""
+    w, h = bbox[2] - bbox[0], bbox[3] - bbox[1]
+    return (bbox[0] - w, max(-85.0, bbox[1] - h), bbox[2] + w, min(85.0, bbox[3] + h))
+
+
 def map_bbox(points: list[tuple[float, float]]) -> tuple[float, float, float, float]:
-    """A padded lon/lat box around `points` (at least 4 degrees across; Kazakhstan when there are none)."""
+    """A padded lon/lat box around `points` (at least 10 x 6 degrees; Kazakhstan when there are none)."""
     if not points:
         return DEFAULT_BBOX
     lons = [p[0] for p in points]
     lats = [p[1] for p in points]
     lon0, lon1, lat0, lat1 = min(lons), max(lons), min(lats), max(lats)
-    w, h = max(lon1 - lon0, 4.0), max(lat1 - lat0, 3.0)
+    w, h = max(lon1 - lon0, 10.0), max(lat1 - lat0, 6.0)
     cx, cy = (lon0 + lon1) / 2, (lat0 + lat1) / 2
     w, h = w * 1.15, h * 1.2
     return (round(cx - w / 2, 1), round(max(-80, cy - h / 2), 1), round(cx + w / 2, 1), round(min(80, cy + h / 2), 1))
+
+
+def _labels(located: list[StationRow], r: float, fs: float, right_edge: float, max_labels: int = 25) -> str:
+    """Names beside the points, highest level first, leaving out labels that would overlap one already placed;
+    a label that would leave the map on the right goes to the left of its point."""
+    placed: list[tuple[float, float, float]] = []
+    out = ['<g class="labels">']
+    for s in sorted(located, key=lambda s: -(s.level if s.level is not None else -1)):
+        if len(placed) >= max_labels:
+            break
+        cx, cy = merc(s.lon, s.lat)  # type: ignore[arg-type]
+        cx, y = cx * SCALE, cy * SCALE + fs * 0.35
+        name = s.name if len(s.name) <= 30 else s.name[:28].rstrip() + "…"
+        width = 0.58 * fs * len(name)
+        side = 1 if cx + r * 1.4 + width < right_edge else -1
+        x = cx + side * r * 1.4
+        left = x if side == 1 else x - width
+        if any(abs(y - py) < fs * 1.1 and left < px + pw and px < left + width for px, py, pw in placed):
+            continue
+        placed.append((left, y, width))
+        anchor = "" if side == 1 else ' text-anchor="end" data-s="-1"'
+        out.append(
+            f'<text class="stlabel" x="{x:.0f}" y="{y:.0f}" font-size="{fs:.0f}"{anchor}>{escape(s.name)}</text>'
+        )
+    out.append("</g>")
+    return "".join(out)
 
 
 def _tiles(cfg: DashboardConfig, x0: float, y0: float, x1: float, y1: float) -> str:
@@ -521,14 +553,16 @@ def map_svg(
         lat_bot = math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * y1w))))
         bbox = (bbox[0], lat_bot, bbox[2], lat_top)
     vx, vy, vw, vh = x0 * SCALE, y0w * SCALE, (x1 - x0) * SCALE, (y1w - y0w) * SCALE
-    r = vw * 0.0075
+    located = [s for s in stations if s.lon is not None and s.lat is not None]
+    r = vw * (0.011 if len(located) <= 50 else 0.0075)
+    fs = vw * 0.016  # label font size (user units)
     q = lambda s: escape(s)  # noqa: E731
     parts = [
-        f'<svg id="map" class="map" viewBox="{vx:.0f} {vy:.0f} {vw:.0f} {vh:.0f}" data-r="{r:.0f}" '
+        f'<svg id="map" class="map" viewBox="{vx:.0f} {vy:.0f} {vw:.0f} {vh:.0f}" data-r="{r:.0f}" data-fs="{fs:.0f}" '
         f'role="img" aria-label="{q(i18n.t("map.title", lang))}" xmlns="http://www.w3.org/2000/svg">',
         f'<rect x="{vx:.0f}" y="{vy:.0f}" width="{vw:.0f}" height="{vh:.0f}" class="sea"/>',
         _tiles(cfg, x0, y0w, x1, y1w),
-        f'<path class="land{" over-tiles" if cfg.tile_url else ""}" d="{outline_paths(bbox)}"/>',
+        f'<path class="land{" over-tiles" if cfg.tile_url else ""}" d="{outline_paths(_widen(bbox))}"/>',
         '<g class="basins">',
     ]
     for bid, polys in visible_polys.items():
@@ -552,7 +586,9 @@ def map_svg(
             f'cy="{y * SCALE:.0f}" r="{r:.0f}" fill="{i18n.level_colour(s.level)}" data-station="{q(s.station_id)}" '
             f'data-level="{lvl}"><title>{q(label)}</title></circle></a>'
         )
-    parts.append("</g></svg>")
+    parts.append("</g>")
+    parts.append(_labels(located, r, fs, vx + vw))
+    parts.append("</svg>")
     return Markup("".join(parts))
 
 

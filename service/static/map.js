@@ -4,10 +4,23 @@
   if (!svg) return;
   var vb0 = svg.getAttribute("viewBox").split(" ").map(Number), vb = vb0.slice();
   var r0 = Number(svg.getAttribute("data-r")) || 1, circles = svg.querySelectorAll("circle.st");
+  var f0 = Number(svg.getAttribute("data-fs")) || 1, labels = svg.querySelectorAll("text.stlabel");
+  var lx = [], ly = [], ls = [];
+  for (var j = 0; j < labels.length; j++) {
+    ls.push(Number(labels[j].getAttribute("data-s") || 1));
+    lx.push(Number(labels[j].getAttribute("x")) - ls[j] * r0 * 1.4);  // the point's x
+    ly.push(Number(labels[j].getAttribute("y")) - f0 * 0.35);  // the point's y
+  }
   function apply() {
     svg.setAttribute("viewBox", vb.join(" "));
     var k = vb[2] / vb0[2];
     for (var i = 0; i < circles.length; i++) circles[i].setAttribute("r", (r0 * k).toFixed(1));
+    // labels keep their size on screen and their offset from the point
+    for (var j = 0; j < labels.length; j++) {
+      labels[j].setAttribute("font-size", (f0 * k).toFixed(1));
+      labels[j].setAttribute("x", (lx[j] + ls[j] * r0 * 1.4 * k).toFixed(1));
+      labels[j].setAttribute("y", (ly[j] + f0 * 0.35 * k).toFixed(1));
+    }
   }
   function zoom(f, cx, cy) {
     var w = Math.min(vb0[2] * 1.5, Math.max(vb0[2] / 200, vb[2] * f)), h = w * vb[3] / vb[2];
