@@ -555,6 +555,8 @@ def basin_outlook(
         "season": {"start": w0.date().isoformat(), "end": w1.date().isoformat()},
         "area_km2": area_km2,
     }
+    if w0 > w1:
+        return {**out, "status": "no_data", "message": f"the flood season ended on {w1.date()} (issue date after it)"}
     hist = frame.loc[: issue - pd.Timedelta(days=1)]
     if hist.empty:
         return {**out, "status": "no_data", "message": f"no observations before {issue.date()}"}
