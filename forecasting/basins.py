@@ -50,13 +50,13 @@ def geodesic_area_km2(geom: BaseGeometry) -> float:
 
 
 def read_basins(path: Path) -> dict[str, Basin]:
-    """Basins of a GeoJSON file, or of every `*.geojson`/`*.json` file in a folder, by basin id.
+    """Basins of a GeoJSON file, or of every `*.geojson` file in a folder, by basin id.
 
     Raises BasinFileError naming the file (and feature) when a file is not GeoJSON or has no polygon.
     Invalid polygons (self-intersections) are repaired with shapely.make_valid.
     """
     path = Path(path)
-    files = sorted([*path.glob("*.geojson"), *path.glob("*.json")]) if path.is_dir() else [path]
+    files = sorted(path.glob("*.geojson")) if path.is_dir() else [path]
     out: dict[str, Basin] = {}
     for f in files:
         out.update(_read_file(f))
