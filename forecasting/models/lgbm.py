@@ -42,7 +42,7 @@ class LGBMParams:
     bagging_freq: int = 1
     lambda_l2: float = 1.0
     max_bin: int = 127
-    num_threads: int = 2
+    num_threads: int = 1  # >1 only on an otherwise idle machine: OpenMP threads spin under contention
     weight_power: float = 0.5  # sample weight (Q/Q_median)^p, clipped to [0.1, 50]
     cal_years: int = 6  # held-out years at the end of the training period for blending and calibration
     refit: bool = True  # refit on the whole training period after calibration
@@ -63,6 +63,7 @@ class LGBMParams:
             "num_threads": self.num_threads,
             "seed": self.seed,
             "deterministic": True,
+            "force_col_wise": True,
             "verbose": -1,
         }
 

@@ -1,0 +1,78 @@
+"""Walk-forward backtest on real stations: report keys, nulls for short records, skill over persistence."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting import qc
+from forecasting.backtest import METRIC_KEYS, run_backtest, score_lead, split_station
+from forecasting.models.calibration import FINE_LEVELS
+from forecasting.models.lgbm import LGBMParams
+from forecasting.sources import get_adapter
+from forecasting.store import build_dataset
+
+SUMMARY_KEYS = {
+    "median_nse",
+    "median_nse_persistence",
+    "median_skill_vs_persistence",
+    "median_crpss_vs_persistence",
+    "median_coverage_90",
+    "median_csi_warning",
+}
+
+
+def test_split_needs_test_years_plus_two():
+    idx = pd.date_range("1990-01-01", "2000-12-31")
+    sp = split_station(pd.Series(1.0, index=idx), 5)
+    assert sp.test_start == pd.Timestamp("1996-01-01") and sp.test_end == pd.Timestamp("2000-12-31")
+    assert sp.train_end == pd.Timestamp("1995-12-31")
+    short = split_station(pd.Series(1.0, index=pd.date_range("1965-01-01", "1967-09-15")), 5)
+    assert short.reason and "shorter" in short.reason
+
+
+def test_score_lead_perfect_and_persistence_forecasts():
+    rng = np.random.default_rng(3)
+    obs = rng.gamma(2, 10, 400)
+    base = np.roll(obs, 1)
+    perfect = np.repeat(obs[:, None], len(FINE_LEVELS), axis=1)
+    s = score_lead(obs, base, perfect, FINE_LEVELS, threshold=float(np.quantile(obs, 0.9)))
+    assert set(METRIC_KEYS) <= set(s)
+    assert s["nse"] == pytest.approx(1.0) and s["skill_vs_persistence"] == pytest.approx(1.0)
+    assert s["crps"] == pytest.approx(0.0) and s["pod_warning"] == 1.0 and s["far_warning"] == 0.0
+    pers = np.repeat(base[:, None], len(FINE_LEVELS), axis=1)
+    p = score_lead(obs, base, pers, FINE_LEVELS, threshold=None)
+    assert p["skill_vs_persistence"] == pytest.approx(0.0) and p["crpss_vs_persistence"] == pytest.approx(0.0)
+    assert p["pod_warning"] is None  # no threshold: null, not omitted
+    assert "pod_warning" in p
+
+
+@pytest.mark.slow
+def test_backtest_on_two_real_stations(real_data, tmp_path):
+    ds, _ = build_dataset(get_adapter("station-csv").read(real_data))
+    ds = qc.run_qc(ds).sel(
+        station=["PROTVA_SZ", "CH2426", "UZ16279_chatkal_khudaydod"], time=slice("1956-01-01", "2005-12-31")
+    )
+    ds = ds.sel(time=slice("1988-01-01", "2005-12-31"))  # keeps the test fast: 16 training years for Protva
+    params = LGBMParams(n_estimators=120, learning_rate=0.08, cal_years=4)
+    report, series = run_backtest(ds, test_years=2, leads=[1, 3, 7], params=params, data_label="real")
+    json.dumps(report)  # strict JSON-serialisable
+    assert report["test_years"] == 2 and report["leads"] == [1, 3, 7]
+    protva = report["stations"]["PROTVA_SZ"]
+    assert protva["test_start"] == "2004-01-01" and protva["test_end"] == "2005-12-31"
+    assert protva["n_issues"] == 731
+    for k in ("1", "3", "7"):
+        assert set(METRIC_KEYS) <= set(protva["leads"][k])
+        assert protva["leads"][k]["skill_vs_persistence"] > 0
+        assert protva["leads"][k]["crpss_vs_persistence"] > 0
+    assert protva["leads"]["7"]["nse"] > protva["leads"]["7"]["nse_persistence"]
+    swiss = report["stations"]["CH2426"]  # record ends in 2005 here (time slice): test 2004-2005
+    assert swiss["leads"]["1"]["skill_vs_persistence"] > 0
+    chatkal = report["stations"]["UZ16279_chatkal_khudaydod"]
+    assert chatkal["reason"] and chatkal["leads"]["1"]["nse"] is None and chatkal["n_issues"] == 0
+    assert set(report["summary"]["1"]) >= SUMMARY_KEYS
+    assert "change" in report["sigma"]
+    assert set(series) == {"PROTVA_SZ", "CH2426"}

@@ -1,0 +1,143 @@
+"""Models: quantiles non-crossing and calibrated on held-out real data, fallbacks, missing inputs, registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from forecasting import qc
+from forecasting.backtest import mask_bad
+from forecasting.forecast import make_forecast
+from forecasting.model_registry import (
+    MIN_TRAIN_DAYS,
+    current_version,
+    fit_basin_model,
+    list_versions,
+    load_model,
+    save_model,
+)
+from forecasting.models import OUTPUT_LEVELS, get_model
+from forecasting.models.lgbm import LGBMForecaster, LGBMParams
+from forecasting.sources import get_adapter
+from forecasting.store import build_dataset, station_frame
+
+FAST = LGBMParams(n_estimators=80, learning_rate=0.1, cal_years=4)
+
+
+@pytest.fixture(scope="module")
+def real_ds(real_data: Path) -> xr.Dataset:
+    ds, _ = build_dataset(get_adapter("station-csv").read(real_data))
+    return mask_bad(qc.run_qc(ds))
+
+
+def _frame(ds: xr.Dataset, sid: str, start: str, end: str) -> pd.DataFrame:
+    return station_frame(ds, sid).loc[start:end]
+
+
+def test_quantiles_do_not_cross_and_are_calibrated_on_held_out_years(real_ds):
+    df = _frame(real_ds, "CH2141", "1994-01-01", "2010-12-31")
+    model = LGBMForecaster([1, 3], FAST).fit({"CH2141": df}, pd.Timestamp("2005-12-31"))
+    issue = pd.date_range("2006-01-01", "2010-12-20", freq="D")
+    q = model.predict({"CH2141": df}, issue, OUTPUT_LEVELS)["CH2141"]
+    assert q.shape == (len(issue), 2, len(OUTPUT_LEVELS))
+    ok = ~np.isnan(q).any(axis=(1, 2))
+    assert ok.mean() > 0.95
+    assert (np.diff(q[ok], axis=2) >= 0).all()  # non-crossing
+    for j, k in enumerate([1, 3]):
+        obs = df["discharge_m3s"].reindex(issue + pd.Timedelta(days=k)).to_numpy()
+        m = ok & ~np.isnan(obs)
+        cov90 = np.mean((obs[m] >= q[m, j, 0]) & (obs[m] <= q[m, j, -1]))
+        below_median = np.mean(obs[m] <= q[m, j, 3])
+        assert 0.82 <= cov90 <= 0.96, (k, cov90)
+        assert 0.33 <= below_median <= 0.67, (k, below_median)
+    # the held-out calibration table is recorded for every lead and level
+    cov = model.calibration[1].coverage
+    assert set(cov) >= {"0.05", "0.5", "0.95"}
+    assert abs(cov["0.95"] - 0.95) < 0.06 and abs(cov["0.05"] - 0.05) < 0.06
+
+
+def test_short_station_falls_back_with_a_message(real_ds):
+    long = _frame(real_ds, "CH2426", "2000-01-01", "2004-12-31")
+    short = _frame(real_ds, "CH2185", "2004-01-01", "2004-12-31")  # one year: climatology
+    tiny = _frame(real_ds, "CH2232", "2004-10-01", "2004-12-31")  # three months: persistence
+    bm = fit_basin_model("B", {"L": long, "S": short, "T": tiny}, leads=[1, 2, 3], params=FAST)
+    assert bm.model is not None and bm.model.stations == ["L"]
+    assert "need 730" in bm.fallback["S"] and "climatology" in bm.fallback["S"]
+    assert "persistence" in bm.fallback["T"]
+    ds = xr.concat(
+        [
+            real_ds.sel(station=["CH2426"]).assign_coords(station=["L"]),
+            real_ds.sel(station=["CH2185"]).assign_coords(station=["S"]),
+            real_ds.sel(station=["CH2232"]).assign_coords(station=["T"]),
+        ],
+        dim="station",
+    ).sel(time=slice("2000-01-01", "2004-12-31"))
+    ds = ds.assign_coords(basin=("station", ["B", "B", "B"]))
+    ds.loc[{"station": "S", "time": slice("2000-01-01", "2003-12-31")}] = np.nan  # only the short record
+    ds["discharge_m3s"].loc[{"station": "S", "time": slice(None, "2003-12-31")}] = np.nan
+    ds["discharge_m3s"].loc[{"station": "T", "time": slice(None, "2004-09-30")}] = np.nan
+    fc = make_forecast(ds, {"B": bm}, "2004-12-31", [1, 2, 3])
+    st = dict(zip(fc["station"].values, fc["status"].values, strict=True))
+    names = dict(zip(fc["station"].values, fc["model_name"].values, strict=True))
+    assert st == {"L": "ok", "S": "fallback", "T": "fallback"}
+    assert names == {"L": "lightgbm", "S": "climatology", "T": "persistence"}
+    msg = dict(zip(fc["station"].values, fc["message"].values, strict=True))
+    assert "climatology" in msg["S"] and "days of discharge" in msg["S"]
+    assert not np.isnan(fc["discharge_m3s"].values).any()
+    assert (np.diff(fc["discharge_m3s"].values, axis=2) >= 0).all()
+
+
+def test_missing_inputs_still_forecast_and_failures_are_reported(real_ds, tmp_path):
+    ds = real_ds.sel(station=["UZ16279_chatkal_khudaydod", "CH2426"], time=slice("1965-01-01", "1967-09-15"))
+    frames = {"UZ16279_chatkal_khudaydod": station_frame(ds, "UZ16279_chatkal_khudaydod")}
+    bm = fit_basin_model("UZ16279_chatkal_khudaydod", frames, leads=[1, 2, 3, 4, 5, 6, 7], params=FAST)
+    assert bm.model is not None  # 2.7 years of discharge only
+    fc = make_forecast(ds, {bm.basin: bm}, "1967-09-10")
+    one = fc.sel(station="UZ16279_chatkal_khudaydod")
+    assert str(one["status"].values) == "ok"
+    assert str(one["missing_inputs"].values) == "precip_mm,tmean_c,swe_mm"
+    assert "inputs missing" in str(one["message"].values)
+    assert not np.isnan(one["discharge_m3s"].values).any()
+    assert pd.Timestamp(one["last_obs_date"].values) == pd.Timestamp("1967-09-10")
+    # CH2426 has no data in 1965-67 and no model: it is in the output, failed, with NaN quantiles
+    other = fc.sel(station="CH2426")
+    assert str(other["status"].values) == "failed"
+    assert np.isnan(other["discharge_m3s"].values).all()
+    assert "no trained model" in str(other["message"].values)
+    assert list(fc["valid_date"].values) == list(pd.date_range("1967-09-11", periods=7).values)
+    assert fc.attrs["issue_date"] == "1967-09-10"
+
+
+def test_registry_round_trip_gives_identical_forecasts(real_ds, tmp_path):
+    df = _frame(real_ds, "PROTVA_SZ", "1980-01-01", "1990-12-31")
+    bm = fit_basin_model("PROTVA_SZ", {"PROTVA_SZ": df}, leads=[1, 3, 7], params=FAST)
+    folder = save_model(tmp_path, bm)
+    assert (folder / "model.json").exists() and (folder / "lead_7.txt").exists()
+    assert current_version(tmp_path, "PROTVA_SZ") == bm.version
+    again = load_model(tmp_path, "PROTVA_SZ", bm.version)
+    ds = real_ds.sel(station=["PROTVA_SZ"], time=slice("1980-01-01", "1990-12-31"))
+    a = make_forecast(ds, {"PROTVA_SZ": bm}, "1990-04-01", [1, 3, 7])
+    b = make_forecast(ds, {"PROTVA_SZ": again}, "1990-04-01", [1, 3, 7])
+    np.testing.assert_array_equal(a["discharge_m3s"].values, b["discharge_m3s"].values)
+    assert str(b["model_version"].values[0]) == bm.version
+    # a second version does not overwrite the first; the old one still loads
+    bm2 = fit_basin_model("PROTVA_SZ", {"PROTVA_SZ": df}, leads=[1, 3, 7], params=FAST)
+    save_model(tmp_path, bm2)
+    assert list_versions(tmp_path, "PROTVA_SZ") == sorted([bm.version, bm2.version])
+    assert current_version(tmp_path, "PROTVA_SZ") == bm2.version
+    old = load_model(tmp_path, "PROTVA_SZ", bm.version)
+    c = make_forecast(ds, {"PROTVA_SZ": old}, "1990-04-01", [1, 3, 7])
+    np.testing.assert_array_equal(a["discharge_m3s"].values, c["discharge_m3s"].values)
+
+
+def test_registry_of_model_names():
+    assert get_model("climatology").name == "climatology"
+    assert get_model("persistence").name == "persistence"
+    assert get_model("lightgbm", leads=[1]).name == "lightgbm"
+    with pytest.raises(KeyError):
+        get_model("lstm")
+    assert MIN_TRAIN_DAYS == 730
