@@ -119,16 +119,50 @@ def _db(request: Request) -> Session:
 
 def _maybe_auto_publish(request: Request, session: Session) -> None:
     """Publish overdue drafts (at most once a minute per process)."""
-    cfg = _config(request)
+    _auto_publish(_config(request), session)
+
+
+def _auto_publish(cfg: DashboardConfig, session: Session) -> list[str]:
     if cfg.review_deadline_hours is None:
-        return
+        return []
     now = time.monotonic()
     with cfg._lock:
         if now - cfg._last_auto < 60:
-            return
+            return []
         cfg._last_auto = now
-    if auto_publish_due(session, cfg.review_deadline_hours):
+    done = auto_publish_due(session, cfg.review_deadline_hours)
+    if done:
         session.commit()
+    return done
+
+
+class ReviewDeadline:
+    """Checks, at most once a minute and before any request (API or dashboard), whether a draft passed the review
+    deadline; if so it is published marked `unreviewed` (service.review.auto_publish_due)."""
+
+    def __init__(self, app: Any, service_app: Any) -> None:
+        self.asgi = app  # the wrapped ASGI application
+        self.app = service_app  # the FastAPI application (its state)
+
+    def _check(self) -> None:
+        cfg: DashboardConfig = self.app.state.dashboard
+        try:
+            with self.app.state.session_factory() as session:
+                if _auto_publish(cfg, session):
+                    cache = getattr(self.app.state, "response_cache", None)
+                    if cache is not None and hasattr(cache, "invalidate"):
+                        cache.invalidate()
+        except Exception:  # noqa: BLE001 (a database that is down is reported by the request itself)
+            cfg._last_auto = 0.0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        cfg = getattr(self.app.state, "dashboard", None)
+        due = cfg is not None and cfg.review_deadline_hours is not None and time.monotonic() - cfg._last_auto >= 60
+        if scope["type"] == "http" and due:
+            from anyio import to_thread
+
+            await to_thread.run_sync(self._check)
+        await self.asgi(scope, receive, send)
 
 
 # --- station metadata, observations, forecasts (cached by file modification time) ------------------------------
@@ -1211,5 +1245,7 @@ def setup(app: Any) -> None:
     setup_dashboard(app, settings)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.add_middleware(DashboardGZip)
+    if app.state.dashboard.review_deadline_hours is not None:
+        app.add_middleware(ReviewDeadline, service_app=app)
     app.include_router(review_router)
     app.include_router(router)

@@ -205,3 +205,27 @@ def test_dashboard_review_forms_and_audit_page(draft):
         assert "Set by a hydrologist: bridge survey" in page and 'data-level="2"' in page
         api = c.get("/api/v1/basins/CH2141").json()
         assert api["level"] == 2 and api["review_status"] == "approved"
+
+
+@pytest.mark.realdata
+def test_deadline_setting_publishes_through_the_api(draft):
+    """With `review_deadline_hours` set, an overdue draft is published (unreviewed) on the next request, API or
+    dashboard; without it, drafts wait."""
+    from service.app import create_app
+
+    _, settings, factory, run_id = draft
+    with factory() as s:
+        run = _run(s, run_id)
+        run.finished_at = dt.datetime.now(dt.UTC) - dt.timedelta(hours=5)
+        s.commit()
+    waiting = settings.__class__(**{**settings.__dict__, "review_deadline_hours": None})
+    with TestClient(create_app(waiting)) as c:
+        assert c.get("/api/v1/basins").status_code == 404
+    overdue = settings.__class__(**{**settings.__dict__, "review_deadline_hours": 4.0})
+    with TestClient(create_app(overdue)) as c:
+        r = c.get("/api/v1/basins")
+        assert r.status_code == 200 and {b["review_status"] for b in r.json()} == {"unreviewed"}
+    with factory() as s:
+        assert _run(s, run_id).review_status == "unreviewed"
+        actions = [a.action for a in review.audit_trail(s, [_run(s, run_id).issue_date])]
+        assert actions == ["auto_publish"]
