@@ -42,7 +42,7 @@ def _load_builtin() -> None:
         station_csv,  # noqa: F401
     )
 
-    for optional in ("kazhydromet", "yearbook", "snow_survey"):
+    for optional in ("kazhydromet", "yearbook", "snow_survey", "gridded"):
         try:
             __import__(f"forecasting.sources.{optional}")
         except ModuleNotFoundError as exc:
