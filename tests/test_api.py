@@ -368,3 +368,18 @@ def test_cache_follows_publications(tmp_path: Path, risk_store) -> None:  # noqa
         r = c.get("/api/v1/basins")
         assert r.headers["x-cache"] == "miss" and r.json()[0]["issue_date"] == dates["draft"]
         assert r.json()[0]["review_status"] == "approved"
+
+
+def test_concurrent_cold_requests(api) -> None:
+    """Many first requests at once (empty caches) load each NetCDF file once, without crashing HDF5."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, home, dates = api
+    app = create_app(Settings.from_env(home, client.app.state.settings.database_url, cache_revalidate_s=0))
+    paths = [f"/api/v1/stations/{s}/forecast?issue_date={dates[d]}" for s in STATIONS for d in ("older", "latest")] + [
+        f"/api/v1/stations/{s}/observations" for s in STATIONS
+    ]
+    paths = paths * 6
+    with TestClient(app) as c, ThreadPoolExecutor(32) as pool:
+        codes = list(pool.map(lambda p: c.get(p).status_code, paths))
+    assert codes == [200] * len(paths)
