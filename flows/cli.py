@@ -310,6 +310,13 @@ app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 DbUrlOpt = typer.Option(None, "--database-url", help="default $TASQYN_DATABASE_URL or the home's SQLite file")
 BasinOpt = typer.Option(None, "--basin", "-b", help="limit to this basin (repeat for several; default: all)")
+RegionOpt = typer.Option(None, "--region", help="limit to the basins of this region (repeatable; with --basin: either)")
+
+
+def _scope(basins: list[str] | None, regions: list[str] | None) -> list[str]:
+    from service.auth import REGION_PREFIX
+
+    return [*(basins or []), *(REGION_PREFIX + r for r in regions or [])]
 
 
 def _auth_session(home: Path | None, database_url: str | None):
@@ -326,12 +333,15 @@ def users_add(
     username: str = typer.Argument(..., help="login name"),
     role: str = typer.Option(..., "--role", "-r", help="admin, hydrologist or akimat"),
     basins: list[str] | None = BasinOpt,
+    regions: list[str] | None = RegionOpt,
     password: str = typer.Option(..., "--password", prompt=True, hide_input=True, confirmation_prompt=True),
     home: Path | None = HomeOpt,
     database_url: str | None = DbUrlOpt,
 ) -> None:
     """Add a user (the password is hashed with argon2id)."""
     from service.auth import AuthError, add_user
+
+    basins = _scope(basins, regions)
 
     with _auth_session(home, database_url) as s:
         try:
@@ -380,11 +390,14 @@ def keys_create(
     name: str = typer.Argument(..., help="what the key is for, e.g. akimat-pavlodar"),
     role: str = typer.Option("akimat", "--role", "-r", help="admin, hydrologist or akimat"),
     basins: list[str] | None = BasinOpt,
+    regions: list[str] | None = RegionOpt,
     home: Path | None = HomeOpt,
     database_url: str | None = DbUrlOpt,
 ) -> None:
     """Create an API key and print it once (send it as 'Authorization: Bearer <key>')."""
     from service.auth import AuthError, create_api_key
+
+    basins = _scope(basins, regions)
 
     with _auth_session(home, database_url) as s:
         try:
@@ -431,6 +444,90 @@ def keys_list(home: Path | None = HomeOpt, database_url: str | None = DbUrlOpt) 
             basins = ", ".join(k.basins or []) or "all"
             table.add_row(k.key_prefix, k.name, k.role, basins, f"{k.created_at:%Y-%m-%d %H:%M}", revoked)
     console.print(table)
+
+
+@app.command("train")
+def train_cmd(
+    basin: list[str] = typer.Option(None, "--basin", help="basin id to train (repeatable; default: all)"),
+    dask_address: str | None = typer.Option(
+        None, "--dask-address", help="Dask scheduler address (default $TASQYN_DASK_ADDRESS; else in-process)"
+    ),
+    leads: str = typer.Option("1-7", "--leads", help="lead days, e.g. 1-7 or 1,3,7 (at most 10)"),
+    home: Path | None = HomeOpt,
+) -> None:
+    """Train the forecast models, one task per basin (a failing basin is reported, the others finish)."""
+    from flows.backtest import parse_leads
+    from flows.train import train_flow
+
+    try:
+        result = train_flow(home, basin or None, dask_address, parse_leads(leads))
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        err.print(f"[red]error[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    table = Table(title="trained basins")
+    for col in ("basin", "version", "stations", "skill lead 1", "seconds", "notes"):
+        table.add_column(col)
+    for b, r in sorted(result["trained"].items()):
+        skill = r["validation"].get("1", {}).get("skill_vs_persistence")
+        notes = "; ".join(f"{s}: {m}" for s, m in r["fallback"].items())
+        table.add_row(
+            b,
+            r["version"],
+            ", ".join(r["stations"]),
+            "-" if skill is None else f"{skill:.2f}",
+            str(r["seconds"]),
+            escape(notes),
+        )
+    console.print(table)
+    for b, msg in sorted(result["failed"].items()):
+        err.print(f"[red]basin {b} failed[/red]: {escape(msg)}")
+    if not result["trained"]:
+        raise typer.Exit(1)
+
+
+@app.command("backtest")
+def backtest_cmd(
+    data: Path = typer.Option(..., "--data", help="station-CSV folder"),
+    out: Path = typer.Option(..., "--out", help="report JSON (a .md summary and <name>_plots/ are written beside)"),
+    test_years: int = typer.Option(5, "--test-years", min=1, help="last N years of each station are the test"),
+    leads: str = typer.Option("1-7", "--leads", help="lead days, e.g. 1-7 or 1,3,7 (at most 10)"),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="write a PNG hydrograph per station"),
+) -> None:
+    """Walk-forward backtest: train before the last N years, forecast every test day, score every lead."""
+    from flows.backtest import parse_leads, run_backtest_files
+
+    if not (data / "stations.csv").exists():
+        err.print(f"[red]error[/red] {data}: not a station-CSV folder (no stations.csv)")
+        raise typer.Exit(1)
+    try:
+        lead_list = parse_leads(leads)
+    except ValueError as exc:
+        err.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(1) from None
+    report = run_backtest_files(data, out, test_years, lead_list, progress=lambda m: err.print(m))
+    table = Table(title=f"backtest of {data} (medians over stations)")
+    for col in ("lead", "NSE", "NSE persistence", "skill vs pers.", "CRPSS", "coverage 90"):
+        table.add_column(col)
+    for k in report["leads"]:
+        s = report["summary"][str(k)]
+        table.add_row(
+            str(k),
+            *(
+                "-" if s[c] is None else f"{s[c]:.2f}"
+                for c in (
+                    "median_nse",
+                    "median_nse_persistence",
+                    "median_skill_vs_persistence",
+                    "median_crpss_vs_persistence",
+                    "median_coverage_90",
+                )
+            ),
+        )
+    console.print(table)
+    for sid, st in report["stations"].items():
+        if st.get("reason"):
+            err.print(f"[yellow]{sid}[/yellow]: {escape(st['reason'])}")
+    console.print(f"report written to {out} (summary {out.with_suffix('.md')})")
 
 
 def main() -> None:

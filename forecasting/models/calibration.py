@@ -56,8 +56,8 @@ def fit_calibration(
 ) -> ResidualCalibration:
     """Fit the per-bin residual quantiles. Bins are quantiles of `scale`, fewer when data are scarce.
 
-    With `keep_point_median` the quantiles are shifted so that the 0.5 quantile is the point prediction itself
-    (the spread still comes from the residuals)."""
+    With `keep_point_median` the 0.5 quantile is the point prediction itself (flow-weighted, less biased at
+    peaks) while every other level keeps its conformal value."""
     r = np.asarray(resid, dtype=float)
     s = np.nan_to_num(np.asarray(scale, dtype=float), nan=0.0)
     ok = ~np.isnan(r)
@@ -76,8 +76,9 @@ def fit_calibration(
         # finite-sample conformal adjustment: widen the outer levels slightly
         adj = [min(max(0.5 + (tau - 0.5) * (n + 1) / n, 0.0), 1.0) for tau in levels]
         row = np.quantile(rb, adj)
-        if keep_point_median:
-            row = row - np.quantile(rb, 0.5)
+        if keep_point_median:  # the central value is the point forecast; the other levels stay conformal
+            row = np.where(np.isclose(levels, 0.5), 0.0, row)
+            row = np.sort(row)
         table.append([float(v) for v in row])
     return ResidualCalibration(list(levels), [float(e) for e in edges], table, int(len(r)))
 
