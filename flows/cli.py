@@ -226,8 +226,13 @@ def forecast_cmd(
     if issue_date is not None:
         _check_date(issue_date)
     out = forecast_flow(
-        issue_date=issue_date, home=str(Home.from_env(home).root), leads=leads, ingest=not no_ingest,
-        publish=publish, alert_probability=alert_probability, stale_after_days=stale_after,
+        issue_date=issue_date,
+        home=str(Home.from_env(home).root),
+        leads=leads,
+        ingest=not no_ingest,
+        publish=publish,
+        alert_probability=alert_probability,
+        stale_after_days=stale_after,
         thresholds_file=str(thresholds) if thresholds else None,
     )
     _print_forecast_summary(out)
@@ -276,6 +281,13 @@ def demo_cmd(
     console.print(f"[bold]1/4 ingest[/bold] {source} into {h.root}")
     report = run_ingest(source, None if data else "sample", h)
     console.print("    " + report.summary())
+    if data is not None and (data / "basins").is_dir():
+        import shutil
+
+        (h.root / "basins").mkdir(exist_ok=True)
+        for poly in sorted((data / "basins").glob("*.geojson")):
+            shutil.copy(poly, h.root / "basins" / poly.name)  # basin outlines for the map and GeoJSON
+            console.print(f"    basin outline {poly.name}")
     if not report.ok and open_store(h.observations) is None:
         err.print("[red]nothing could be ingested[/red]")
         raise typer.Exit(1)

@@ -20,6 +20,7 @@ from prefect import flow, get_run_logger, task
 
 import flows  # noqa: F401  (environment: no telemetry)
 from forecasting.home import Home
+from forecasting.store import station_table
 
 LOCAL_TZ = ZoneInfo("Asia/Almaty")
 DEFAULT_STALE_AFTER_DAYS = 2
@@ -182,6 +183,9 @@ def forecast_flow(
             if changed:
                 version = save_thresholds(s, table, valid_from=issue)
         fc = add_risk(fc, table, alert_probability, threshold_version=version)
+        meta = station_table(usable)
+        basin_of = {str(k): str(v) for k, v in meta["basin"].items()}
+        basin_names = _basin_names(meta)
         fc.attrs["run_id"] = run_id
         path = write_forecast(fc, forecast_path(h, issue, run_id))
         with session_scope(factory) as s:
@@ -223,6 +227,15 @@ def forecast_flow(
         raise
     finally:
         engine.dispose()
+
+
+def _basin_names(meta: pd.DataFrame) -> dict[str, str]:
+    """A basin's display name: the river of a single-station basin, else the basin id as given (e.g. Есіл)."""
+    names = {}
+    for basin, grp in meta.groupby("basin"):
+        rivers = sorted({r for r in grp["river"] if r})
+        names[str(basin)] = rivers[0] if len(grp) == 1 and rivers else str(basin)
+    return names
 
 
 def _inbox(home: Home) -> list[str]:
