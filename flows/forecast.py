@@ -196,6 +196,8 @@ def forecast_flow(
                 review_status="unreviewed" if publish else "draft",
                 publish=publish,
                 forecast_path=str(path),
+                basin_of=basin_of,
+                basin_names=basin_names,
             )
             counts = {
                 "n_stations": run.n_stations,
