@@ -26,7 +26,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ CSRF_FIELD = "csrf_token"
 KEY_PREFIX = "tq_"
 SESSION_HOURS = 12
 REVIEW_ROLES = ("admin", "hydrologist")
+REGION_PREFIX = "region:"
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 
@@ -79,8 +80,9 @@ class Principal:
 
     name: str
     role: str  # admin | hydrologist | akimat | anonymous
-    basins: frozenset[str] | None = None  # None: every basin
+    basins: frozenset[str] | None = None  # None: every basin; entries "region:<name>" allow a region's basins
     via: str = "anonymous"  # session | key | anonymous
+    regions_of: Callable[[str], frozenset[str]] | None = field(default=None, compare=False, repr=False)
 
     @property
     def authenticated(self) -> bool:
@@ -96,7 +98,15 @@ class Principal:
         return self.can_review
 
     def can_read_basin(self, basin_id: str | None) -> bool:
-        return self.basins is None or (basin_id is not None and basin_id in self.basins)
+        """True if unrestricted, if the basin is listed, or if one of its regions is listed as "region:<name>"."""
+        if self.basins is None:
+            return True
+        if basin_id is None:
+            return False
+        if basin_id in self.basins:
+            return True
+        wanted = {b[len(REGION_PREFIX) :] for b in self.basins if b.startswith(REGION_PREFIX)}
+        return bool(wanted and self.regions_of is not None and wanted & self.regions_of(basin_id))
 
 
 ANONYMOUS = Principal("anonymous", "anonymous")
@@ -346,6 +356,7 @@ class AuthConfig:
     anonymous_read: bool = True
     secure_cookies: bool = False
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    region_lookup: Callable[[str], frozenset[str]] | None = None  # basin id -> its regions (set by the dashboard)
 
 
 def setup_auth(app: Any, session_factory: Callable[[], Session], settings: Any = None) -> AuthConfig:
@@ -405,6 +416,8 @@ def resolve_principal(request: Request) -> Principal:
                 if user is not None:
                     principal = Principal(user.username, user.role, _basins(user.basins), "session")
     principal = principal or ANONYMOUS
+    if principal.basins is not None and cfg.region_lookup is not None:
+        principal = replace(principal, regions_of=cfg.region_lookup)
     request.state.principal = principal
     return principal
 

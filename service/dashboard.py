@@ -177,6 +177,7 @@ class StationMeta:
     lat: float | None
     lon: float | None
     area_km2: float | None = None
+    region: str = ""
 
     @property
     def has_coords(self) -> bool:
@@ -208,7 +209,11 @@ def station_metadata(home: Home) -> dict[str, StationMeta]:
         if hit and hit[0] == mtime:
             return hit[1]
     with xr.open_dataset(path) as ds:
-        coords = {name: ds[name].values for name in ("name", "river", "basin", "lat", "lon", "area_km2") if name in ds}
+        coords = {
+            name: ds[name].values
+            for name in ("name", "river", "basin", "lat", "lon", "area_km2", "region")
+            if name in ds
+        }
         ids = [str(s) for s in ds["station"].values]
     out: dict[str, StationMeta] = {}
     for i, sid in enumerate(ids):
@@ -229,10 +234,29 @@ def station_metadata(home: Home) -> dict[str, StationMeta]:
             number("lat"),
             number("lon"),
             number("area_km2"),
+            text("region"),
         )
     with _cache_lock:
         _meta_cache[key] = (mtime, out)
     return out
+
+
+def basin_regions(home: Home) -> Any:
+    """A function basin id -> the regions of its stations (from the store's `region` metadata)."""
+
+    memo: dict[str, Any] = {"meta": None, "map": {}}
+
+    def regions_of(basin_id: str) -> frozenset[str]:
+        meta = station_metadata(home)
+        if memo["meta"] is not meta:  # rebuilt when the store changes
+            mapping: dict[str, set[str]] = {}
+            for m in meta.values():
+                if m.region:
+                    mapping.setdefault(m.basin, set()).add(m.region)
+            memo["meta"], memo["map"] = meta, {b: frozenset(r) for b, r in mapping.items()}
+        return memo["map"].get(basin_id, frozenset())
+
+    return regions_of
 
 
 def observations(home: Home, station_id: str, start: dt.date, end: dt.date) -> list[tuple[dt.date, float]]:
@@ -1241,7 +1265,7 @@ def setup(app: Any) -> None:
     from service.routers.review import router as review_router
 
     settings = getattr(app.state, "settings", None)
-    setup_auth(app, app.state.session_factory, settings)
+    setup_auth(app, app.state.session_factory, settings).region_lookup = basin_regions(_home_of(settings))
     setup_dashboard(app, settings)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.add_middleware(DashboardGZip)

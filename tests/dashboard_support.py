@@ -158,6 +158,7 @@ def synthetic_registry(home: Home, n: int, seed: int = 1) -> Home:
             "name": ("station", np.array([f"Synthetic {i}" for i in range(n)], dtype=object)),
             "river": ("station", np.array([f"River {i % 40}" for i in range(n)], dtype=object)),
             "basin": ("station", np.array([f"B{i % 25:02d}" for i in range(n)], dtype=object)),
+            "region": ("station", np.array([f"Region {i % 25 % 5}" for i in range(n)], dtype=object)),
             "lat": ("station", rng.uniform(41.0, 55.0, n)),
             "lon": ("station", rng.uniform(48.0, 86.0, n)),
             "area_km2": ("station", rng.uniform(100, 20000, n)),

@@ -294,3 +294,33 @@ def test_cli_users_and_keys(tmp_path):
     assert run(app, ["users", "remove", "aigul", *home]).exit_code == 0
     assert run(app, ["users", "remove", "aigul", *home]).exit_code == 1
     assert "aigul" not in run(app, ["users", "list", *home]).output
+
+
+def test_region_limited_key(tmp_path):
+    """A key limited to a region reads the basins whose stations lie in it (store `region` metadata), no others."""
+    import datetime as dt
+
+    from service.app import create_app
+
+    h = ds.synthetic_registry(ds.Home(tmp_path / "home"), 50)  # basins B00..B24, region of B<k> = "Region <k % 5>"
+    settings = ds.settings_for(h)
+    ds.publish_synthetic(h, settings, issue_date=dt.date(2024, 3, 20), growth={})
+    with ds.session_factory(settings)() as s:
+        key, _ = auth.create_api_key(s, "region-2", "akimat", ["region:Region 2"])
+        s.commit()
+    p = auth.Principal("k", "akimat", frozenset({"region:Region 2"}), "key", regions_of=lambda b: frozenset())
+    assert not p.can_read_basin("B02")  # without a lookup, a region grants nothing
+    with TestClient(create_app(settings)) as c:
+        h_ = _h(key)
+        assert sorted(b["basin_id"] for b in c.get("/api/v1/basins", headers=h_).json()) == [
+            "B02",
+            "B07",
+            "B12",
+            "B17",
+            "B22",
+        ]
+        assert c.get("/api/v1/basins/B07", headers=h_).status_code == 200
+        assert c.get("/api/v1/basins/B03", headers=h_).status_code == 403
+        page = c.get("/", headers=h_).text
+        assert page.count('<circle class="st') == 10 and 'data-station="SYN0007"' in page
+        assert c.get("/stations/SYN0003", headers=h_).status_code == 403
