@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -117,19 +115,10 @@ def compute_outlooks(
 
 def write_json_atomic(doc: dict[str, object], path: Path) -> Path:
     """Write JSON to `path` atomically (temporary file in the same folder, fsync, rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, ensure_ascii=False, indent=1, allow_nan=False, default=_json_default)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from forecasting.storage import atomic_target
+
+    with atomic_target(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(doc, fh, ensure_ascii=False, indent=1, allow_nan=False, default=_json_default)
     return path
 
 
