@@ -560,9 +560,7 @@ def _labels(located: list[StationRow], r: float, fs: float, right_edge: float, m
             continue
         placed.append((left, y, width))
         anchor = "" if side == 1 else ' text-anchor="end" data-s="-1"'
-        out.append(
-            f'<text class="stlabel" x="{x:.0f}" y="{y:.0f}" font-size="{fs:.0f}"{anchor}>{escape(s.name)}</text>'
-        )
+        out.append(f'<text class="stlabel" x="{x:.0f}" y="{y:.0f}" font-size="{fs:.0f}"{anchor}>{escape(name)}</text>')
     out.append("</g>")
     return "".join(out)
 
@@ -674,7 +672,8 @@ def hydrograph_svg(
     warning/danger/extreme lines (m3/s). `fan`: [{"date", "q05", "q25", "q50", "q75", "q95"}] per lead."""
     w, h, ml, mr, mt, mb = 900, 340, 64, 16, 16, 40
     pw, ph = w - ml - mr, h - mt - mb
-    days = [d for d, _ in obs] + [f["date"] for f in fan] + [issue_date]
+    # at least two weeks before the issue date, so a station without recent data shows that gap
+    days = [d for d, _ in obs] + [f["date"] for f in fan] + [issue_date, issue_date - dt.timedelta(days=14)]
     d0 = min(days)
     d1 = max(days)
     span = max(1, (d1 - d0).days)
@@ -748,9 +747,9 @@ def hydrograph_svg(
     xi = X(issue_date)
     out.append(
         f'<line class="issue" x1="{xi:.1f}" x2="{xi:.1f}" y1="{mt}" y2="{mt + ph}"/>'
-        # the label goes left of the line (the forecast side is narrow)
-        f'<text class="tick" x="{xi - 4:.1f}" y="{mt + 12}" text-anchor="end">'
-        f"{q(i18n.t('station.issue_line', lang))}</text>"
+        # the label goes left of the line (the forecast side is narrow) unless the line is near the left edge
+        f'<text class="tick halo" x="{xi - 4 if xi > ml + 130 else xi + 4:.1f}" y="{mt + 12}" '
+        f'text-anchor="{"end" if xi > ml + 130 else "start"}">{q(i18n.t("station.issue_line", lang))}</text>'
     )
     for k, kind in enumerate(THRESHOLDS):
         v = thresholds.get(kind)
@@ -1030,6 +1029,8 @@ def station_page(request: Request, station_id: str, issue_date: str | None = Non
         skill=skill,
         meta=meta.get(station_id),
         basin_name=basin_namer(meta)(None, row.basin_id),
+        has_recent_obs=bool(obs),
+        history_days=HISTORY_DAYS,
     )
 
 
