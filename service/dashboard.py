@@ -678,7 +678,11 @@ def hydrograph_svg(
     d1 = max(days)
     span = max(1, (d1 - d0).days)
     values = [v for _, v in obs] + [f[k] for f in fan for k in ("q05", "q95") if f.get(k) is not None]
-    values += [v for v in thresholds.values() if v is not None]
+    data_hi = max(values) if values else 0.0
+    # thresholds far above the data would squash the hydrograph: those are named above the plot instead
+    shown = {k: v for k, v in thresholds.items() if v is not None and (data_hi <= 0 or v <= 2.5 * data_hi)}
+    above = [(k, v) for k, v in thresholds.items() if v is not None and k not in shown]
+    values += list(shown.values())
     lo = 0.0
     hi = max(values) * 1.08 if values else 1.0
     ticks = _nice_ticks(lo, hi)
@@ -751,8 +755,14 @@ def hydrograph_svg(
         f'<text class="tick halo" x="{xi - 4 if xi > ml + 130 else xi + 4:.1f}" y="{mt + 12}" '
         f'text-anchor="{"end" if xi > ml + 130 else "start"}">{q(i18n.t("station.issue_line", lang))}</text>'
     )
+    if above:
+        names = ", ".join(f"{i18n.t('level.' + k, lang)} {i18n.format_number(v, lang)}" for k, v in above)
+        out.append(
+            f'<text class="tick halo" x="{ml + pw - 6}" y="{mt + 28}" text-anchor="end">'
+            f"{q(i18n.t('station.above_chart', lang, names=names))}</text>"
+        )
     for k, kind in enumerate(THRESHOLDS):
-        v = thresholds.get(kind)
+        v = shown.get(kind)
         if v is None or v > hi:
             continue
         y = Y(v)

@@ -212,6 +212,11 @@ CATALOG: dict[str, dict[str, str]] = {
     "station.band90": {"en": "90% range", "ru": "90% интервал", "kk": "90% аралық"},
     "station.issue_line": {"en": "issue date", "ru": "дата выпуска", "kk": "шығарылған күні"},
     "station.units_q": {"en": "discharge, m³/s", "ru": "расход воды, м³/с", "kk": "су шығыны, м³/с"},
+    "station.above_chart": {
+        "en": "above the chart: {names} m³/s",
+        "ru": "выше графика: {names} м³/с",
+        "kk": "графиктен жоғары: {names} м³/с",
+    },
     "station.no_recent_obs": {
         "en": "No observations in the {n} days before the issue date.",
         "ru": "Нет наблюдений за {n} дней до даты выпуска.",
