@@ -208,3 +208,21 @@ def test_map_svg_offline_outline_and_optional_tiles(tmp_path):
     z = int(hrefs[0][0])
     assert all(0 <= int(tx) < 2**z and 0 <= int(ty) < 2**z for _, tx, ty in hrefs)
     assert 'class="land over-tiles"' in tiles
+
+
+def test_hydrograph_keeps_the_data_legible():
+    """Thresholds within reach are drawn as lines; those far above the data are named above the plot."""
+    from service.dashboard import hydrograph_svg
+
+    issue = dt.date(2024, 4, 10)
+    obs = [(issue - dt.timedelta(days=k), 5.0 + k % 3) for k in range(30, -1, -1)]
+    fan = [
+        {"date": issue + dt.timedelta(days=k), "q05": 4.0, "q25": 5.0, "q50": 6.0, "q75": 7.0, "q95": 9.0 + k}
+        for k in range(1, 8)
+    ]
+    svg = str(hydrograph_svg(obs, fan, {"warning": 12.0, "danger": 60.0, "extreme": 90.0}, issue, "en"))
+    assert "thr-warning" in svg and "thr-danger" not in svg and "thr-extreme" not in svg
+    assert "above the chart: Danger 60.0, Extreme 90.0 m³/s" in svg
+    assert svg.count('class="observed"') == 1 and 'class="median"' in svg
+    gap = obs[:10] + obs[15:]  # a gap in the observations breaks the line
+    assert str(hydrograph_svg(gap, fan, {}, issue, "ru")).count('class="observed"') == 2
