@@ -523,8 +523,8 @@ def outline_paths(bbox: tuple[float, float, float, float]) -> str:
 
 
 def _widen(bbox: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
-    """The box grown by its own size on every side: the outline also covers what zooming out or a wide screen shows."""
-    w, h = bbox[2] - bbox[0], bbox[3] - bbox[1]
+    """The box grown by half its size on every side: the outline also covers a wide screen and some zooming out."""
+    w, h = (bbox[2] - bbox[0]) / 2, (bbox[3] - bbox[1]) / 2
     return (bbox[0] - w, max(-85.0, bbox[1] - h), bbox[2] + w, min(85.0, bbox[3] + h))
 
 
