@@ -541,14 +541,14 @@ def map_bbox(points: list[tuple[float, float]]) -> tuple[float, float, float, fl
     return (round(cx - w / 2, 1), round(max(-80, cy - h / 2), 1), round(cx + w / 2, 1), round(min(80, cy + h / 2), 1))
 
 
-def _labels(located: list[StationRow], r: float, fs: float, right_edge: float, max_labels: int = 25) -> str:
-    """Names beside the points, highest level first, leaving out labels that would overlap one already placed;
-    a label that would leave the map on the right goes to the left of its point."""
+def _labels(located: list[StationRow], r: float, fs: float, right_edge: float, max_labels: int = 120) -> str:
+    """Names beside the points, highest level first; a label that would overlap one already placed is hidden
+    (map.js shows it again when zooming in makes room); a label that would leave the map on the right goes to the
+    left of its point."""
     placed: list[tuple[float, float, float]] = []
     out = ['<g class="labels">']
-    for s in sorted(located, key=lambda s: -(s.level if s.level is not None else -1)):
-        if len(placed) >= max_labels:
-            break
+    ranked = sorted(located, key=lambda s: -(s.level if s.level is not None else -1))
+    for s in ranked[:max_labels]:
         cx, cy = merc(s.lon, s.lat)  # type: ignore[arg-type]
         cx, y = cx * SCALE, cy * SCALE + fs * 0.35
         name = s.name if len(s.name) <= 30 else s.name[:28].rstrip() + "…"
@@ -556,11 +556,11 @@ def _labels(located: list[StationRow], r: float, fs: float, right_edge: float, m
         side = 1 if cx + r * 1.4 + width < right_edge else -1
         x = cx + side * r * 1.4
         left = x if side == 1 else x - width
-        if any(abs(y - py) < fs * 1.1 and left < px + pw and px < left + width for px, py, pw in placed):
-            continue
-        placed.append((left, y, width))
-        anchor = "" if side == 1 else ' text-anchor="end" data-s="-1"'
-        out.append(f'<text class="stlabel" x="{x:.0f}" y="{y:.0f}" font-size="{fs:.0f}"{anchor}>{escape(name)}</text>')
+        hidden = any(abs(y - py) < fs * 1.1 and left < px + pw and px < left + width for px, py, pw in placed)
+        if not hidden:
+            placed.append((left, y, width))
+        attrs = ("" if side == 1 else ' text-anchor="end" data-s="-1"') + (' visibility="hidden"' if hidden else "")
+        out.append(f'<text class="stlabel" x="{x:.0f}" y="{y:.0f}" font-size="{fs:.0f}"{attrs}>{escape(name)}</text>')
     out.append("</g>")
     return "".join(out)
 

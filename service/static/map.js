@@ -21,6 +21,20 @@
       labels[j].setAttribute("x", (lx[j] + ls[j] * r0 * 1.4 * k).toFixed(1));
       labels[j].setAttribute("y", (ly[j] + f0 * 0.35 * k).toFixed(1));
     }
+    layout();
+  }
+  // show the labels that fit (in priority order, as the server sorted them) and hide those that would overlap
+  function layout() {
+    var shown = [], pad = f0 * (vb[2] / vb0[2]) * 0.15;
+    for (var j = 0; j < labels.length; j++) {
+      var b = labels[j].getBBox(), ok = b.x < vb[0] + vb[2] && b.x + b.width > vb[0] && b.y < vb[1] + vb[3] && b.y + b.height > vb[1];
+      for (var n = 0; ok && n < shown.length; n++) {
+        var o = shown[n];
+        if (b.x < o.x + o.width + pad && o.x < b.x + b.width + pad && b.y < o.y + o.height && o.y < b.y + b.height) ok = false;
+      }
+      labels[j].setAttribute("visibility", ok ? "visible" : "hidden");
+      if (ok) shown.push(b);
+    }
   }
   function zoom(f, cx, cy) {
     var w = Math.min(vb0[2] * 1.5, Math.max(vb0[2] / 200, vb[2] * f)), h = w * vb[3] / vb[2];
