@@ -9,5 +9,7 @@ for _k, _v in {
     "PREFECT_CLOUD_ENABLE_ORCHESTRATION_TELEMETRY": "false",
     "PREFECT_UI_ENABLED": "false",
     "PREFECT_LOGGING_LEVEL": "WARNING",
+    # The temporary local API of a run without a server can be slow to start on a loaded 2-core machine.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
 }.items():
     os.environ.setdefault(_k, _v)

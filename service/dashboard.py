@@ -51,6 +51,7 @@ from service.auth import (
     new_csrf_seed,
     resolve_principal,
 )
+from service.cache import NETCDF_LOCK
 from service.db import BasinLevel, ForecastRun, StationLevel, latest_published_run
 from service.review import Actor, ReviewError, apply_review, audit_trail, auto_publish_due
 
@@ -208,7 +209,7 @@ def station_metadata(home: Home) -> dict[str, StationMeta]:
         hit = _meta_cache.get(key)
         if hit and hit[0] == mtime:
             return hit[1]
-    with xr.open_dataset(path) as ds:
+    with NETCDF_LOCK, xr.open_dataset(path) as ds:  # HDF5 is not thread-safe
         coords = {
             name: ds[name].values
             for name in ("name", "river", "basin", "lat", "lon", "area_km2", "region")
@@ -264,7 +265,7 @@ def observations(home: Home, station_id: str, start: dt.date, end: dt.date) -> l
     path = home.observations
     if not path.exists():
         return []
-    with xr.open_dataset(path) as ds:
+    with NETCDF_LOCK, xr.open_dataset(path) as ds:  # HDF5 is not thread-safe
         if "discharge_m3s" not in ds or station_id not in set(map(str, ds["station"].values)):
             return []
         one = ds.sel(station=station_id, time=slice(np.datetime64(start), np.datetime64(end)))
@@ -292,7 +293,7 @@ def forecast_dataset(run: ForecastRun | None) -> xr.Dataset | None:
         hit = _fc_cache.get(key)
         if hit and hit[0] == mtime:
             return hit[1]
-    with xr.open_dataset(path) as ds:
+    with NETCDF_LOCK, xr.open_dataset(path) as ds:  # HDF5 is not thread-safe
         loaded = ds.load()
     with _cache_lock:
         if len(_fc_cache) > 8:
