@@ -54,7 +54,8 @@ class StationContext:
 
 def inputs_frame(df: pd.DataFrame) -> pd.DataFrame:
     """Standard inputs from a station frame (by date): q (m3/s, carried forward <= Q_FFILL_DAYS), q_obs (as
-    observed), p (mm/day), t (mean air temperature degC, from tmean_c or (tmin_c + tmax_c)/2), swe (mm)."""
+    observed), p (mm/day), t (mean air temperature degC, from tmean_c or (tmin_c + tmax_c)/2), swe (mm),
+    tmax/tmin (degC, where given)."""
     idx = pd.DatetimeIndex(df.index)
     full = pd.date_range(idx.min(), idx.max(), freq="D") if len(idx) else idx
     df = df.reindex(full)
@@ -72,6 +73,8 @@ def inputs_frame(df: pd.DataFrame) -> pd.DataFrame:
             "p": col("precip_mm"),
             "t": t,
             "swe": col("swe_mm"),
+            "tmax": col("tmax_c"),
+            "tmin": col("tmin_c"),
         },
         index=df.index,
     )
@@ -153,6 +156,8 @@ def build_features(df: pd.DataFrame, ctx: StationContext) -> pd.DataFrame:
     tpos = t.clip(lower=0.0)
     f["dd7"] = tpos.rolling(7, min_periods=4).sum()
     f["dd30"] = tpos.rolling(30, min_periods=15).sum()
+    f["tmax0"] = inp["tmax"]  # NaN where only the daily mean is known (the model handles missing values)
+    f["dtr0"] = inp["tmax"] - inp["tmin"]  # diurnal range: clear-sky melt days
     swe = inp["swe"]
     f["swe0"] = swe
     f["dswe3"] = swe - swe.shift(3)
