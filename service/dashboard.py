@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from forecasting.flags import BAD
 from forecasting.home import Home
+from forecasting.outlook import _round as outlook_round
 from service import i18n
 from service.auth import (
     CSRF_COOKIE,
@@ -54,6 +55,7 @@ from service.auth import (
 from service.cache import NETCDF_LOCK
 from service.db import BasinLevel, ForecastRun, StationLevel, latest_published_run
 from service.review import Actor, ReviewError, apply_review, audit_trail, auto_publish_due
+from service.routers.outlook import latest_outlook
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
@@ -662,6 +664,114 @@ def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
     return [start + k * step for k in range(int((hi - start) / step) + 2) if start + k * step <= hi + 1e-9]
 
 
+@dataclass
+class TimeChart:
+    """A daily time-series chart in SVG user units (shared by the hydrograph and the SWE chart): a plot area of
+    `w` x `h` with margins, days `d0`..`d1` across, values 0..`hi` up (the axis is rounded up to nice ticks)."""
+
+    d0: dt.date
+    d1: dt.date
+    values: list[float]
+    w: int = 900
+    h: int = 340
+    ml: int = 64
+    mr: int = 16
+    mt: int = 16
+    mb: int = 40
+
+    def __post_init__(self) -> None:
+        self.pw, self.ph = self.w - self.ml - self.mr, self.h - self.mt - self.mb
+        self.span = max(1, (self.d1 - self.d0).days)
+        self.lo = 0.0
+        hi = max(self.values) * 1.08 if self.values else 1.0
+        self.ticks = _nice_ticks(self.lo, hi)
+        self.hi = max(hi, self.ticks[-1])
+        tstep = self.ticks[1] - self.ticks[0] if len(self.ticks) > 1 else 1.0
+        self.tdig = max(0, -math.floor(math.log10(tstep))) if tstep < 1 else 0
+
+    def X(self, d: dt.date) -> float:  # noqa: N802
+        return self.ml + self.pw * (d - self.d0).days / self.span
+
+    def Y(self, v: float) -> float:  # noqa: N802
+        return self.mt + self.ph * (1 - (v - self.lo) / (self.hi - self.lo))
+
+    def start(self, cls: str, label: str) -> str:
+        """The opening <svg> tag."""
+        return (
+            f'<svg class="{cls}" viewBox="0 0 {self.w} {self.h}" xmlns="http://www.w3.org/2000/svg" role="img" '
+            f'aria-label="{escape(label)}">'
+        )
+
+    def axes(self, lang: str, ylabel: str, months: bool = False) -> list[str]:
+        """Horizontal grid with value ticks, vertical grid with date ticks (weekly, fortnightly or every 30 days by
+        the span; on the first of each month if `months`) and the rotated value-axis label."""
+        ml, mt, pw, ph = self.ml, self.mt, self.pw, self.ph
+        out = []
+        for tv in self.ticks:
+            y = self.Y(tv)
+            out.append(
+                f'<line class="grid" x1="{ml}" x2="{ml + pw}" y1="{y:.1f}" y2="{y:.1f}"/>'
+                f'<text class="tick" x="{ml - 6}" y="{y + 4:.1f}" text-anchor="end">'
+                f"{escape(i18n.format_number(tv, lang, self.tdig))}</text>"
+            )
+        step = 7 if self.span <= 90 else 14 if self.span <= 180 else 30
+        d = self.d0
+        while d <= self.d1:
+            x = self.X(d)
+            label = i18n.MONTHS_SHORT[i18n.norm_lang(lang)][d.month - 1] if months else i18n.format_short_date(d, lang)
+            out.append(
+                f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{mt}" y2="{mt + ph}"/>'
+                f'<text class="tick" x="{x:.1f}" y="{mt + ph + 16}" text-anchor="middle">'
+                f"{escape(label)}</text>"
+            )
+            if months:
+                d = (d.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+            else:
+                d += dt.timedelta(days=step)
+        out.append(
+            f'<text class="axis" transform="translate(14,{mt + ph / 2:.0f}) rotate(-90)" text-anchor="middle">'
+            f"{escape(ylabel)}</text>"
+        )
+        return out
+
+    def band(self, top: list[tuple[dt.date, float]], bottom: list[tuple[dt.date, float]], cls: str) -> str:
+        """A filled band between two lines (points in date order), "" if it has fewer than three corners."""
+        pts = top + list(reversed(bottom))
+        if len(pts) < 3:
+            return ""
+        return f'<polygon class="{cls}" points="{" ".join(f"{self.X(a):.1f},{self.Y(b):.1f}" for a, b in pts)}"/>'
+
+    def line(self, pts: list[tuple[dt.date, float]], cls: str) -> str:
+        """One polyline through the points."""
+        return f'<polyline class="{cls}" points="{" ".join(f"{self.X(a):.1f},{self.Y(b):.1f}" for a, b in pts)}"/>'
+
+    def lines(self, pts: list[tuple[dt.date, float]], cls: str) -> list[str]:
+        """Polylines through daily points, broken where days are missing."""
+        segs: list[list[str]] = []
+        cur: list[str] = []
+        prev = None
+        for day, v in pts:
+            if prev is not None and (day - prev).days > 1 and cur:
+                segs.append(cur)
+                cur = []
+            cur.append(f"{self.X(day):.1f},{self.Y(v):.1f}")
+            prev = day
+        segs.append(cur)
+        return [f'<polyline class="{cls}" points="{" ".join(seg)}"/>' for seg in segs if seg]
+
+    def issue_line(self, day: dt.date, label: str) -> str:
+        """The dashed vertical line of the issue date with its label (left of the line unless near the left edge)."""
+        xi, mt, ph, ml = self.X(day), self.mt, self.ph, self.ml
+        return (
+            f'<line class="issue" x1="{xi:.1f}" x2="{xi:.1f}" y1="{mt}" y2="{mt + ph}"/>'
+            f'<text class="tick halo" x="{xi - 4 if xi > ml + 130 else xi + 4:.1f}" y="{mt + 12}" '
+            f'text-anchor="{"end" if xi > ml + 130 else "start"}">{escape(label)}</text>'
+        )
+
+    def end(self) -> str:
+        return f'<rect class="frame" x="{self.ml}" y="{self.mt}" width="{self.pw}" height="{self.ph}"/></svg>'
+
+
 def hydrograph_svg(
     obs: list[tuple[dt.date, float]],
     fan: list[dict[str, Any]],
@@ -671,110 +781,182 @@ def hydrograph_svg(
 ) -> Markup:
     """Observed discharge before the issue date, the forecast median with its 50% and 90% bands after it, and the
     warning/danger/extreme lines (m3/s). `fan`: [{"date", "q05", "q25", "q50", "q75", "q95"}] per lead."""
-    w, h, ml, mr, mt, mb = 900, 340, 64, 16, 16, 40
-    pw, ph = w - ml - mr, h - mt - mb
     # at least two weeks before the issue date, so a station without recent data shows that gap
     days = [d for d, _ in obs] + [f["date"] for f in fan] + [issue_date, issue_date - dt.timedelta(days=14)]
-    d0 = min(days)
-    d1 = max(days)
-    span = max(1, (d1 - d0).days)
     values = [v for _, v in obs] + [f[k] for f in fan for k in ("q05", "q95") if f.get(k) is not None]
     data_hi = max(values) if values else 0.0
     # thresholds far above the data would squash the hydrograph: those are named above the plot instead
     shown = {k: v for k, v in thresholds.items() if v is not None and (data_hi <= 0 or v <= 2.5 * data_hi)}
     above = [(k, v) for k, v in thresholds.items() if v is not None and k not in shown]
     values += list(shown.values())
-    lo = 0.0
-    hi = max(values) * 1.08 if values else 1.0
-    ticks = _nice_ticks(lo, hi)
-    hi = max(hi, ticks[-1])
-    tstep = ticks[1] - ticks[0] if len(ticks) > 1 else 1.0
-    tdig = max(0, -math.floor(math.log10(tstep))) if tstep < 1 else 0
-
-    def X(d: dt.date) -> float:  # noqa: N802
-        return ml + pw * (d - d0).days / span
-
-    def Y(v: float) -> float:  # noqa: N802
-        return mt + ph * (1 - (v - lo) / (hi - lo))
-
+    c = TimeChart(min(days), max(days), values)
     q = lambda s: escape(s)  # noqa: E731
-    out = [
-        f'<svg class="hydrograph" viewBox="0 0 {w} {h}" xmlns="http://www.w3.org/2000/svg" role="img" '
-        f'aria-label="{q(i18n.t("station.hydrograph", lang))}">'
-    ]
-    for tv in ticks:
-        y = Y(tv)
-        out.append(
-            f'<line class="grid" x1="{ml}" x2="{ml + pw}" y1="{y:.1f}" y2="{y:.1f}"/>'
-            f'<text class="tick" x="{ml - 6}" y="{y + 4:.1f}" text-anchor="end">'
-            f"{q(i18n.format_number(tv, lang, tdig))}</text>"
-        )
-    step = 7 if span <= 90 else 14 if span <= 180 else 30
-    d = d0
-    while d <= d1:
-        x = X(d)
-        out.append(
-            f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{mt}" y2="{mt + ph}"/>'
-            f'<text class="tick" x="{x:.1f}" y="{mt + ph + 16}" text-anchor="middle">'
-            f"{q(i18n.format_short_date(d, lang))}</text>"
-        )
-        d += dt.timedelta(days=step)
-    out.append(
-        f'<text class="axis" transform="translate(14,{mt + ph / 2:.0f}) rotate(-90)" text-anchor="middle">'
-        f"{q(i18n.t('station.units_q', lang))}</text>"
-    )
+    out = [c.start("hydrograph", i18n.t("station.hydrograph", lang))]
+    out += c.axes(lang, i18n.t("station.units_q", lang))
     if fan:
         anchor = [(issue_date, obs[-1][1])] if obs and obs[-1][0] == issue_date else []
 
         def band(lo_k: str, hi_k: str, cls: str) -> str:
             top = [(f["date"], f[hi_k]) for f in fan if f.get(hi_k) is not None]
             bot = [(f["date"], f[lo_k]) for f in fan if f.get(lo_k) is not None]
-            pts = anchor + top + list(reversed(bot)) + anchor
-            if len(pts) < 3:
-                return ""
-            return f'<polygon class="{cls}" points="{" ".join(f"{X(a):.1f},{Y(b):.1f}" for a, b in pts)}"/>'
+            return c.band(anchor + top, anchor + bot, cls)
 
         out.append(band("q05", "q95", "band90"))
         out.append(band("q25", "q75", "band50"))
-        med = anchor + [(f["date"], f["q50"]) for f in fan if f.get("q50") is not None]
-        out.append(f'<polyline class="median" points="{" ".join(f"{X(a):.1f},{Y(b):.1f}" for a, b in med)}"/>')
+        out.append(c.line(anchor + [(f["date"], f["q50"]) for f in fan if f.get("q50") is not None], "median"))
     if obs:
-        segs, cur, prev = [], [], None
-        for day, v in obs:
-            if prev is not None and (day - prev).days > 1 and cur:
-                segs.append(cur)
-                cur = []
-            cur.append(f"{X(day):.1f},{Y(v):.1f}")
-            prev = day
-        segs.append(cur)
-        for seg in segs:
-            out.append(f'<polyline class="observed" points="{" ".join(seg)}"/>')
-    xi = X(issue_date)
-    out.append(
-        f'<line class="issue" x1="{xi:.1f}" x2="{xi:.1f}" y1="{mt}" y2="{mt + ph}"/>'
-        # the label goes left of the line (the forecast side is narrow) unless the line is near the left edge
-        f'<text class="tick halo" x="{xi - 4 if xi > ml + 130 else xi + 4:.1f}" y="{mt + 12}" '
-        f'text-anchor="{"end" if xi > ml + 130 else "start"}">{q(i18n.t("station.issue_line", lang))}</text>'
-    )
+        out += c.lines(obs, "observed")
+    out.append(c.issue_line(issue_date, i18n.t("station.issue_line", lang)))
     if above:
         names = ", ".join(f"{i18n.t('level.' + k, lang)} {i18n.format_number(v, lang)}" for k, v in above)
         out.append(
-            f'<text class="tick halo" x="{ml + pw - 6}" y="{mt + 28}" text-anchor="end">'
+            f'<text class="tick halo" x="{c.ml + c.pw - 6}" y="{c.mt + 28}" text-anchor="end">'
             f"{q(i18n.t('station.above_chart', lang, names=names))}</text>"
         )
     for k, kind in enumerate(THRESHOLDS):
         v = shown.get(kind)
-        if v is None or v > hi:
+        if v is None or v > c.hi:
             continue
-        y = Y(v)
+        y = c.Y(v)
         colour = i18n.level_colour(k + 1)
         out.append(
-            f'<line class="thr thr-{kind}" x1="{ml}" x2="{ml + pw}" y1="{y:.1f}" y2="{y:.1f}" '
-            f'stroke="{colour}"/><text class="thrlabel" x="{ml + 6}" y="{y - 5:.1f}" fill="{colour}">'
+            f'<line class="thr thr-{kind}" x1="{c.ml}" x2="{c.ml + c.pw}" y1="{y:.1f}" y2="{y:.1f}" '
+            f'stroke="{colour}"/><text class="thrlabel" x="{c.ml + 6}" y="{y - 5:.1f}" fill="{colour}">'
             f"{q(i18n.t('level.' + kind, lang))} {q(i18n.format_number(v, lang))}</text>"
         )
-    out.append(f'<rect class="frame" x="{ml}" y="{mt}" width="{pw}" height="{ph}"/></svg>')
+    out.append(c.end())
     return Markup("".join(out))
+
+
+# --- spring flood outlook on the basin page ---------------------------------------------------------------------
+
+
+def _day(value: Any) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def _flow_text(x: float, lang: str) -> str:
+    """A discharge rounded as the outlook's own text rounds it (forecasting.outlook), decimal comma in ru/kk."""
+    s = outlook_round(x)
+    return s.replace(".", ",") if lang in ("ru", "kk") else s
+
+
+def outlook_sentence(out: dict[str, Any], lang: str) -> str:
+    """The outlook in one sentence in `lang`, e.g. "Spring flood volume expected at 127% of normal (80% range
+    110–147%), peak 50–85 m³/s" (the API's `text`, translated; volume as % of the norm, peak in m3/s)."""
+    parts = []
+    vol, peak = out.get("volume") or {}, out.get("peak") or {}
+    if vol.get("pct_of_norm") is not None:
+        parts.append(
+            i18n.t(
+                "outlook.volume_text",
+                lang,
+                pct=f"{vol['pct_of_norm']:.0f}",
+                low=f"{vol['pct_low']:.0f}",
+                high=f"{vol['pct_high']:.0f}",
+            )
+        )
+    if peak.get("low") is not None and peak.get("high") is not None:
+        parts.append(
+            i18n.t("outlook.peak_text", lang, low=_flow_text(peak["low"], lang), high=_flow_text(peak["high"], lang))
+        )
+    text = ", ".join(parts)
+    return text[:1].upper() + text[1:]
+
+
+def swe_chart_svg(clim: dict[str, Any], issue_date: dt.date, lang: str) -> Markup | None:
+    """Basin SWE (mm) of this snow season (dark line, up to the day before the issue date) against the median and
+    10-90% band of the same day of year in earlier seasons (blue), from the outlook's `swe_climatology`; drawn with
+    the hydrograph's TimeChart. None when there is nothing to draw."""
+    rows = [(d, r) for r in clim.get("days") or [] if (d := _day(r.get("date"))) is not None]
+    if not rows:
+        return None
+
+    def series(key: str) -> list[tuple[dt.date, float]]:
+        return [(d, float(r[key])) for d, r in rows if r.get(key) is not None]
+
+    median, p10, p90, current = series("median"), series("p10"), series("p90"), series("current")
+    values = [v for _, v in p90 + current + median]
+    if not values:
+        return None
+    c = TimeChart(rows[0][0], rows[-1][0], values, h=280)
+    out = [c.start("hydrograph swe-chart", i18n.t("outlook.swe_title", lang))]
+    out += c.axes(lang, i18n.t("outlook.swe_units", lang), months=True)
+    both = {d for d, _ in p10} & {d for d, _ in p90}
+    out.append(c.band([p for p in p90 if p[0] in both], [p for p in p10 if p[0] in both], "band90 climband"))
+    out += c.lines(median, "median climmedian")
+    out += c.lines(current, "observed swe-current")
+    if rows[0][0] <= issue_date <= rows[-1][0]:
+        out.append(c.issue_line(issue_date, i18n.t("outlook.issue_line", lang)))
+    out.append(c.end())
+    return Markup("".join(out))
+
+
+def outlook_view(home: Home, basin_id: str, on: dt.date, lang: str) -> dict[str, Any] | None:
+    """What the basin page shows of the newest spring flood outlook issued on or before `on` (read with the API's
+    service.routers.outlook.latest_outlook): None if there is none; {"note"} (one line) if the outlook has no
+    result for the basin or its flood season ended before `on`; else the sentence, issue date, season, the volume
+    and peak rows (value, 80% range, norm, % of norm), the cross-validated skill and the SWE chart."""
+    out = latest_outlook(home.root, basin_id, on)
+    if out is None:
+        return None
+    issue = _day(out.get("issue_date"))
+    season = out.get("season") or {}
+    start, end = _day(season.get("start")), _day(season.get("end"))
+    fdate = lambda d: i18n.format_date(d, lang)  # noqa: E731
+    if out.get("status") != "ok":
+        return {"note": i18n.t("outlook.unavailable", lang, date=fdate(issue), message=out.get("message") or "")}
+    if end is not None and on > end:
+        return {"note": i18n.t("outlook.expired", lang, date=fdate(issue), end=fdate(end))}
+    rows = []
+    vol, peak = out.get("volume") or {}, out.get("peak") or {}
+    if vol.get("value") is not None:
+        rows.append(("outlook.volume", vol.get("value"), vol.get("low"), vol.get("high"), vol.get("norm")))
+        if vol.get("value_mm") is not None:
+            mm = [vol.get(k) for k in ("value_mm", "low_mm", "high_mm", "norm_mm")]
+            rows.append(("outlook.volume_mm", *mm))
+    if peak.get("value") is not None:
+        rows.append(("outlook.peak", peak.get("value"), peak.get("low"), peak.get("high"), peak.get("norm")))
+    table = [
+        {
+            "label": i18n.t(key, lang),
+            "value": value,
+            "low": low,
+            "high": high,
+            "norm": norm,
+            "pct": None if not norm or value is None else 100.0 * value / norm,
+        }
+        for key, value, low, high, norm in rows
+    ]
+    skill_text = None
+    sv = (out.get("skill") or {}).get("volume") or {}
+    years = out.get("training_years") or []
+    if sv.get("accuracy_p") is not None and len(years) == 3:
+        skill_text = i18n.t(
+            "outlook.skill",
+            lang,
+            first=years[0],
+            last=years[1],
+            n=sv.get("n", years[2]),
+            acc=i18n.format_pct(sv.get("accuracy_p")),
+            acc_norm=i18n.format_pct(sv.get("accuracy_p_norm")),
+            skill=i18n.format_number(sv.get("skill_vs_norm"), lang, 2),
+        )
+    clim = out.get("swe_climatology") or {}
+    chart = swe_chart_svg(clim, issue, lang) if issue is not None else None
+    source_key = {"measured": "outlook.swe_measured", "degree-day": "outlook.swe_degree_day"}.get(clim.get("source"))
+    return {
+        "sentence": outlook_sentence(out, lang),
+        "issued": i18n.t("outlook.issued", lang, date=fdate(issue), start=fdate(start), end=fdate(end)),
+        "issue_date": issue,
+        "rows": table,
+        "skill": skill_text,
+        "swe_svg": chart,
+        "swe_source": i18n.t(source_key, lang) if source_key else "",
+    }
 
 
 # --- forecast details for the station page -------------------------------------------------------------------
@@ -988,7 +1170,10 @@ def basin_page(request: Request, basin_id: str, issue_date: str | None = None) -
         basin = next((b for b in basin_rows(session, run, principal) if b.basin_id == basin_id), None)
     if basin is None and not stations:
         return _error(request, 404, "basin.unknown", id=basin_id)
-    small_map = map_svg(cfg, stations, [basin] if basin else [], request_lang(request), basin_namer(meta))
+    lang = request_lang(request)
+    small_map = map_svg(cfg, stations, [basin] if basin else [], lang, basin_namer(meta))
+    # the spring flood outlook current on the page's date: the run's issue date, else the asked date, else today
+    on = run.issue_date if run is not None else _parse_date(issue_date) or today_local()
     return render(
         request,
         "basin.html",
@@ -998,6 +1183,7 @@ def basin_page(request: Request, basin_id: str, issue_date: str | None = None) -
         stations=stations,
         basin_name=basin_namer(meta)(basin, basin_id),
         small_map=small_map,
+        outlook=outlook_view(cfg.home, basin_id, on, lang),
     )
 
 

@@ -202,6 +202,85 @@ CATALOG: dict[str, dict[str, str]] = {
     "basin.title": {"en": "Basin {name}", "ru": "Бассейн {name}", "kk": "{name} бассейні"},
     "basin.level": {"en": "Basin level", "ru": "Уровень бассейна", "kk": "Бассейн деңгейі"},
     "basin.unknown": {"en": "Unknown basin: {id}", "ru": "Неизвестный бассейн: {id}", "kk": "Белгісіз бассейн: {id}"},
+    # --- spring flood outlook (basin page)
+    "outlook.title": {
+        "en": "Spring flood outlook",
+        "ru": "Прогноз весеннего половодья",
+        "kk": "Көктемгі су тасқынының болжамы",
+    },
+    "outlook.volume_text": {
+        "en": "spring flood volume expected at {pct}% of normal (80% range {low}–{high}%)",
+        "ru": "объём весеннего половодья ожидается {pct}% нормы (80% интервал {low}–{high}%)",
+        "kk": "көктемгі су тасқынының көлемі норманың {pct}% шамасында күтіледі (80% аралық {low}–{high}%)",
+    },
+    "outlook.peak_text": {
+        "en": "peak {low}–{high} m³/s",
+        "ru": "максимальный расход {low}–{high} м³/с",
+        "kk": "ең жоғары су шығыны {low}–{high} м³/с",
+    },
+    "outlook.issued": {
+        "en": "Issued {date} · flood season {start} – {end}",
+        "ru": "Выпущен {date} · период половодья {start} – {end}",
+        "kk": "{date} шығарылды · су тасқыны кезеңі {start} – {end}",
+    },
+    "outlook.quantity": {"en": "Quantity", "ru": "Характеристика", "kk": "Сипаттама"},
+    "outlook.volume": {"en": "Volume, million m³", "ru": "Объём, млн м³", "kk": "Көлемі, млн м³"},
+    "outlook.volume_mm": {"en": "Runoff depth, mm", "ru": "Слой стока, мм", "kk": "Ағын қабаты, мм"},
+    "outlook.peak": {
+        "en": "Peak discharge, m³/s",
+        "ru": "Максимальный расход, м³/с",
+        "kk": "Ең жоғары су шығыны, м³/с",
+    },
+    "outlook.expected": {"en": "Expected", "ru": "Ожидается", "kk": "Күтіледі"},
+    "outlook.range80": {"en": "80% range", "ru": "80% интервал", "kk": "80% аралық"},
+    "outlook.norm": {"en": "Norm", "ru": "Норма", "kk": "Норма"},
+    "outlook.pct_norm": {"en": "% of norm", "ru": "% нормы", "kk": "нормадан %"},
+    "outlook.skill": {
+        "en": "Leave-one-year-out check over {first}–{last} ({n} years): the volume error was within 0.674σ in "
+        "{acc} of years (the norm alone: {acc_norm}); skill versus the norm {skill}.",
+        "ru": "Проверка с исключением года за {first}–{last} гг. (лет: {n}): ошибка объёма не превысила 0,674σ в {acc} "
+        "лет (одна норма: {acc_norm}); качество относительно нормы {skill}.",
+        "kk": "{first}–{last} жж. жылды алып тастау арқылы тексеру (жыл саны: {n}): көлем қатесі жылдардың {acc} "
+        "0,674σ-дан аспады (тек норма: {acc_norm}); нормаға қатысты сапа {skill}.",
+    },
+    "outlook.swe_title": {
+        "en": "Basin snow water equivalent against its climatology",
+        "ru": "Снегозапасы бассейна в сравнении с многолетними значениями",
+        "kk": "Бассейндегі қар қоры көпжылдық мәндермен салыстырғанда",
+    },
+    "outlook.swe_units": {"en": "snow water equivalent, mm", "ru": "снегозапас, мм", "kk": "қар қоры, мм"},
+    "outlook.swe_current": {"en": "this season", "ru": "текущий сезон", "kk": "ағымдағы маусым"},
+    "outlook.swe_median": {
+        "en": "median of the same day in earlier seasons",
+        "ru": "медиана того же дня за предыдущие сезоны",
+        "kk": "алдыңғы маусымдардың сол күнгі медианасы",
+    },
+    "outlook.swe_band": {
+        "en": "10–90% of earlier seasons",
+        "ru": "10–90% предыдущих сезонов",
+        "kk": "алдыңғы маусымдардың 10–90%",
+    },
+    "outlook.swe_measured": {
+        "en": "Measured basin snow water equivalent.",
+        "ru": "Измеренные снегозапасы бассейна.",
+        "kk": "Бассейннің өлшенген қар қоры.",
+    },
+    "outlook.swe_degree_day": {
+        "en": "Snow water equivalent estimated from precipitation and air temperature (degree-day model).",
+        "ru": "Снегозапасы рассчитаны по осадкам и температуре воздуха (модель градусо-дней).",
+        "kk": "Қар қоры жауын-шашын мен ауа температурасы бойынша есептелген (градус-күн моделі).",
+    },
+    "outlook.issue_line": {"en": "outlook issued", "ru": "выпуск прогноза", "kk": "болжам шықты"},
+    "outlook.unavailable": {
+        "en": "No spring flood outlook for this basin on {date}: {message}",
+        "ru": "Прогноз весеннего половодья на {date} для бассейна не составлен: {message}",
+        "kk": "{date} күнгі көктемгі су тасқыны болжамы бұл бассейн үшін жасалмады: {message}",
+    },
+    "outlook.expired": {
+        "en": "The latest spring flood outlook (issued {date}) covered the flood season up to {end}.",
+        "ru": "Последний прогноз весеннего половодья (выпущен {date}) относился к периоду до {end}.",
+        "kk": "Соңғы көктемгі су тасқыны болжамы {date} шығарылған; оның кезеңі аяқталды ({end}).",
+    },
     # --- station page
     "station.title": {"en": "Station {name}", "ru": "Пост {name}", "kk": "{name} бекеті"},
     "station.unknown": {"en": "Unknown station: {id}", "ru": "Неизвестный пост: {id}", "kk": "Белгісіз бекет: {id}"},
