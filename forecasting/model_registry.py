@@ -137,6 +137,7 @@ def save_model(models_dir: Path, bm: BasinModel, set_current: bool = True) -> Pa
             "validation_skill": meta.get("validation", {}),
             "calibration": meta.get("calibration", {}),
             "blend_with_persistence": meta.get("blend", {}),
+            "error_correction": meta.get("error_correction", {}),
             "station_constants": meta.get("contexts", {}),
             "baselines": {"climatology": bm.climatology.to_dict(), "persistence": bm.persistence.to_dict()},
         }
@@ -190,6 +191,7 @@ def load_model(models_dir: Path, basin: str, version: str | None = None) -> Basi
             "params": doc["hyper_parameters"],
             "contexts": doc["station_constants"],
             "blend": doc["blend_with_persistence"],
+            "error_correction": doc.get("error_correction", {}),
             "calibration": doc["calibration"],
             "features": doc["features"],
             "validation": doc["validation_skill"],

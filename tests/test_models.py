@@ -114,11 +114,14 @@ def test_missing_inputs_still_forecast_and_failures_are_reported(real_ds, tmp_pa
 
 def test_registry_round_trip_gives_identical_forecasts(real_ds, tmp_path):
     df = _frame(real_ds, "PROTVA_SZ", "1980-01-01", "1990-12-31")
-    bm = fit_basin_model("PROTVA_SZ", {"PROTVA_SZ": df}, leads=[1, 3, 7], params=FAST)
+    params = LGBMParams(n_estimators=80, learning_rate=0.1, cal_years=4, error_correction=True)
+    bm = fit_basin_model("PROTVA_SZ", {"PROTVA_SZ": df}, leads=[1, 3, 7], params=params)
+    assert set(bm.model.error_correction) == {1, 3, 7}
     folder = save_model(tmp_path, bm)
     assert (folder / "model.json").exists() and (folder / "lead_7.txt").exists()
     assert current_version(tmp_path, "PROTVA_SZ") == bm.version
     again = load_model(tmp_path, "PROTVA_SZ", bm.version)
+    assert again.model.error_correction == bm.model.error_correction
     ds = real_ds.sel(station=["PROTVA_SZ"], time=slice("1980-01-01", "1990-12-31"))
     a = make_forecast(ds, {"PROTVA_SZ": bm}, "1990-04-01", [1, 3, 7])
     b = make_forecast(ds, {"PROTVA_SZ": again}, "1990-04-01", [1, 3, 7])

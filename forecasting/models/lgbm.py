@@ -20,7 +20,16 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from forecasting.features import StationContext, build_features, fit_context, inv_log_q, lead_features, targets
+from forecasting.features import (
+    StationContext,
+    build_features,
+    fit_context,
+    inputs_frame,
+    inv_log_q,
+    lead_features,
+    log_q,
+    targets,
+)
 from forecasting.models.calibration import (
     FINE_LEVELS,
     ResidualCalibration,
@@ -50,6 +59,7 @@ class LGBMParams:
     refit: bool = False  # refit on the whole training period after calibration
     linear_tree: bool = False  # linear models in the leaves (extrapolate beyond the training range)
     blend: bool = True  # blend with persistence on the held-out years (else weight 1)
+    error_correction: bool = False  # add phi_k * (yesterday's lead-1 error); measured: no gain, so off
     keep_point_median: bool = True  # the 0.5 quantile is the (flow-weighted) point forecast, not re-centred
     seed: int = 7
 
@@ -91,6 +101,7 @@ class LGBMForecaster:
         self.contexts: dict[str, StationContext] = {}
         self.boosters: dict[int, lgb.Booster] = {}
         self.blend: dict[int, float] = {}
+        self.error_correction: dict[int, float] = {}  # phi_k: yhat_k += phi_k * (error of yesterday's lead-1)
         self.calibration: dict[int, ResidualCalibration] = {}
         self.feature_names: list[str] = []
         self.validation: dict[str, dict[str, float | None]] = {}
@@ -141,8 +152,9 @@ class LGBMForecaster:
         cal_years = min(self.params.cal_years, max(1.0, n_years * 0.25))
         cal_start = t_end - pd.Timedelta(days=int(cal_years * 365.25))
         params = self.params.lgb_params()
-        for k in self.leads:
-            xs, ys, ws, is_cal, ctxs = [], [], [], [], []
+        r1_cal: dict[str, pd.Series] = {}  # held-out errors of the lead-1 forecasts, by issue day
+        for k in sorted(self.leads):
+            xs, ys, ws, is_cal, ctxs, dts = [], [], [], [], [], []
             for sid, base, y, end in designs:
                 x = lead_features(base, self.contexts[sid], k)
                 yk = y[k].to_numpy().copy()
@@ -154,6 +166,7 @@ class LGBMForecaster:
                 ws.append(self._weights(x[ok], yk[ok]))
                 is_cal.append(dates[ok] >= cal_start)
                 ctxs.extend([sid] * int(ok.sum()))
+                dts.append(dates[ok])
             x_all = pd.concat(xs)
             y_all = np.concatenate(ys)
             w_all = np.concatenate(ws)
@@ -176,8 +189,22 @@ class LGBMForecaster:
                 sids = np.asarray(ctxs)[cal]
                 w = self._fit_blend(lq0, yhat, yc, sids) if self.params.blend else 1.0
                 self.blend[k] = w
-                resid = yc - w * yhat
-                scale = scale_proxy(xc, w * yhat, k)
+                dcal = pd.DatetimeIndex(np.concatenate([d.values for d in dts]))[cal]
+                if k == 1:
+                    for sid in np.unique(sids):
+                        m = sids == sid
+                        r1_cal[sid] = pd.Series(yc[m] - w * yhat[m], index=dcal[m])
+                e1 = np.zeros(len(yc))
+                for sid in np.unique(sids):
+                    m = sids == sid
+                    if sid in r1_cal:
+                        e1[m] = r1_cal[sid].reindex(dcal[m] - pd.Timedelta(days=1)).fillna(0.0).to_numpy()
+                phi = self._fit_error_correction(yc - w * yhat, e1, self._weights(xc, yc))
+                self.error_correction[k] = phi
+                yhat = w * yhat + phi * e1
+                w = 1.0
+                resid = yc - yhat
+                scale = scale_proxy(xc, yhat, k)
                 kpm = self.params.keep_point_median
                 calib = fit_calibration(resid, scale, keep_point_median=kpm)
                 calib.coverage = held_out_coverage(resid, scale, keep_point_median=kpm)
@@ -196,6 +223,14 @@ class LGBMForecaster:
                 )
             self.boosters[k] = booster
         return self
+
+    def _fit_error_correction(self, resid: np.ndarray, e1: np.ndarray, weight: np.ndarray) -> float:
+        """phi minimising the weighted squared residual after adding phi * e1 (0 when lead 1 is not modelled or
+        the correction does not help), clipped to [0, 2]."""
+        if not self.params.error_correction or not np.any(e1):
+            return 0.0
+        den = float(np.sum(weight * e1**2))
+        return float(np.clip(np.sum(weight * resid * e1) / den, 0.0, 2.0)) if den > 0 else 0.0
 
     def _to_q(self, lq_norm: np.ndarray, sids: np.ndarray) -> np.ndarray:
         out = np.empty(len(lq_norm))
@@ -245,17 +280,38 @@ class LGBMForecaster:
                 continue
             ctx = self.contexts[sid]
             hist = df.loc[: issue_dates.max()] if len(issue_dates) else df
-            base = build_features(hist, ctx).reindex(issue_dates)
+            full = build_features(hist, ctx)
+            base = full.reindex(issue_dates)
             res = np.full((len(issue_dates), len(self.leads), len(levels)), np.nan)
             ok = base["lq0"].notna().to_numpy()
+            e1 = self._yesterday_error(hist, full, ctx, issue_dates[ok]) if ok.any() else None
             if ok.any():
                 for j, k in enumerate(self.leads):
                     x = lead_features(base[ok], ctx, k)[self.feature_names]
                     yhat = self.blend.get(k, 1.0) * self.boosters[k].predict(x, num_threads=self.params.num_threads)
+                    yhat = yhat + self.error_correction.get(k, 0.0) * e1
                     qy = self.calibration[k].quantiles(yhat, scale_proxy(x, yhat, k), levels)
                     lq = x["lq0"].to_numpy()[:, None] + qy
                     res[ok, j, :] = np.sort(inv_log_q(lq, ctx), axis=1)
             out[sid] = res
+        return out
+
+    def _yesterday_error(
+        self, hist: pd.DataFrame, full: pd.DataFrame, ctx: StationContext, days: pd.DatetimeIndex
+    ) -> np.ndarray:
+        """Error (log discharge) of the lead-1 forecast issued the day before each of `days`, valid on that day;
+        0 where unknown. Uses observations up to the day itself only."""
+        if not any(self.error_correction.values()) or 1 not in self.boosters:
+            return np.zeros(len(days))
+        prev = full.reindex(days - pd.Timedelta(days=1))
+        okp = prev["lq0"].notna().to_numpy()
+        out = np.zeros(len(days))
+        if okp.any():
+            xp = lead_features(prev[okp], ctx, 1)[self.feature_names]
+            yhat1 = self.blend.get(1, 1.0) * self.boosters[1].predict(xp, num_threads=self.params.num_threads)
+            lq_obs = pd.Series(log_q(inputs_frame(hist)["q_obs"], ctx), index=inputs_frame(hist).index)
+            y1 = lq_obs.reindex(days[okp]).to_numpy() - prev["lq0"].to_numpy()[okp]
+            out[okp] = np.nan_to_num(y1 - yhat1, nan=0.0)
         return out
 
     # -- persistence of the fitted model ----------------------------------------------------------------------
@@ -266,6 +322,7 @@ class LGBMForecaster:
             "params": asdict(self.params),
             "contexts": {s: c.to_dict() for s, c in self.contexts.items()},
             "blend": {str(k): v for k, v in self.blend.items()},
+            "error_correction": {str(k): v for k, v in self.error_correction.items()},
             "calibration": {str(k): c.to_dict() for k, c in self.calibration.items()},
             "features": self.feature_names,
             "validation": self.validation,
@@ -277,6 +334,7 @@ class LGBMForecaster:
         m = cls(meta["leads"], LGBMParams(**meta["params"]))
         m.contexts = {s: StationContext.from_dict(c) for s, c in meta["contexts"].items()}
         m.blend = {int(k): float(v) for k, v in meta["blend"].items()}
+        m.error_correction = {int(k): float(v) for k, v in meta.get("error_correction", {}).items()}
         m.calibration = {int(k): ResidualCalibration.from_dict(c) for k, c in meta["calibration"].items()}
         m.feature_names = list(meta["features"])
         m.validation = meta.get("validation", {})
