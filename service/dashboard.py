@@ -55,7 +55,7 @@ from service.auth import (
 from service.cache import NETCDF_LOCK
 from service.db import BasinLevel, ForecastRun, StationLevel, latest_published_run
 from service.review import Actor, ReviewError, apply_review, audit_trail, auto_publish_due
-from service.routers.outlook import latest_outlook
+from service.routers.outlook import latest_outlook, outlook_files
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
@@ -895,12 +895,26 @@ def swe_chart_svg(clim: dict[str, Any], issue_date: dt.date, lang: str) -> Marku
     return Markup("".join(out))
 
 
+@lru_cache(maxsize=256)
+def _outlook_of(root: str, basin_id: str, on: dt.date, _files: tuple[tuple[str, int], ...]) -> dict[str, Any] | None:
+    return latest_outlook(Path(root), basin_id, on)
+
+
+def current_outlook(home: Home, basin_id: str, on: dt.date) -> dict[str, Any] | None:
+    """service.routers.outlook.latest_outlook (the API's reader), remembered until an outlook file changes."""
+    try:
+        files = tuple((p.name, p.stat().st_mtime_ns) for p in outlook_files(home.root))
+    except OSError:  # a file replaced while listing: read afresh
+        return latest_outlook(home.root, basin_id, on)
+    return _outlook_of(str(home.root), basin_id, on, files) if files else None
+
+
 def outlook_view(home: Home, basin_id: str, on: dt.date, lang: str) -> dict[str, Any] | None:
-    """What the basin page shows of the newest spring flood outlook issued on or before `on` (read with the API's
-    service.routers.outlook.latest_outlook): None if there is none; {"note"} (one line) if the outlook has no
-    result for the basin or its flood season ended before `on`; else the sentence, issue date, season, the volume
-    and peak rows (value, 80% range, norm, % of norm), the cross-validated skill and the SWE chart."""
-    out = latest_outlook(home.root, basin_id, on)
+    """What the basin page shows of the newest spring flood outlook issued on or before `on` (read by the API's
+    reader, see current_outlook): None if there is none; {"note"} (one line) if the outlook has no result for the
+    basin or its flood season ended before `on`; else the sentence, issue date, season, the volume and peak rows
+    (value, 80% range, norm, % of norm), the cross-validated skill and the SWE chart."""
+    out = current_outlook(home, basin_id, on)
     if out is None:
         return None
     issue = _day(out.get("issue_date"))

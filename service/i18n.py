@@ -240,8 +240,8 @@ CATALOG: dict[str, dict[str, str]] = {
         "{acc} of years (the norm alone: {acc_norm}); skill versus the norm {skill}.",
         "ru": "Проверка с исключением года за {first}–{last} гг. (лет: {n}): ошибка объёма не превысила 0,674σ в {acc} "
         "лет (одна норма: {acc_norm}); качество относительно нормы {skill}.",
-        "kk": "{first}–{last} жж. жылды алып тастау арқылы тексеру (жыл саны: {n}): көлем қатесі жылдардың {acc} "
-        "0,674σ-дан аспады (тек норма: {acc_norm}); нормаға қатысты сапа {skill}.",
+        "kk": "{first}–{last} жж. жылды алып тастау арқылы тексеру (жыл саны: {n}): көлем қатесі 0,674σ-дан аспаған "
+        "жылдар үлесі {acc} (тек норма: {acc_norm}); нормаға қатысты сапа {skill}.",
     },
     "outlook.swe_title": {
         "en": "Basin snow water equivalent against its climatology",

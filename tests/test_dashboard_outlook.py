@@ -6,6 +6,7 @@ pages without a current outlook (none yet, season over, no result) rendering wit
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 from pathlib import Path
@@ -146,6 +147,12 @@ def test_outlook_of_a_past_season_is_one_line(outlook_home, tmp_path):
                     "31 июля 2019."}  # fmt: skip
     assert outlook_view(Home(tmp_path), "CH2141", dt.date(2019, 2, 28), "ru") is None
     assert outlook_view(Home(tmp_path), "OTHER", dt.date(2019, 3, 2), "ru") is None
+    # a new outlook file is seen at once (the page's reader is cached only while the files are unchanged)
+    doc = json.loads((tmp_path / "outlooks" / f"{OUTLOOK_DATE}.json").read_text(encoding="utf-8"))
+    doc["issue_date"] = "2019-02-01"
+    (tmp_path / "outlooks" / "2019-02-01.json").write_text(json.dumps(doc), encoding="utf-8")
+    view = outlook_view(Home(tmp_path), "CH2141", dt.date(2019, 2, 28), "en")
+    assert view is not None and view["issue_date"] == dt.date(2019, 2, 1) and "of normal" in view["sentence"]
 
 
 @pytest.mark.browser
