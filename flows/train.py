@@ -111,3 +111,12 @@ def train_flow(
         runner = ThreadPoolTaskRunner(max_workers=2)
         threads = 1
     return _train.with_options(task_runner=runner)(str(h.root), groups, leads, threads)
+
+
+@flow(name="weekly-retrain")
+def retrain_flow(home: str | None = None, basins: list[str] | None = None, dask_address: str | None = None) -> dict:
+    """Deployment `weekly-retrain`: retrain every basin (or `basins`) on everything known, in-process or on Dask.
+
+    The new versions become CURRENT; older versions stay in the registry so old forecasts remain reproducible.
+    """
+    return train_flow(home=home, basins=basins, dask_address=dask_address)
