@@ -37,7 +37,12 @@ def outlook_files(root: Path) -> list[Path]:
 
 
 def latest_outlook(root: Path, basin_id: str, issue_date: dt.date | None = None) -> dict[str, Any] | None:
-    """The newest outlook of `basin_id` (on or before `issue_date` if given), or None."""
+    """The newest outlook of `basin_id` (on or before `issue_date` if given), or None.
+
+    Without a date, the newest outlook that has a result is preferred (after the flood season the newest file only
+    says that the season is over); it falls back to the newest one of any status.
+    """
+    newest_any = None
     for path in outlook_files(root):
         if issue_date is not None and path.stem > issue_date.isoformat():
             continue
@@ -48,8 +53,11 @@ def latest_outlook(root: Path, basin_id: str, issue_date: dt.date | None = None)
         basin = (doc.get("basins") or {}).get(basin_id)
         if basin is None:
             continue
-        return {**basin, "issue_date": doc.get("issue_date", path.stem), "created_at": doc.get("created_at")}
-    return None
+        found = {**basin, "issue_date": doc.get("issue_date", path.stem), "created_at": doc.get("created_at")}
+        if issue_date is not None or basin.get("status") == "ok":
+            return found
+        newest_any = newest_any or found
+    return newest_any
 
 
 @router.get(
