@@ -62,7 +62,7 @@ def main() -> None:
     ds = load(args.data)
     print(f"read + QC {ds.sizes['station']} stations: {time.perf_counter() - t:.1f} s")
     table = station_table(ds)
-    long_ids = [s for s in table.index if ds["discharge_m3s"].sel(station=s).notna().sum() > 7 * 365]
+    long_ids = [s for s in table.index if int(ds["discharge_m3s"].sel(station=s).notnull().sum()) > 7 * 365]
     params = LGBMParams()
 
     if not args.skip_sequential:
