@@ -20,7 +20,12 @@ def backtest_hydrograph(series: pd.DataFrame, station: str, leads: tuple[int, ..
     for ax, k in zip(axes[:, 0], leads, strict=True):
         x = series.index
         ax.fill_between(
-            x, series[f"q0.05_lead{k}"], series[f"q0.95_lead{k}"], color="tab:blue", alpha=0.25, lw=0,
+            x,
+            series[f"q0.05_lead{k}"],
+            series[f"q0.95_lead{k}"],
+            color="tab:blue",
+            alpha=0.25,
+            lw=0,
             label="90% interval",
         )
         ax.plot(x, series[f"q0.5_lead{k}"], color="tab:blue", lw=0.9, label="forecast median")

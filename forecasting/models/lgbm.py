@@ -137,7 +137,10 @@ class LGBMForecaster:
         ends = []
         for sid, df in frames.items():
             end_k = train_end.get(sid) if isinstance(train_end, dict) else train_end
-            end = pd.Timestamp(end_k) if end_k is not None else pd.DatetimeIndex(df.index).max()
+            if end_k is None:  # default: the last observed discharge of the station
+                q = df["discharge_m3s"] if "discharge_m3s" in df else pd.Series(dtype=float)
+                end_k = q.last_valid_index() if q.notna().any() else pd.DatetimeIndex(df.index).max()
+            end = pd.Timestamp(end_k)
             ctx = fit_context(sid, df, end, float(attrs.get(sid, {}).get("area_km2", float("nan"))))
             self.contexts[sid] = ctx
             base, y = self._station_design(sid, df)
