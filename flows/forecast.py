@@ -46,15 +46,13 @@ def mark_stale(fc: xr.Dataset, issue_date: dt.date, stale_after_days: int) -> xr
     status = fc["status"].values.astype(object).copy()
     message = fc["message"].values.astype(object).copy()
     for i, st in enumerate(status):
-        if st not in ("ok", "stale"):
-            continue
-        if np.isfinite(age[i]) and age[i] > stale_after_days:
-            status[i] = "stale"
+        old = np.isfinite(age[i]) and age[i] > stale_after_days
+        if old:
             note = f"newest discharge {int(age[i])} days before the issue date"
             if note not in str(message[i]):
                 message[i] = f"{note}; {message[i]}".rstrip("; ")
-        else:
-            status[i] = "ok"
+        if st in ("ok", "stale"):  # a fallback or failed station keeps that status (its message says why)
+            status[i] = "stale" if old else "ok"
     fc["status"] = ("station", status)
     fc["message"] = ("station", message)
     fc["data_age_days"] = (

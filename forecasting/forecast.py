@@ -88,13 +88,15 @@ def make_forecast(
     idx = pd.DatetimeIndex([issue])
     for i, sid in enumerate(sids):
         try:
-            df = _history(station_frame(usable_ds, sid), issue)
+            full = station_frame(usable_ds, sid).loc[:issue]
+            df = _history(full, issue)
             frames = {sid: df}
             missing[i] = ",".join(missing_inputs(df, issue))
             q = df["discharge_m3s"].dropna() if "discharge_m3s" in df else pd.Series(dtype=float)
-            if not q.empty:
-                last_date[i] = np.datetime64(q.index[-1], "ns")
-                last_val[i] = float(q.iloc[-1])
+            q_all = full["discharge_m3s"].dropna() if "discharge_m3s" in full else q
+            if not q_all.empty:  # the newest discharge known on the issue day, however old
+                last_date[i] = np.datetime64(q_all.index[-1], "ns")
+                last_val[i] = float(q_all.iloc[-1])
             bm = models.get(str(meta.loc[sid, "basin"]))
             reason = ""
             if bm is None:
@@ -104,7 +106,7 @@ def make_forecast(
             elif sid in bm.fallback:
                 reason = bm.fallback[sid]
             elif q.empty or (issue - q.index[-1]).days > Q_FFILL_DAYS:
-                age = "never" if q.empty else f"last on {q.index[-1].date()}"
+                age = "never" if q_all.empty else f"last on {q_all.index[-1].date()}"
                 reason = f"no discharge within {Q_FFILL_DAYS} days of the issue date ({age})"
             elif any(k not in bm.model.leads for k in leads):
                 reason = f"model {bm.version} has leads {bm.model.leads}, asked for {leads}"
