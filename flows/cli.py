@@ -264,6 +264,7 @@ def _print_forecast_summary(out: dict) -> None:
 def demo_cmd(
     data: Path | None = typer.Option(None, "--data", help="station-CSV folder (default: the embedded sample)"),
     no_serve: bool = typer.Option(False, "--no-serve", help="stop after publishing"),
+    backtest: bool = typer.Option(True, "--backtest/--no-backtest", help="backtest so pages show the model's skill"),
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
     home: Path | None = HomeOpt,
@@ -296,6 +297,17 @@ def demo_cmd(
     console.print(f"    trained {len(trained['trained'])} basins, failed {len(trained['failed'])}")
     for b, why in trained["failed"].items():
         console.print(f"    [yellow]{b}[/yellow]: {why}")
+    if backtest:
+        from flows.backtest import run_backtest_files
+        from forecasting.sources.sample import export_station_csv
+
+        folder = data if data is not None else export_station_csv(h.root / "sample")
+        console.print("    backtest (walk-forward, last 5 years) so each station page shows the model's skill")
+        bt = run_backtest_files(folder, h.backtest_dir / "report.json")
+        for k in ("1", "3", "7"):
+            v = bt["summary"].get(k, {}).get("median_skill_vs_persistence")
+            if v is not None:
+                console.print(f"    lead {k}: median skill vs persistence {v:.2f}")
     ds = open_store(h.observations)
     q = ds["discharge_m3s"].values
     times = ds["time"].values
@@ -504,6 +516,10 @@ def backtest_cmd(
     test_years: int = typer.Option(5, "--test-years", min=1, help="last N years of each station are the test"),
     leads: str = typer.Option("1-7", "--leads", help="lead days, e.g. 1-7 or 1,3,7 (at most 10)"),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="write a PNG hydrograph per station"),
+    snow: bool = typer.Option(True, "--snow/--no-snow", help="use snow inputs (SWE, snow cover, degree-day store)"),
+    snow_ablation: bool = typer.Option(
+        False, "--snow-ablation", help="also backtest without snow inputs and report what snow buys per station"
+    ),
 ) -> None:
     """Walk-forward backtest: train before the last N years, forecast every test day, score every lead."""
     from flows.backtest import parse_leads, run_backtest_files
@@ -516,7 +532,15 @@ def backtest_cmd(
     except ValueError as exc:
         err.print(f"[red]error[/red] {exc}")
         raise typer.Exit(1) from None
-    report = run_backtest_files(data, out, test_years, lead_list, progress=lambda m: err.print(m))
+    report = run_backtest_files(
+        data,
+        out,
+        test_years,
+        lead_list,
+        progress=lambda m: err.print(m),
+        snow=snow,
+        snow_ablation=snow_ablation,
+    )
     table = Table(title=f"backtest of {data} (medians over stations)")
     for col in ("lead", "NSE", "NSE persistence", "skill vs pers.", "CRPSS", "coverage 90"):
         table.add_column(col)
