@@ -19,6 +19,7 @@ import xarray as xr
 from prefect import flow, get_run_logger, task
 
 import flows  # noqa: F401  (environment: no telemetry)
+from flows.ingest import inbox_sources
 from forecasting.home import Home
 from forecasting.store import station_table
 
@@ -167,7 +168,7 @@ def forecast_flow(
     try:
         notes: list[str] = []
         if ingest:
-            notes += ingest_new(h, sources if sources is not None else _inbox(h))
+            notes += ingest_new(h, sources if sources is not None else inbox_sources(h))
         usable = load_usable(h)
         fc = forecast_stations(h, usable, issue, list(range(1, leads + 1)))
         fc = mark_stale(fc, issue, stale_after_days)
@@ -236,8 +237,3 @@ def _basin_names(meta: pd.DataFrame) -> dict[str, str]:
         rivers = sorted({r for r in grp["river"] if r})
         names[str(basin)] = rivers[0] if len(grp) == 1 and rivers else str(basin)
     return names
-
-
-def _inbox(home: Home) -> list[str]:
-    inbox = home.root / "inbox"
-    return [str(p) for p in sorted(inbox.iterdir()) if not p.name.startswith(".")] if inbox.exists() else []

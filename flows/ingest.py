@@ -64,7 +64,8 @@ def ingest_source_task(src: str, fmt: str | None, home: Home) -> IngestReport:
     return run_ingest(src, fmt, home)
 
 
-def _inbox_sources(home: Home) -> list[str]:
+def inbox_sources(home: Home) -> list[str]:
+    """Entries of $TASQYN_HOME/inbox (where exports are dropped for the scheduled runs), in name order."""
     inbox = home.root / "inbox"
     inbox.mkdir(parents=True, exist_ok=True)
     return [str(p) for p in sorted(inbox.iterdir()) if not p.name.startswith(".")]
@@ -80,7 +81,7 @@ def ingest_flow(sources: list[str] | None = None, fmt: str | None = None, home: 
     h = Home.from_env(home)
     expanded: list[str] = []
     for s in sources or ["inbox"]:
-        expanded.extend(_inbox_sources(h) if s == "inbox" else [s])
+        expanded.extend(inbox_sources(h) if s == "inbox" else [s])
     out = []
     for src in expanded:
         state = ingest_source_task(src, fmt, h, return_state=True)
