@@ -85,6 +85,23 @@ def summary_markdown(report: dict, seconds: float | None = None) -> str:
         "Peak bias (median over stations of the mean relative error of the median on the top 5% of observed "
         "flows): " + ", ".join(f"lead {k}: {_fmt(v)}" for k, v in pb.items()) + "."
     )
+    abl = report.get("snow_ablation") or {}
+    if abl:
+        lines += [
+            "",
+            "## What snow buys (skill vs persistence / NSE, with snow inputs -> without)",
+            "",
+            "| station | snow inputs | " + " | ".join(f"lead {k}" for k in show) + " |",
+            "|---|---|" + "---|" * len(show),
+        ]
+        for sid, by_lead in abl.items():
+            cells = [
+                f"{_fmt(by_lead[str(k)]['skill_with_snow'])} -> {_fmt(by_lead[str(k)]['skill_without_snow'])} / "
+                f"{_fmt(by_lead[str(k)]['nse_with'])} -> {_fmt(by_lead[str(k)]['nse_without'])}"
+                for k in show
+            ]
+            inputs = report.get("snow_ablation_inputs", {}).get(sid, "")
+            lines.append(f"| {sid} | {inputs} | " + " | ".join(cells) + " |")
     if seconds is not None:
         lines.append(f"Run time: {seconds:.0f} s.")
     return "\n".join(lines) + "\n"
@@ -98,8 +115,13 @@ def run_backtest_files(
     params: LGBMParams | None = None,
     plots: bool = True,
     progress: Callable[[str], None] | None = None,
+    snow: bool = True,
+    snow_ablation: bool = False,
 ) -> dict:
-    """Read `data` (station-CSV folder), backtest, write `out` (JSON), `out` with .md, and the PNG plots."""
+    """Read `data` (station-CSV folder), backtest, write `out` (JSON), `out` with .md, and the PNG plots.
+
+    `snow=False` backtests without snow inputs; `snow_ablation` adds the with/without-snow comparison for the
+    stations that have snow inputs (a second backtest of those)."""
     from forecasting import qc
     from forecasting.backtest import run_backtest
     from forecasting.sources import get_adapter
@@ -111,7 +133,16 @@ def run_backtest_files(
     result = get_adapter("station-csv").read(data)
     ds, _ = build_dataset(result)
     ds = qc.run_qc(ds)
-    report, series = run_backtest(ds, test_years, leads, params, data_label=str(data), progress=progress)
+    report, series = run_backtest(
+        ds,
+        test_years,
+        leads,
+        params,
+        data_label=str(data),
+        progress=progress,
+        snow=snow,
+        snow_ablation=snow_ablation,
+    )
     seconds = time.perf_counter() - t0
     report["run_seconds"] = round(seconds, 1)
     out.parent.mkdir(parents=True, exist_ok=True)

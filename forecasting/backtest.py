@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -165,12 +165,19 @@ def run_backtest(
     stations: list[str] | None = None,
     progress: Callable[[str], None] | None = None,
     pool_all: bool = False,
+    snow: bool = True,
+    snow_ablation: bool = False,
 ) -> tuple[dict, dict[str, pd.DataFrame]]:
     """Walk-forward backtest of the LightGBM forecaster on the QC'd dataset `ds` (flags computed, not masked).
 
     `pool_all` trains one global model over all stations (per-station normalised features) instead of one per
-    basin. Returns (report as in ../shared/ARCHITECTURE.md "Backtest report", per-station series for the plots).
+    basin. `snow=False` leaves out the snow features (measured SWE, snow cover, the degree-day snow store).
+    `snow_ablation` (with snow) runs the backtest a second time without snow inputs for the basins of the stations
+    that have them and adds report["snow_ablation"] = {station: {lead: skill_with_snow, skill_without_snow,
+    nse_with, nse_without}} and report["snow_ablation_inputs"] = {station: which snow inputs it has}.
+    Returns (report as in ../shared/ARCHITECTURE.md "Backtest report", per-station series for the plots).
     """
+    params = replace(params or LGBMParams(), snow=snow)
     leads = list(leads or range(1, 8))
     levels = FINE_LEVELS
     say = progress or (lambda _m: None)
@@ -267,4 +274,60 @@ def run_backtest(
     report["summary"] = summarise(report["stations"], leads)
     report["sigma"] = SIGMA_NOTE
     report["event"] = f"Q > 2-year flood (Gumbel/L-moments, training years); forecast event P >= {P_ALERT}"
+    if snow_ablation and snow:
+        _add_snow_ablation(report, ds, frames, test_years, leads, params, basins, pool_all, say)
     return report, series
+
+
+def snow_inputs(df: pd.DataFrame, has_store: bool) -> str | None:
+    """Which snow inputs a station has: measured SWE / snow depth and/or the degree-day store (None: none)."""
+    parts = []
+    if "swe_mm" in df and df["swe_mm"].notna().any():
+        parts.append("measured SWE")
+    if "snow_depth_cm" in df and df["snow_depth_cm"].notna().any():
+        parts.append("measured snow depth")
+    if has_store:
+        parts.append("degree-day snow store (estimated from precipitation and temperature)")
+    return " + ".join(parts) or None
+
+
+def _add_snow_ablation(
+    report: dict,
+    ds: xr.Dataset,
+    frames: dict[str, pd.DataFrame],
+    test_years: int,
+    leads: list[int],
+    params: LGBMParams,
+    basins: dict[str, list[str]],
+    pool_all: bool,
+    say: Callable[[str], None],
+) -> None:
+    """Second backtest without snow inputs for the basins of the stations that have them; adds the comparison."""
+    inputs = {
+        sid: snow_inputs(frames[sid], bool(report["stations"][sid].get("snow_params")))
+        for sid in frames
+        if not report["stations"][sid].get("reason")
+    }
+    with_snow = [s for s, v in inputs.items() if v]
+    report["snow_ablation_inputs"] = {s: inputs[s] for s in with_snow}
+    report["snow_ablation"] = {}
+    if not with_snow:
+        return
+    rerun = sorted({s for sids in basins.values() if set(sids) & set(with_snow) for s in sids})
+    say(f"snow ablation: backtest without snow inputs for {', '.join(rerun)}")
+    without, _ = run_backtest(ds, test_years, leads, params, stations=rerun, pool_all=pool_all, snow=False)
+    for sid in with_snow:
+        st_w, st_wo = report["stations"][sid], without["stations"].get(sid, {})
+        if st_wo.get("reason") or not st_wo.get("leads"):
+            continue
+        report["snow_ablation"][sid] = {
+            str(k): {
+                "skill_with_snow": st_w["leads"][str(k)]["skill_vs_persistence"],
+                "skill_without_snow": st_wo["leads"][str(k)]["skill_vs_persistence"],
+                "nse_with": st_w["leads"][str(k)]["nse"],
+                "nse_without": st_wo["leads"][str(k)]["nse"],
+                "crpss_with": st_w["leads"][str(k)]["crpss_vs_persistence"],
+                "crpss_without": st_wo["leads"][str(k)]["crpss_vs_persistence"],
+            }
+            for k in leads
+        }

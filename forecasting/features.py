@@ -25,6 +25,26 @@ INPUT_GROUPS: dict[str, tuple[str, ...]] = {
     "tmean_c": ("tmean_c", "tmin_c", "tmax_c"),
     "swe_mm": ("swe_mm",),
 }
+SWE_COVER_MM = 5.0  # basin SWE above this counts as snow-covered, mm
+DEPTH_COVER_CM = 2.0  # snow depth above this counts as snow-covered where SWE is missing, cm
+STORE_COVER_MM = 5.0  # estimated (degree-day) store above this counts as snow-covered, mm
+# Snow features (measured SWE / snow depth and the degree-day snow store): dropped with snow=False (ablation).
+SNOW_FEATURES: tuple[str, ...] = (
+    "swe0",
+    "dswe3",
+    "dswe7",
+    "swe_melt3",
+    "swe_melt7",
+    "snow_cover",
+    "snow_store",
+    "snow_dstore7",
+    "melt3",
+    "melt7",
+    "winput3",
+    "winput7",
+    "winput30",
+    "store_cover",
+)
 
 
 @dataclass
@@ -55,7 +75,7 @@ class StationContext:
 def inputs_frame(df: pd.DataFrame) -> pd.DataFrame:
     """Standard inputs from a station frame (by date): q (m3/s, carried forward <= Q_FFILL_DAYS), q_obs (as
     observed), p (mm/day), t (mean air temperature degC, from tmean_c or (tmin_c + tmax_c)/2), swe (mm),
-    tmax/tmin (degC, where given)."""
+    tmax/tmin (degC, where given), snow_depth (cm, where given)."""
     idx = pd.DatetimeIndex(df.index)
     full = pd.date_range(idx.min(), idx.max(), freq="D") if len(idx) else idx
     df = df.reindex(full)
@@ -75,6 +95,7 @@ def inputs_frame(df: pd.DataFrame) -> pd.DataFrame:
             "swe": col("swe_mm"),
             "tmax": col("tmax_c"),
             "tmin": col("tmin_c"),
+            "snow_depth": col("snow_depth_cm"),
         },
         index=df.index,
     )
@@ -126,8 +147,14 @@ def inv_log_q(lq: np.ndarray, ctx: StationContext) -> np.ndarray:
     return np.clip(np.exp(lq) * ctx.qscale - ctx.offset, 0.0, None)
 
 
-def build_features(df: pd.DataFrame, ctx: StationContext) -> pd.DataFrame:
-    """Feature rows for every day of `df` (a station frame by date); row t uses data of days <= t only."""
+def build_features(df: pd.DataFrame, ctx: StationContext, snow: bool = True) -> pd.DataFrame:
+    """Feature rows for every day of `df` (a station frame by date); row t uses data of days <= t only.
+
+    Snow features (`SNOW_FEATURES`): basin SWE (mm), its 3/7-day change, melt (the positive SWE decrease summed
+    over 3/7 days, mm), a snow-covered indicator (SWE > SWE_COVER_MM, or snow depth > DEPTH_COVER_CM where SWE is
+    missing; NaN when neither is measured), and the degree-day snow store estimated from precipitation and
+    temperature (store, change, melt, rain + melt input, covered indicator). With `snow=False` they are left out
+    (the snow ablation of the backtest); temperature and degree-day sums stay."""
     inp = inputs_frame(df)
     idx = pd.DatetimeIndex(inp.index)
     lq = pd.Series(log_q(inp["q"], ctx), index=idx)
@@ -162,6 +189,12 @@ def build_features(df: pd.DataFrame, ctx: StationContext) -> pd.DataFrame:
     f["swe0"] = swe
     f["dswe3"] = swe - swe.shift(3)
     f["dswe7"] = swe - swe.shift(7)
+    swe_loss = (-swe.diff()).clip(lower=0.0)  # NaN where SWE is not measured on both days
+    f["swe_melt3"] = swe_loss.rolling(3, min_periods=1).sum().where(swe.notna())
+    f["swe_melt7"] = swe_loss.rolling(7, min_periods=1).sum().where(swe.notna())
+    depth = inp["snow_depth"]
+    cover = (swe > SWE_COVER_MM).astype("float64").where(swe.notna())
+    f["snow_cover"] = cover.fillna((depth > DEPTH_COVER_CM).astype("float64").where(depth.notna()))
     if ctx.snow is not None and p.notna().any() and t.notna().any():
         sf = snow_features(p, t, ctx.snow)
         store = sf["snow_store_mm"]
@@ -171,14 +204,17 @@ def build_features(df: pd.DataFrame, ctx: StationContext) -> pd.DataFrame:
         f["melt7"] = sf["snow_melt_mm"].rolling(7, min_periods=1).sum()
         for w in (3, 7, 30):
             f[f"winput{w}"] = sf["water_input_mm"].rolling(w, min_periods=1).sum()
+        f["store_cover"] = (store > STORE_COVER_MM).astype("float64")
     else:
-        for name in ("snow_store", "snow_dstore7", "melt3", "melt7", "winput3", "winput7", "winput30"):
+        for name in ("snow_store", "snow_dstore7", "melt3", "melt7", "winput3", "winput7", "winput30", "store_cover"):
             f[name] = np.nan
     ang = 2 * np.pi * doy / 365.25
     f["doy_sin"] = np.sin(ang)
     f["doy_cos"] = np.cos(ang)
     f["log_area"] = ctx.log_area
     f["log_qscale"] = float(np.log(ctx.qscale))
+    if not snow:
+        f = {k: v for k, v in f.items() if k not in SNOW_FEATURES}
     out = pd.DataFrame({k: (v.to_numpy() if isinstance(v, pd.Series) else v) for k, v in f.items()}, index=idx)
     out.index.name = "date"
     return out

@@ -76,3 +76,27 @@ def test_backtest_on_two_real_stations(real_data, tmp_path):
     assert set(report["summary"]["1"]) >= SUMMARY_KEYS
     assert "change" in report["sigma"]
     assert set(series) == {"PROTVA_SZ", "CH2426"}
+
+
+@pytest.mark.slow
+def test_snow_ablation_reports_with_and_without_snow(real_data):
+    ds, _ = build_dataset(get_adapter("station-csv").read(real_data))
+    ds = qc.run_qc(ds).sel(station=["PROTVA_SZ", "CH2426"], time=slice("1994-01-01", "2005-12-31"))
+    params = LGBMParams(n_estimators=80, learning_rate=0.1, cal_years=3)
+    report, _ = run_backtest(ds, test_years=2, leads=[1, 7], params=params, snow_ablation=True)
+    json.dumps(report)
+    assert set(report["snow_ablation"]) == {"PROTVA_SZ", "CH2426"}
+    assert "measured SWE" in report["snow_ablation_inputs"]["CH2426"]
+    assert "measured SWE" not in report["snow_ablation_inputs"]["PROTVA_SZ"]
+    assert "degree-day" in report["snow_ablation_inputs"]["PROTVA_SZ"]
+    for sid in ("PROTVA_SZ", "CH2426"):
+        for k in ("1", "7"):
+            row = report["snow_ablation"][sid][k]
+            assert row["skill_with_snow"] == report["stations"][sid]["leads"][k]["skill_vs_persistence"]
+            assert row["skill_without_snow"] is not None and row["nse_without"] is not None
+    # the snow-free run is a different model (no snow features), so its scores differ
+    assert (
+        report["snow_ablation"]["PROTVA_SZ"]["7"]["nse_with"]
+        != report["snow_ablation"]["PROTVA_SZ"]["7"]["nse_without"]
+    )
+    assert set(report["summary"]["1"]) >= SUMMARY_KEYS  # the report keys are unchanged

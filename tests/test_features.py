@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.features import build_features, fit_context, inputs_frame, missing_inputs, targets
+from forecasting.features import (
+    SNOW_FEATURES,
+    build_features,
+    fit_context,
+    inputs_frame,
+    missing_inputs,
+    targets,
+)
 from forecasting.snowmodel import SnowParams, fit_snow_params, simulate
 
 
@@ -75,3 +82,21 @@ def test_missing_inputs_for_a_discharge_only_station(real_data):
     assert np.isnan(f.loc[day, "snow_store"]) and np.isnan(f.loc[day, "psum7"])
     swiss = _read(real_data, "CH2141", "1990-01-01", "1990-12-31")
     assert missing_inputs(swiss, pd.Timestamp("1990-06-01")) == ["swe_mm"]  # SWE starts in 1998
+
+
+def test_swe_melt_cover_and_snow_free_features(real_data):
+    df = _read(real_data, "CH2141", "2000-01-01", "2001-12-31")
+    ctx = fit_context("CH2141", df)
+    f = build_features(df, ctx)
+    swe = df["swe_mm"]
+    loss = (-swe.diff()).clip(lower=0.0)
+    t = swe.diff().idxmin()  # the day of the largest SWE decrease (spring melt)
+    assert f.loc[t, "swe_melt3"] == pytest.approx(loss.loc[t - pd.Timedelta(days=2) : t].sum())
+    assert f.loc[t, "swe_melt3"] > 0 and f.loc[t, "dswe3"] < 0
+    assert f.loc[swe.idxmax(), "snow_cover"] == 1.0
+    assert ((f["snow_cover"] == 1.0) == (swe > 5.0)).all()  # SWE is complete here
+    assert set(f["store_cover"].dropna().unique()) <= {0.0, 1.0}
+    no_snow = build_features(df, ctx, snow=False)
+    assert not set(SNOW_FEATURES) & set(no_snow.columns)
+    assert {"dd7", "dd30", "t0", "psum7"} <= set(no_snow.columns)  # temperature and rain stay
+    pd.testing.assert_frame_equal(no_snow, f[no_snow.columns])

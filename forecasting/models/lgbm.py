@@ -61,6 +61,7 @@ class LGBMParams:
     blend: bool = True  # blend with persistence on the held-out years (else weight 1)
     error_correction: bool = False  # add phi_k * (yesterday's lead-1 error); measured: no gain, so off
     keep_point_median: bool = True  # the 0.5 quantile is the (flow-weighted) point forecast, not re-centred
+    snow: bool = True  # snow features (SWE, melt, cover, degree-day store); False for the snow ablation
     seed: int = 7
 
     def lgb_params(self) -> dict:
@@ -114,7 +115,7 @@ class LGBMForecaster:
     # -- data -------------------------------------------------------------------------------------------------
     def _station_design(self, sid: str, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         ctx = self.contexts[sid]
-        base = build_features(df, ctx)
+        base = build_features(df, ctx, snow=self.params.snow)
         y = targets(df, ctx, self.leads)
         return base, y
 
@@ -283,7 +284,7 @@ class LGBMForecaster:
                 continue
             ctx = self.contexts[sid]
             hist = df.loc[: issue_dates.max()] if len(issue_dates) else df
-            full = build_features(hist, ctx)
+            full = build_features(hist, ctx, snow=self.params.snow)
             base = full.reindex(issue_dates)
             res = np.full((len(issue_dates), len(self.leads), len(levels)), np.nan)
             ok = base["lq0"].notna().to_numpy()
