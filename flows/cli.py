@@ -313,6 +313,15 @@ def demo_cmd(
     times = ds["time"].values
     has = np.isfinite(q).any(axis=0)
     issue = str(np.datetime_as_string(times[np.flatnonzero(has)[-1]], unit="D"))
+    try:  # the spring flood outlook of the latest spring in the data, for the basin pages
+        from flows.outlook import run_outlook
+
+        march = f"{issue[:4]}-03-01" if issue[5:] >= "03-01" else f"{int(issue[:4]) - 1}-03-01"
+        path, doc = run_outlook(march, h)
+        ok = sum(1 for b in doc["basins"].values() if b.get("status") == "ok")
+        console.print(f"    spring flood outlook of {march}: {ok} of {len(doc['basins'])} basins ({path.name})")
+    except (ValueError, FileNotFoundError) as exc:
+        console.print(f"    [yellow]no spring flood outlook[/yellow]: {exc}")
     console.print(f"[bold]3/4 forecast[/bold] issued {issue} (the latest day of the data), published unreviewed")
     out = forecast_flow(issue_date=issue, home=str(h.root), ingest=False, publish=True)
     _print_forecast_summary(out)
