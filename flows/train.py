@@ -3,6 +3,8 @@
 In-process by default (Prefect's ThreadPoolTaskRunner); on a Dask cluster when an address is given
 (`--dask-address` or $TASQYN_DASK_ADDRESS) through prefect-dask's DaskTaskRunner. Each task reads the store from
 the home directory itself (workers need the same home path), trains the basin and saves it in the model registry.
+When all basins are trained, one more task trains the global model on all stations (`GLOBAL_MODEL`), which the
+daily forecast averages with each basin's model.
 """
 
 from __future__ import annotations
@@ -97,9 +99,15 @@ def train_flow(
     """Train the basins of the store (all, or `basins`) and save them in the model registry.
 
     Returns {"trained": {basin: summary}, "failed": {basin: error}}; a failing basin never stops the others.
+    Training all basins also trains the global model (key GLOBAL_MODEL) on all stations.
     Runs in-process (two threads) unless a Dask scheduler address is given (or set in $TASQYN_DASK_ADDRESS)."""
+    from forecasting.model_registry import GLOBAL_MODEL
+
     h = Home.from_env(home).ensure()
     groups = basin_stations(h, basins)
+    everyone = [s for sids in groups.values() for s in sids]
+    if not basins and len(groups) > 1:  # the global model, all stations pooled (first: it takes longest)
+        groups = {GLOBAL_MODEL: everyone, **groups}
     leads = list(leads or range(1, 8))
     address = dask_address or os.environ.get(DASK_ENV)
     if address:

@@ -21,7 +21,7 @@ import xarray as xr
 
 from forecasting import extremes, flags, metrics
 from forecasting.models.calibration import FINE_LEVELS
-from forecasting.models.lgbm import LGBMForecaster, LGBMParams
+from forecasting.models.lgbm import GLOBAL_WEIGHT, LGBMForecaster, LGBMParams, ensemble_quantiles
 from forecasting.store import station_frame, station_table
 from forecasting.variables import qc_name
 
@@ -167,11 +167,14 @@ def run_backtest(
     pool_all: bool = False,
     snow: bool = True,
     snow_ablation: bool = False,
+    global_model: bool = True,
 ) -> tuple[dict, dict[str, pd.DataFrame]]:
     """Walk-forward backtest of the LightGBM forecaster on the QC'd dataset `ds` (flags computed, not masked).
 
     `pool_all` trains one global model over all stations (per-station normalised features) instead of one per
-    basin. `snow=False` leaves out the snow features (measured SWE, snow cover, the degree-day snow store).
+    basin; `global_model` (default, as `tasqyn train` does) averages the quantiles of each basin model with those
+    of that global model (weight GLOBAL_WEIGHT), each trained on the training years only.
+    `snow=False` leaves out the snow features (measured SWE, snow cover, the degree-day snow store).
     `snow_ablation` (with snow) runs the backtest a second time without snow inputs for the basins of the stations
     that have them and adds report["snow_ablation"] = {station: {lead: skill_with_snow, skill_without_snow,
     nse_with, nse_without}} and report["snow_ablation_inputs"] = {station: which snow inputs it has}.
@@ -209,6 +212,19 @@ def run_backtest(
     basins: dict[str, list[str]] = {}
     for sid in frames:
         basins.setdefault("all" if pool_all else str(meta.loc[sid, "basin"]), []).append(sid)
+    gmodel: LGBMForecaster | None = None
+    if global_model and not pool_all and len(basins) > 1:
+        say(f"training the global model ({len(frames)} stations)")
+        t0 = time.perf_counter()
+        try:
+            gmodel = LGBMForecaster(leads, params).fit(
+                frames,
+                {s: splits[s].train_end for s in frames},
+                {s: {"area_km2": meta.loc[s, "area_km2"]} for s in frames},
+            )
+        except Exception as exc:  # the basin models still forecast alone
+            say(f"global model failed: {exc}")
+        say(f"global model: trained in {time.perf_counter() - t0:.1f} s")
     for basin, sids in basins.items():
         t0 = time.perf_counter()
         say(f"training basin {basin} ({', '.join(sids)})")
@@ -233,6 +249,9 @@ def run_backtest(
             t1 = time.perf_counter()
             issue = pd.date_range(sp.test_start, sp.test_end, freq="D")
             q = model.predict({sid: frames[sid]}, issue, levels)[sid]
+            if gmodel is not None:
+                qg = gmodel.predict({sid: frames[sid]}, issue, levels)[sid]
+                q = ensemble_quantiles([q, qg], [1.0 - GLOBAL_WEIGHT, GLOBAL_WEIGHT])
             t_pred = time.perf_counter() - t1
             qobs = frames[sid]["discharge_m3s"]
             base = qobs.reindex(issue).to_numpy().copy()
@@ -261,6 +280,7 @@ def run_backtest(
                 "train_start": model.contexts[sid].train_start,
                 "train_end": str(sp.train_end.date()),
                 "basin": basin,
+                "global_model_weight": GLOBAL_WEIGHT if gmodel is not None else 0.0,
                 "threshold_2y_m3s": thr,
                 "snow_params": model.contexts[sid].snow.to_dict() if model.contexts[sid].snow else None,
                 "blend": {str(k): v for k, v in model.blend.items()},
@@ -275,7 +295,7 @@ def run_backtest(
     report["sigma"] = SIGMA_NOTE
     report["event"] = f"Q > 2-year flood (Gumbel/L-moments, training years); forecast event P >= {P_ALERT}"
     if snow_ablation and snow:
-        _add_snow_ablation(report, ds, frames, test_years, leads, params, basins, pool_all, say)
+        _add_snow_ablation(report, ds, frames, test_years, leads, params, basins, pool_all, global_model, say)
     return report, series
 
 
@@ -300,6 +320,7 @@ def _add_snow_ablation(
     params: LGBMParams,
     basins: dict[str, list[str]],
     pool_all: bool,
+    global_model: bool,
     say: Callable[[str], None],
 ) -> None:
     """Second backtest without snow inputs for the basins of the stations that have them; adds the comparison."""
@@ -315,7 +336,9 @@ def _add_snow_ablation(
         return
     rerun = sorted({s for sids in basins.values() if set(sids) & set(with_snow) for s in sids})
     say(f"snow ablation: backtest without snow inputs for {', '.join(rerun)}")
-    without, _ = run_backtest(ds, test_years, leads, params, stations=rerun, pool_all=pool_all, snow=False)
+    without, _ = run_backtest(
+        ds, test_years, leads, params, stations=rerun, pool_all=pool_all, snow=False, global_model=global_model
+    )
     for sid in with_snow:
         st_w, st_wo = report["stations"][sid], without["stations"].get(sid, {})
         if st_wo.get("reason") or not st_wo.get("leads"):

@@ -4,7 +4,9 @@
 the risk variables, which forecasting.risk adds). A forecast issued on day t for lead k is valid for day t+k;
 only observations of days <= t are used. Every station of the input appears in the output: forecast by its
 basin's LightGBM model (status ok, or stale when the last discharge is older than the issue day), by a baseline
-(status fallback, with the reason), or failed (NaN quantiles and the error).
+(status fallback, with the reason), or failed (NaN quantiles and the error). Where the registry has a global
+model (all stations pooled, `GLOBAL_MODEL`) that knows the station, its quantiles are averaged with the basin
+model's (weight GLOBAL_WEIGHT, as in the backtest) and the version names both ("<basin version>+_global/<v>").
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import pandas as pd
 import xarray as xr
 
 from forecasting.features import Q_FFILL_DAYS, missing_inputs
-from forecasting.model_registry import BasinModel
+from forecasting.model_registry import GLOBAL_MODEL, BasinModel
 from forecasting.models import OUTPUT_LEVELS
 from forecasting.models.baselines import Climatology, Persistence
+from forecasting.models.lgbm import GLOBAL_WEIGHT, ensemble_quantiles
 from forecasting.store import station_frame, station_table
 
 HISTORY_DAYS = 730  # history used for the features of one issue day (the snow store spins up from here)
@@ -60,6 +63,18 @@ def _baseline(
         )
     q = pers.predict({sid: frame}, issue, OUTPUT_LEVELS)[sid][0]
     return q, "persistence"
+
+
+def _global_quantiles(
+    gm: BasinModel | None, bm: BasinModel, sid: str, frames: dict, idx: pd.DatetimeIndex, leads: list[int]
+) -> np.ndarray | None:
+    """Quantiles (leads x K, m3/s) of the global model for the station, or None where it cannot forecast it."""
+    if gm is None or gm is bm or gm.model is None or sid not in gm.model.stations or sid in gm.fallback:
+        return None
+    if any(k not in gm.model.leads for k in leads):
+        return None
+    g = gm.model.predict(frames, idx, OUTPUT_LEVELS)[sid][0][[gm.model.leads.index(k) for k in leads]]
+    return None if np.isnan(g).any() else g
 
 
 def make_forecast(
@@ -116,8 +131,13 @@ def make_forecast(
                 if np.isnan(res).any():
                     reason = "the model gave no value (inputs missing on the issue date)"
                 else:
+                    version = bm.version
+                    gres = _global_quantiles(models.get(GLOBAL_MODEL), bm, sid, frames, idx, leads)
+                    if gres is not None:
+                        res = ensemble_quantiles([res, gres], [1.0 - GLOBAL_WEIGHT, GLOBAL_WEIGHT])
+                        version = f"{bm.version}+{GLOBAL_MODEL}/{models[GLOBAL_MODEL].version}"
                     qarr[i] = res
-                    names[i], versions[i] = bm.model.name, bm.version
+                    names[i], versions[i] = bm.model.name, version
                     age_days = (issue - q.index[-1]).days
                     status[i] = "ok" if age_days <= 1 else "stale"
                     messages[i] = "" if age_days <= 1 else f"last discharge {age_days} days before the issue date"

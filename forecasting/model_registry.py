@@ -4,7 +4,8 @@ Each version folder holds `model.json` (name, version, basin, stations, training
 hyper-parameters, validation skill, calibration, the per-station constants and the baselines used as fallback)
 and one LightGBM booster per lead (`lead_<k>.txt`, LightGBM text format). `<models_dir>/<basin>/CURRENT` names
 the version in use; loading by version keeps old forecasts reproducible. Writes are atomic (temporary folder,
-then rename).
+then rename). The global model (all stations pooled, `GLOBAL_MODEL`) is saved like a basin under that name; the
+daily forecast averages it with each basin's model.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from forecasting.models.baselines import Climatology, Persistence
 from forecasting.models.lgbm import LGBMForecaster, LGBMParams
 
 MIN_TRAIN_DAYS = 730  # a station needs 2 years of discharge to be trained; else it falls back to climatology
+GLOBAL_MODEL = "_global"  # registry name of the model trained on all stations (not a basin of the store)
 
 
 @dataclass

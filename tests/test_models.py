@@ -13,6 +13,7 @@ from forecasting import qc
 from forecasting.backtest import mask_bad
 from forecasting.forecast import make_forecast
 from forecasting.model_registry import (
+    GLOBAL_MODEL,
     MIN_TRAIN_DAYS,
     current_version,
     fit_basin_model,
@@ -21,7 +22,7 @@ from forecasting.model_registry import (
     save_model,
 )
 from forecasting.models import OUTPUT_LEVELS, get_model
-from forecasting.models.lgbm import LGBMForecaster, LGBMParams
+from forecasting.models.lgbm import GLOBAL_WEIGHT, LGBMForecaster, LGBMParams, ensemble_quantiles
 from forecasting.sources import get_adapter
 from forecasting.store import build_dataset, station_frame
 
@@ -144,3 +145,21 @@ def test_registry_of_model_names():
     with pytest.raises(KeyError):
         get_model("lstm")
     assert MIN_TRAIN_DAYS == 730
+
+
+def test_forecast_averages_the_basin_model_with_the_global_model(real_ds):
+    frames = {s: _frame(real_ds, s, "1998-01-01", "2004-12-31") for s in ("CH2426", "CH2232")}
+    basin = fit_basin_model("CH2426", {"CH2426": frames["CH2426"]}, leads=[1, 3], params=FAST)
+    glob = fit_basin_model(GLOBAL_MODEL, frames, leads=[1, 3], params=FAST)
+    assert set(glob.model.stations) == {"CH2426", "CH2232"}
+    ds = real_ds.sel(station=["CH2426"], time=slice("1998-01-01", "2004-12-31"))
+    alone = make_forecast(ds, {"CH2426": basin}, "2004-06-01", [1, 3])
+    both = make_forecast(ds, {"CH2426": basin, GLOBAL_MODEL: glob}, "2004-06-01", [1, 3])
+    g_only = make_forecast(ds, {"CH2426": glob}, "2004-06-01", [1, 3])  # the global model alone
+    expected = ensemble_quantiles(
+        [alone["discharge_m3s"].values[0], g_only["discharge_m3s"].values[0]], [1 - GLOBAL_WEIGHT, GLOBAL_WEIGHT]
+    )
+    np.testing.assert_allclose(both["discharge_m3s"].values[0], expected, rtol=1e-9)
+    assert not np.allclose(both["discharge_m3s"].values, alone["discharge_m3s"].values)
+    assert str(both["model_version"].values[0]) == f"{basin.version}+{GLOBAL_MODEL}/{glob.version}"
+    assert str(both["model_name"].values[0]) == "lightgbm" and str(both["status"].values[0]) in ("ok", "stale")

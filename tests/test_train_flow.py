@@ -32,7 +32,7 @@ def test_train_flow_on_local_dask_cluster(small_store, monkeypatch):
     from prefect.testing.utilities import prefect_test_harness
 
     from flows.train import train_flow
-    from forecasting.model_registry import current_version, load_all
+    from forecasting.model_registry import GLOBAL_MODEL, current_version, load_all
 
     monkeypatch.setenv("TASQYN_HOME", str(small_store.root))
     with (
@@ -40,7 +40,7 @@ def test_train_flow_on_local_dask_cluster(small_store, monkeypatch):
         LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
     ):
         result = train_flow(small_store.root, dask_address=cluster.scheduler_address, leads=[1, 2, 3])
-    assert set(result["trained"]) == {"CH2426", "CH2232"}
+    assert set(result["trained"]) == {"CH2426", "CH2232", GLOBAL_MODEL}  # and the global model of all stations
     assert set(result["failed"]) == {"NOQ"}
     assert "no discharge" in result["failed"]["NOQ"]
     for b in ("CH2426", "CH2232"):
@@ -48,7 +48,9 @@ def test_train_flow_on_local_dask_cluster(small_store, monkeypatch):
         assert v == result["trained"][b]["version"]
         assert (small_store.models_dir / b / v / "model.json").exists()
     models = load_all(small_store.models_dir)
-    assert set(models) == {"CH2426", "CH2232"}
+    assert set(models) == {"CH2426", "CH2232", GLOBAL_MODEL}
+    assert set(models[GLOBAL_MODEL].model.stations) == {"CH2426", "CH2232"}
+    assert "NOQ" in models[GLOBAL_MODEL].fallback
     assert models["CH2426"].model is not None and models["CH2426"].model.leads == [1, 2, 3]
 
 

@@ -38,6 +38,15 @@ from forecasting.models.calibration import (
 )
 
 BLEND_GRID = tuple(np.round(np.arange(0.0, 1.01, 0.05), 2))
+GLOBAL_WEIGHT = 0.5  # weight of the global model (all stations pooled) in the ensemble with the basin model
+
+
+def ensemble_quantiles(parts: list[np.ndarray], weights: list[float]) -> np.ndarray:
+    """Weighted average of predictive quantile arrays (... x K, same levels; quantile averaging), sorted along the
+    last axis so that they never cross. NaN where any part is NaN."""
+    w = np.asarray(weights, dtype=float) / float(np.sum(weights))
+    out = sum(wi * np.asarray(q, dtype=float) for wi, q in zip(w, parts, strict=True))
+    return np.sort(out, axis=-1)
 
 
 @dataclass
