@@ -294,7 +294,11 @@ def demo_cmd(
         raise typer.Exit(1)
     console.print("[bold]2/4 train[/bold] one model per basin")
     trained = train_flow(home=str(h.root))
-    console.print(f"    trained {len(trained['trained'])} basins, failed {len(trained['failed'])}")
+    from forecasting.model_registry import GLOBAL_MODEL
+
+    n_basins = len([b for b in trained["trained"] if b != GLOBAL_MODEL])
+    glob = " and the global model" if GLOBAL_MODEL in trained["trained"] else ""
+    console.print(f"    trained {n_basins} basins{glob}, failed {len(trained['failed'])}")
     for b, why in trained["failed"].items():
         console.print(f"    [yellow]{b}[/yellow]: {why}")
     if backtest:
