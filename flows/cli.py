@@ -358,11 +358,9 @@ def _scope(basins: list[str] | None, regions: list[str] | None) -> list[str]:
 
 def _auth_session(home: Path | None, database_url: str | None):
     from service.db import database_url as db_url
-    from service.db import init_db, make_engine, make_session_factory
+    from service.db import open_database
 
-    engine = make_engine(db_url(Home.from_env(home).ensure(), database_url))
-    init_db(engine)
-    return make_session_factory(engine)()
+    return open_database(db_url(Home.from_env(home).ensure(), database_url))[1]()
 
 
 @users_app.command("add")

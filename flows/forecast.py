@@ -13,7 +13,6 @@ import uuid
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import pandas as pd
 import xarray as xr
 from prefect import flow, get_run_logger, task
@@ -36,33 +35,6 @@ def local_today() -> dt.date:
 def forecast_path(home: Home, issue_date: dt.date, run_id: str) -> Path:
     """Where the forecast dataset of a run lives; one file per run, never overwritten."""
     return home.forecasts_dir / issue_date.isoformat() / f"forecast-{run_id}.nc"
-
-
-def mark_stale(fc: xr.Dataset, issue_date: dt.date, stale_after_days: int) -> xr.Dataset:
-    """Status `stale` where the newest discharge is older than `stale_after_days` before the issue date."""
-    fc = fc.copy()
-    issue = np.datetime64(issue_date, "ns")
-    age = (issue - fc["last_obs_date"].values).astype("timedelta64[D]").astype("float64")
-    age[np.isnat(fc["last_obs_date"].values)] = np.nan
-    status = fc["status"].values.astype(object).copy()
-    message = fc["message"].values.astype(object).copy()
-    for i, st in enumerate(status):
-        old = np.isfinite(age[i]) and age[i] > stale_after_days
-        if old:
-            note = f"newest discharge {int(age[i])} days before the issue date"
-            if note not in str(message[i]):
-                message[i] = f"{note}; {message[i]}".rstrip("; ")
-        if st in ("ok", "stale"):  # a fallback or failed station keeps that status (its message says why)
-            status[i] = "stale" if old else "ok"
-    fc["status"] = ("station", status)
-    fc["message"] = ("station", message)
-    fc["data_age_days"] = (
-        "station",
-        age,
-        {"long_name": "age of the newest discharge at the issue date", "units": "days"},
-    )
-    fc.attrs["stale_after_days"] = int(stale_after_days)
-    return fc
 
 
 @task(name="ingest-new", retries=1, retry_delay_seconds=5)
@@ -92,12 +64,14 @@ def load_usable(home: Home) -> xr.Dataset:
 
 
 @task(name="forecast-stations")
-def forecast_stations(home: Home, usable: xr.Dataset, issue_date: dt.date, leads: list[int]) -> xr.Dataset:
+def forecast_stations(
+    home: Home, usable: xr.Dataset, issue_date: dt.date, leads: list[int], stale_after_days: int
+) -> xr.Dataset:
     from forecasting.forecast import make_forecast
     from forecasting.model_registry import load_all
 
     models = load_all(home.models_dir) if home.models_dir.exists() else {}
-    return make_forecast(usable, models, pd.Timestamp(issue_date), leads)
+    return make_forecast(usable, models, pd.Timestamp(issue_date), leads, stale_after_days=stale_after_days)
 
 
 @task(name="thresholds")
@@ -120,15 +94,6 @@ def write_forecast(fc: xr.Dataset, path: Path) -> Path:
     return write_netcdf_atomic(out, path)
 
 
-def _session_factory(home: Home, database_url: str | None):
-    from service.db import database_url as db_url
-    from service.db import init_db, make_engine, make_session_factory
-
-    engine = make_engine(db_url(home, database_url))
-    init_db(engine)
-    return engine, make_session_factory(engine)
-
-
 @flow(name="daily-forecast")
 def forecast_flow(
     issue_date: str | None = None,
@@ -148,7 +113,8 @@ def forecast_flow(
     is a draft that a hydrologist approves. Returns a summary dict (run_id, path, counts, stations by status).
     """
     from forecasting.risk import add_risk
-    from service.db import session_scope
+    from service.db import database_url as db_url
+    from service.db import open_database, session_scope
     from service.publish import (
         fail_run,
         latest_threshold_version,
@@ -162,7 +128,7 @@ def forecast_flow(
     h = Home.from_env(home).ensure()
     issue = dt.date.fromisoformat(issue_date) if issue_date else local_today()
     run_id = f"{issue.isoformat()}-{uuid.uuid4().hex[:8]}"
-    engine, factory = _session_factory(h, database_url)
+    engine, factory = open_database(db_url(h, database_url))
     with session_scope(factory) as s:
         record_run(s, run_id, issue, status="running")
     try:
@@ -170,8 +136,7 @@ def forecast_flow(
         if ingest:
             notes += ingest_new(h, sources if sources is not None else inbox_sources(h))
         usable = load_usable(h)
-        fc = forecast_stations(h, usable, issue, list(range(1, leads + 1)))
-        fc = mark_stale(fc, issue, stale_after_days)
+        fc = forecast_stations(h, usable, issue, list(range(1, leads + 1)), stale_after_days)
         table, th_notes = current_thresholds(h, usable, thresholds_file)
         with session_scope(factory) as s:
             stored_version = latest_threshold_version(s)

@@ -44,7 +44,7 @@ def basin_stations(home: Home, basins: list[str] | None = None) -> dict[str, lis
 
 def train_basin(home_root: str, basin: str, stations: list[str], leads: list[int], num_threads: int = 2) -> dict:
     """Train one basin from the store and save it in the registry; returns a summary (raises on failure)."""
-    from forecasting.backtest import usable_or_masked
+    from forecasting import qc
     from forecasting.model_registry import fit_basin_model, save_model
     from forecasting.models.lgbm import LGBMParams
     from forecasting.storage import open_store
@@ -55,7 +55,7 @@ def train_basin(home_root: str, basin: str, stations: list[str], leads: list[int
     ds = open_store(home.observations)
     if ds is None:
         raise FileNotFoundError(f"the store {home.observations} is empty")
-    ds = usable_or_masked(ds.sel(station=stations))
+    ds = qc.usable(ds.sel(station=stations))
     table = station_table(ds)
     frames = {s: station_frame(ds, s) for s in stations}
     attrs = {s: {"area_km2": table.loc[s, "area_km2"]} for s in stations}

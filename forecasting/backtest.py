@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from forecasting import extremes, flags, metrics
+from forecasting import extremes, flags, metrics, qc
 from forecasting.models.calibration import FINE_LEVELS
 from forecasting.models.lgbm import GLOBAL_WEIGHT, LGBMForecaster, LGBMParams, ensemble_quantiles
 from forecasting.store import station_frame, station_table
@@ -51,15 +51,6 @@ def mask_bad(ds: xr.Dataset) -> xr.Dataset:
         if q in ds:
             out[var] = ds[var].where((ds[q] & flags.BAD) == 0)
     return out
-
-
-def usable_or_masked(ds: xr.Dataset) -> xr.Dataset:
-    """`qc.usable(ds)` where that function exists, else BAD-flagged values masked."""
-    from forecasting import qc
-
-    if hasattr(qc, "usable"):
-        return qc.usable(ds)
-    return mask_bad(ds)
 
 
 @dataclass
@@ -184,7 +175,7 @@ def run_backtest(
     leads = list(leads or range(1, 8))
     levels = FINE_LEVELS
     say = progress or (lambda _m: None)
-    train_ds = usable_or_masked(ds)
+    train_ds = qc.usable(ds)
     test_ds = mask_bad(ds)
     meta = station_table(ds)
     ids = [s for s in meta.index if stations is None or s in stations]

@@ -3,7 +3,7 @@
 `make_forecast(usable_ds, models, issue_date, leads)` returns the "Forecast dataset" of data/FORMATS.md (without
 the risk variables, which forecasting.risk adds). A forecast issued on day t for lead k is valid for day t+k;
 only observations of days <= t are used. Every station of the input appears in the output: forecast by its
-basin's LightGBM model (status ok, or stale when the last discharge is older than the issue day), by a baseline
+basin's LightGBM model (status ok, or stale when the newest discharge is older than `stale_after_days`), by a baseline
 (status fallback, with the reason), or failed (NaN quantiles and the error). Where the registry has a global
 model (all stations pooled, `GLOBAL_MODEL`) that knows the station, its quantiles are averaged with the basin
 model's (weight GLOBAL_WEIGHT, as in the backtest) and the version names both ("<basin version>+_global/<v>").
@@ -83,10 +83,13 @@ def make_forecast(
     issue_date: str | pd.Timestamp,
     leads: list[int] | None = None,
     created_at: datetime | None = None,
+    stale_after_days: int = 1,
 ) -> xr.Dataset:
     """Forecast every station of `usable_ds` (QC'd: bad values masked) as of `issue_date` for `leads` days.
 
-    `models`: basin id -> BasinModel (forecasting.model_registry). Quantiles in m3/s at OUTPUT_LEVELS."""
+    `models`: basin id -> BasinModel (forecasting.model_registry). Quantiles in m3/s at OUTPUT_LEVELS.
+    A station whose newest discharge is more than `stale_after_days` days before the issue date is `stale` (if its
+    model still forecasts it) and its message says how old its data is; `data_age_days` gives the age."""
     issue = pd.Timestamp(issue_date).normalize()
     leads = list(leads or range(1, 8))
     meta = station_table(usable_ds)
@@ -138,9 +141,7 @@ def make_forecast(
                         version = f"{bm.version}+{GLOBAL_MODEL}/{models[GLOBAL_MODEL].version}"
                     qarr[i] = res
                     names[i], versions[i] = bm.model.name, version
-                    age_days = (issue - q.index[-1]).days
-                    status[i] = "ok" if age_days <= 1 else "stale"
-                    messages[i] = "" if age_days <= 1 else f"last discharge {age_days} days before the issue date"
+                    status[i] = "stale" if (issue - q.index[-1]).days > stale_after_days else "ok"
                     if missing[i]:
                         messages[i] = (messages[i] + "; " if messages[i] else "") + f"inputs missing: {missing[i]}"
                     continue
@@ -158,6 +159,11 @@ def make_forecast(
             status[i] = "failed"
             messages[i] = f"{type(exc).__name__}: {exc}"
             qarr[i] = np.nan
+    age = (np.datetime64(issue, "ns") - last_date).astype("timedelta64[D]").astype("float64")
+    age[np.isnat(last_date)] = np.nan
+    for i in np.flatnonzero(age > stale_after_days):
+        note = f"newest discharge {int(age[i])} days before the issue date"
+        messages[i] = f"{note}; {messages[i]}".rstrip("; ")
     created = (created_at or datetime.now(UTC)).isoformat(timespec="seconds")
     cutoff = usable_ds["time"].values.max() if usable_ds.sizes.get("time") else np.datetime64("NaT")
     cutoff = min(pd.Timestamp(cutoff), issue) if not pd.isna(cutoff) else issue
@@ -180,6 +186,11 @@ def make_forecast(
             "missing_inputs": (("station",), np.array(missing, dtype=object)),
             "last_obs_date": (("station",), last_date),
             "last_obs_m3s": (("station",), last_val, {"units": "m3 s-1"}),
+            "data_age_days": (
+                ("station",),
+                age,
+                {"long_name": "age of the newest discharge at the issue date", "units": "days"},
+            ),
         },
         coords={
             "station": ("station", np.array(sids, dtype=object)),
@@ -192,6 +203,7 @@ def make_forecast(
             "data_cutoff": str(cutoff.date()),
             "created_at": created,
             "comment": "a forecast issued on day t for lead k is valid for day t+k; only data of days <= t used",
+            "stale_after_days": int(stale_after_days),
         },
     )
     return ds

@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-KINDS: tuple[str, ...] = ("warning", "danger", "extreme")
+from forecasting.thresholds import KINDS
+
 LEVEL_LABELS: dict[int, str] = {0: "normal", 1: "warning", 2: "danger", 3: "extreme"}
 DEFAULT_ALERT_PROBABILITY = 0.3
 TAIL_SCALE_FLOOR = 0.005  # minimum tail scale: 0.5 % in log discharge; 0.5 % of max(|value|, 1) when linear

@@ -42,10 +42,8 @@ DATABASE_URL_ENV = "TASQYN_DATABASE_URL"
 
 RUN_STATUSES = ("running", "success", "failed")
 REVIEW_STATUSES = ("draft", "approved", "unreviewed")
-THRESHOLD_KINDS = ("warning", "danger", "extreme")
 ROLES = ("admin", "hydrologist", "akimat")
 REVIEW_ACTIONS = ("approve", "override", "publish", "auto_publish")
-LEVEL_LABELS = {0: "normal", 1: "warning", 2: "danger", 3: "extreme"}
 
 
 def utcnow() -> dt.datetime:
@@ -281,6 +279,13 @@ def init_db(engine: Engine) -> None:
     from service.migrations import upgrade
 
     upgrade(engine)
+
+
+def open_database(url: str) -> tuple[Engine, sessionmaker[Session]]:
+    """An engine for `url` with its schema created or upgraded, and a session factory bound to it."""
+    engine = make_engine(url)
+    init_db(engine)
+    return engine, make_session_factory(engine)
 
 
 def latest_published_run(session: Session) -> ForecastRun | None:

@@ -23,11 +23,12 @@ import xarray as xr
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from forecasting.models import OUTPUT_LEVELS
 from forecasting.risk import LEVEL_LABELS, basin_levels, station_summary
 from forecasting.thresholds import THRESHOLD_COLUMNS, empty_table, next_version
 from service.db import BasinLevel, ForecastRun, ReviewAction, StationLevel, Threshold, utcnow
 
-QUANTILES = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
+QUANTILES = OUTPUT_LEVELS  # the engine's quantile levels
 
 
 def _date(value: Any) -> dt.date | None:

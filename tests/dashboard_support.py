@@ -79,11 +79,9 @@ def settings_for(home: Home, **kw: object):
 
 
 def session_factory(settings):
-    from service.db import init_db, make_engine, make_session_factory
+    from service.db import open_database
 
-    engine = make_engine(settings.database_url)
-    init_db(engine)
-    return make_session_factory(engine)
+    return open_database(settings.database_url)[1]
 
 
 def publish_synthetic(

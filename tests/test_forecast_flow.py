@@ -36,7 +36,7 @@ def _prepare(real_data, home, tmp_path):
 def test_forecast_flow_reports_every_station_and_reruns_idempotently(prefect_harness, real_data, home, tmp_path):
     from flows.forecast import forecast_flow
     from flows.train import train_flow
-    from service.db import ForecastRun, init_db, latest_published_run, make_engine, make_session_factory
+    from service.db import ForecastRun, latest_published_run, open_database
 
     _prepare(real_data, home, tmp_path)
     trained = train_flow(home=str(home.root), basins=["CH2232", "CH2185"])
@@ -65,9 +65,8 @@ def test_forecast_flow_reports_every_station_and_reruns_idempotently(prefect_har
     xr.testing.assert_allclose(fc["discharge_m3s"], fc2["discharge_m3s"])
     assert second["threshold_version"] == first["threshold_version"]  # unchanged thresholds keep their version
 
-    engine = make_engine(f"sqlite:///{home.database}")
-    init_db(engine)
-    with make_session_factory(engine)() as s:
+    engine, factory = open_database(f"sqlite:///{home.database}")
+    with factory() as s:
         assert latest_published_run(s).run_id == second["run_id"]
         # A run that fails (no store any more) is recorded failed; the publication stays the previous one.
         home.observations.rename(home.observations.with_suffix(".bak"))
