@@ -37,6 +37,7 @@ from forecasting import flags as qcflags
 from forecasting.home import Home
 from forecasting.risk import KINDS, LEVEL_LABELS
 from forecasting.storage import NETCDF_ENGINE
+from forecasting.variables import VARIABLE_NAMES
 from service import schemas
 from service.cache import DatasetCache, ResponseCache
 from service.db import (
@@ -272,28 +273,18 @@ STORE_VARIABLES = ("discharge_m3s", "discharge_m3s_qc", "water_level_cm", "preci
 
 def _load_store(path: Path) -> xr.Dataset:
     """The parts of the observation store the API serves (values and discharge flags; not the provenance
-    variables), loaded into memory once per modification of the file."""
+    variables), loaded into memory once per modification of the file, with which variables each station has."""
     with xr.open_dataset(path, engine=NETCDF_ENGINE) as ds:
         keep = [v for v in STORE_VARIABLES if v in ds.data_vars]
         out = ds[keep].load()
-    # which variables a station has at all (for the station endpoint), computed once here
-    with xr.open_dataset(path, engine=NETCDF_ENGINE) as ds:
-        have = {
-            v: np.isfinite(ds[v].values).any(axis=1)
-            for v in (
-                "discharge_m3s",
-                "water_level_cm",
-                "precip_mm",
-                "tmin_c",
-                "tmax_c",
-                "tmean_c",
-                "swe_mm",
-                "snow_depth_cm",
-            )
-            if v in ds.data_vars
-        }
+        have = {v: np.isfinite(ds[v].values).any(axis=1) for v in VARIABLE_NAMES if v in ds.data_vars}
     out.attrs["_tasqyn_variables"] = have
     return out
+
+
+def observation_store(request: Request) -> xr.Dataset | None:
+    """The cached observation store of the application (None if nothing was ingested); for the dashboard too."""
+    return _store(request.app.state.tasqyn)
 
 
 def _station_meta(store: xr.Dataset | None, station_id: str) -> dict[str, Any] | None:

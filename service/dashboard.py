@@ -39,6 +39,7 @@ from forecasting.flags import BAD
 from forecasting.home import Home
 from forecasting.outlook import _round as outlook_round
 from service import i18n
+from service.api import observation_store
 from service.auth import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -262,18 +263,18 @@ def basin_regions(home: Home) -> Any:
     return regions_of
 
 
-def observations(home: Home, station_id: str, start: dt.date, end: dt.date) -> list[tuple[dt.date, float]]:
-    """Observed daily discharge (m3/s) of a station between two local days, BAD-flagged values left out."""
-    path = home.observations
-    if not path.exists():
+def observations(
+    store: xr.Dataset | None, station_id: str, start: dt.date, end: dt.date
+) -> list[tuple[dt.date, float]]:
+    """Observed daily discharge (m3/s) of a station between two local days, BAD-flagged values left out.
+
+    `store`: the application's cached observation store (service.api.observation_store)."""
+    if store is None or "discharge_m3s" not in store or station_id not in set(map(str, store["station"].values)):
         return []
-    with NETCDF_LOCK, xr.open_dataset(path) as ds:  # HDF5 is not thread-safe
-        if "discharge_m3s" not in ds or station_id not in set(map(str, ds["station"].values)):
-            return []
-        one = ds.sel(station=station_id, time=slice(np.datetime64(start), np.datetime64(end)))
-        q = one["discharge_m3s"].values.astype(float)
-        qc = one["discharge_m3s_qc"].values if "discharge_m3s_qc" in one else np.zeros(len(q), dtype=int)
-        times = one["time"].values
+    one = store.sel(station=station_id, time=slice(np.datetime64(start), np.datetime64(end)))
+    q = one["discharge_m3s"].values.astype(float)
+    qc = one["discharge_m3s_qc"].values if "discharge_m3s_qc" in one else np.zeros(len(q), dtype=int)
+    times = one["time"].values
     out = []
     for tval, v, f in zip(times, q, qc, strict=True):
         if np.isnan(v) or int(f) & BAD:
@@ -1225,7 +1226,7 @@ def station_page(request: Request, station_id: str, issue_date: str | None = Non
     ds = forecast_dataset(run)
     fc = station_forecast(ds, station_id)
     issue = run.issue_date if run is not None else today_local()
-    obs = observations(cfg.home, station_id, issue - dt.timedelta(days=HISTORY_DAYS), issue)
+    obs = observations(observation_store(request), station_id, issue - dt.timedelta(days=HISTORY_DAYS), issue)
     thr_m3s = {t["kind"]: t["value"] for t in (fc or {}).get("thresholds", []) if t["units"] in ("m3/s", "m3 s-1")}
     fan = [f for f in (fc or {}).get("leads", []) if f.get("date") is not None]
     svg = hydrograph_svg(obs, fan, thr_m3s, issue, lang) if (obs or fan) else None
