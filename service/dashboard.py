@@ -1202,6 +1202,15 @@ def basin_page(request: Request, basin_id: str, issue_date: str | None = None) -
     )
 
 
+def _visible_station(
+    session: Any, principal: Any, meta: dict[str, StationMeta], station_id: str, issue_date: str | None
+) -> tuple[ForecastRun | None, Any]:
+    """The run this reader sees (of `issue_date` or the latest) and the station's row in it (None if not visible)."""
+    run = visible_run(session, principal, _parse_date(issue_date))
+    row = next((s for s in station_rows(session, run, meta, principal) if s.station_id == station_id), None)
+    return run, row
+
+
 @router.get("/stations/{station_id}", response_class=HTMLResponse)
 def station_page(request: Request, station_id: str, issue_date: str | None = None) -> Response:
     principal = _reader(request)
@@ -1210,8 +1219,7 @@ def station_page(request: Request, station_id: str, issue_date: str | None = Non
     cfg = _config(request)
     meta = station_metadata(cfg.home)
     with _db(request) as session:
-        run = visible_run(session, principal, _parse_date(issue_date))
-        row = next((s for s in station_rows(session, run, meta, principal) if s.station_id == station_id), None)
+        run, row = _visible_station(session, principal, meta, station_id, issue_date)
         if row is None:
             m = meta.get(station_id)
             sl = None
@@ -1254,8 +1262,7 @@ def station_csv(request: Request, station_id: str, issue_date: str | None = None
     cfg = _config(request)
     meta = station_metadata(cfg.home)
     with _db(request) as session:
-        run = visible_run(session, principal, _parse_date(issue_date))
-        row = next((s for s in station_rows(session, run, meta, principal) if s.station_id == station_id), None)
+        run, row = _visible_station(session, principal, meta, station_id, issue_date)
     if row is None or run is None:
         raise HTTPException(404, f"no forecast for station {station_id!r}")
     fc = station_forecast(forecast_dataset(run), station_id)
