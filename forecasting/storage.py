@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -20,6 +21,12 @@ import xarray as xr
 from forecasting.sources.base import QuarantinedRow
 
 NETCDF_ENGINE = "netcdf4"
+
+# The HDF5 library under netCDF4 is not thread-safe, and xarray's own locks do not cover every call (opening,
+# closing, netCDF4 used directly): two threads of one process reading the store at once can crash the process
+# (a segfault seen when two Prefect training tasks opened the store together). Every NetCDF read and write of
+# the project, here and in the service, holds this one lock; reads are short, so serialising them costs little.
+NETCDF_LOCK = threading.RLock()
 
 
 @contextmanager
@@ -64,14 +71,14 @@ def write_netcdf_atomic(ds: xr.Dataset, path: Path, compress: bool = True) -> Pa
             encoding[name] = enc
     if "time" in ds.variables:
         encoding["time"] = {"units": "days since 1900-01-01", "calendar": "proleptic_gregorian", "dtype": "int32"}
-    with atomic_target(path) as tmp:
+    with NETCDF_LOCK, atomic_target(path) as tmp:
         ds.to_netcdf(tmp, engine=NETCDF_ENGINE, encoding=encoding)
     return path
 
 
 def read_netcdf(path: Path) -> xr.Dataset:
     """Load a NetCDF file fully into memory and close it (so it can be replaced on disk afterwards)."""
-    with xr.open_dataset(path, engine=NETCDF_ENGINE) as ds:
+    with NETCDF_LOCK, xr.open_dataset(path, engine=NETCDF_ENGINE) as ds:
         ds = ds.load()
     for name in list(ds.variables):
         if ds[name].dtype == object:
@@ -95,7 +102,7 @@ def read_station(path: Path, station_id: str) -> xr.Dataset:
     """
     import netCDF4
 
-    with netCDF4.Dataset(path) as nc:
+    with NETCDF_LOCK, netCDF4.Dataset(path) as nc:
         nc.set_auto_maskandscale(False)
         ids = [str(s) for s in nc.variables["station"][:]]
         if station_id not in ids:

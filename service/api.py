@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from forecasting import flags as qcflags
 from forecasting.home import Home
 from forecasting.risk import KINDS, LEVEL_LABELS
-from forecasting.storage import NETCDF_ENGINE
+from forecasting.storage import NETCDF_ENGINE, NETCDF_LOCK
 from forecasting.variables import VARIABLE_NAMES
 from service import schemas
 from service.cache import DatasetCache, ResponseCache
@@ -274,7 +274,7 @@ STORE_VARIABLES = ("discharge_m3s", "discharge_m3s_qc", "water_level_cm", "preci
 def _load_store(path: Path) -> xr.Dataset:
     """The parts of the observation store the API serves (values and discharge flags; not the provenance
     variables), loaded into memory once per modification of the file, with which variables each station has."""
-    with xr.open_dataset(path, engine=NETCDF_ENGINE) as ds:
+    with NETCDF_LOCK, xr.open_dataset(path, engine=NETCDF_ENGINE) as ds:
         keep = [v for v in STORE_VARIABLES if v in ds.data_vars]
         out = ds[keep].load()
         have = {v: np.isfinite(ds[v].values).any(axis=1) for v in VARIABLE_NAMES if v in ds.data_vars}

@@ -17,6 +17,8 @@ from typing import Any
 
 import xarray as xr
 
+from forecasting.storage import NETCDF_LOCK
+
 Generation = tuple[Any, ...]
 
 
@@ -71,11 +73,6 @@ class ResponseCache:
             self._items[key] = (body, media_type, headers or {})
             while len(self._items) > self.max_items:
                 self._items.popitem(last=False)
-
-
-# The HDF5 library under netCDF4 is not thread-safe: concurrent reads from the threads of one process can crash it
-# (a segfault seen under load). Every NetCDF read of the service holds this lock.
-NETCDF_LOCK = threading.RLock()
 
 
 class DatasetCache:

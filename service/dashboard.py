@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from forecasting.flags import BAD
 from forecasting.home import Home
 from forecasting.outlook import _round as outlook_round
+from forecasting.storage import NETCDF_LOCK
 from service import i18n
 from service.api import observation_store
 from service.auth import (
@@ -53,7 +54,6 @@ from service.auth import (
     new_csrf_seed,
     resolve_principal,
 )
-from service.cache import NETCDF_LOCK
 from service.db import BasinLevel, ForecastRun, StationLevel, latest_published_run
 from service.review import Actor, ReviewError, apply_review, audit_trail, auto_publish_due
 from service.routers.outlook import latest_outlook, outlook_files

@@ -405,8 +405,10 @@ def basin_means(
     except BasinFileError as exc:
         result.quarantine.append(QuarantinedRow(str(geojson_path), None, None, str(exc)))
         return result
+    from forecasting.storage import NETCDF_LOCK  # here: storage imports the sources package
+
     try:
-        with xr.open_dataset(grid_path, decode_times=True, mask_and_scale=True) as ds:
+        with NETCDF_LOCK, xr.open_dataset(grid_path, decode_times=True, mask_and_scale=True) as ds:
             ds = ds.load()
     except (OSError, ValueError) as exc:
         result.quarantine.append(QuarantinedRow(str(grid_path), None, None, f"not a readable NetCDF file: {exc}"))
