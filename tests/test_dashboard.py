@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -166,7 +165,8 @@ def test_bad_input(client):
 
 
 def test_map_with_500_synthetic_stations(tmp_path):
-    """A registry of 500 stations: the map page stays light (server-side SVG) and fast."""
+    """A registry of 500 stations: the map page draws every station and stays light (server-side SVG); its speed is
+    measured by bench/dashboard.py, not here."""
     from service.app import create_app
 
     h = ds.synthetic_registry(ds.Home(tmp_path / "home"), 500)
@@ -175,14 +175,10 @@ def test_map_with_500_synthetic_stations(tmp_path):
         h, settings, issue_date=dt.date(2024, 3, 20), growth={f"SYN{i:04d}": 1.05 for i in range(0, 500, 7)}
     )
     with TestClient(create_app(settings)) as c:
-        c.get("/")  # warm the caches
-        t0 = time.perf_counter()
         r = c.get("/")
-        elapsed = time.perf_counter() - t0
     assert r.status_code == 200
     assert r.text.count('<circle class="st') == 500
     assert len(r.content) < 600_000, len(r.content)
-    assert elapsed < 2.0, elapsed  # in-process; bench/dashboard.py measures over loopback
 
 
 def test_map_svg_offline_outline_and_optional_tiles(tmp_path):
