@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from forecasting.features import Q_FFILL_DAYS, missing_inputs
+from forecasting import explain
+from forecasting.features import Q_FFILL_DAYS, inputs_frame, log_q, missing_inputs
 from forecasting.model_registry import GLOBAL_MODEL, BasinModel
 from forecasting.models import OUTPUT_LEVELS
 from forecasting.models.baselines import Climatology, Persistence
@@ -77,6 +78,21 @@ def _global_quantiles(
     return None if np.isnan(g).any() else g
 
 
+def _drivers(
+    parts: list[tuple[BasinModel, float]], sid: str, frames: dict, issue: pd.Timestamp, leads: list[int]
+) -> np.ndarray:
+    """Driver contributions (leads x DRIVERS, change of log discharge) of the models that made the forecast,
+    averaged with their ensemble weights; NaN where they cannot be computed (the forecast stands anyway)."""
+    try:
+        tables = []
+        for bm, _w in parts:
+            c = bm.model.contributions(frames, issue)[sid]
+            tables.append(explain.group_contributions(c.loc[leads]))
+        return explain.combine(tables, [w for _bm, w in parts]).to_numpy(dtype=float)
+    except Exception:  # an explanation is a help, never a reason to lose the forecast
+        return np.full((len(leads), len(explain.DRIVERS)), np.nan)
+
+
 def make_forecast(
     usable_ds: xr.Dataset,
     models: Mapping[str, BasinModel],
@@ -96,6 +112,7 @@ def make_forecast(
     sids = list(meta.index)
     n_s, n_l, n_q = len(sids), len(leads), len(OUTPUT_LEVELS)
     qarr = np.full((n_s, n_l, n_q), np.nan)
+    drivers = np.full((n_s, n_l, len(explain.DRIVERS)), np.nan)
     names = [""] * n_s
     versions = [""] * n_s
     status = ["failed"] * n_s
@@ -135,11 +152,19 @@ def make_forecast(
                     reason = "the model gave no value (inputs missing on the issue date)"
                 else:
                     version = bm.version
+                    parts = [(bm, 1.0)]
                     gres = _global_quantiles(models.get(GLOBAL_MODEL), bm, sid, frames, idx, leads)
                     if gres is not None:
                         res = ensemble_quantiles([res, gres], [1.0 - GLOBAL_WEIGHT, GLOBAL_WEIGHT])
                         version = f"{bm.version}+{GLOBAL_MODEL}/{models[GLOBAL_MODEL].version}"
+                        parts = [(bm, 1.0 - GLOBAL_WEIGHT), (models[GLOBAL_MODEL], GLOBAL_WEIGHT)]
                     qarr[i] = res
+                    drivers[i] = _drivers(parts, sid, frames, issue, leads)
+                    ctx = bm.model.contexts[sid]
+                    q0 = inputs_frame(df)["q"].reindex([issue]).iloc[0]  # the issue day's discharge as used
+                    if np.isfinite(drivers[i]).any() and np.isfinite(q0):
+                        q50 = res[:, list(OUTPUT_LEVELS).index(0.5)]
+                        drivers[i] = explain.close_to_median(drivers[i], log_q(q50, ctx) - log_q(q0, ctx))
                     names[i], versions[i] = bm.model.name, version
                     status[i] = "stale" if (issue - q.index[-1]).days > stale_after_days else "ok"
                     if missing[i]:
@@ -178,6 +203,15 @@ def make_forecast(
                     "standard_name": "water_volume_transport_in_river_channel",
                 },
             ),
+            "driver_contribution": (
+                ("station", "lead", "driver"),
+                drivers,
+                {
+                    "units": "1",
+                    "long_name": "contribution of each driver to the forecast change of log discharge from the issue "
+                    "day (LightGBM SHAP values summed per driver; exp(c) is the factor it applies)",
+                },
+            ),
             "valid_date": (("lead",), (issue + pd.to_timedelta(leads, unit="D")).values.astype("datetime64[ns]")),
             "model_name": (("station",), np.array(names, dtype=object)),
             "model_version": (("station",), np.array(versions, dtype=object)),
@@ -196,6 +230,7 @@ def make_forecast(
             "station": ("station", np.array(sids, dtype=object)),
             "lead": ("lead", np.array(leads, dtype=np.int32), {"units": "days"}),
             "quantile": ("quantile", np.array(OUTPUT_LEVELS, dtype=float)),
+            "driver": ("driver", np.array(explain.DRIVERS, dtype=object)),
         },
         attrs={
             "title": "Tasqyn discharge forecast",

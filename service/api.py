@@ -34,6 +34,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from forecasting import flags as qcflags
+from forecasting.explain import as_percent
 from forecasting.home import Home
 from forecasting.risk import KINDS, LEVEL_LABELS
 from forecasting.storage import NETCDF_ENGINE, NETCDF_LOCK
@@ -738,6 +739,8 @@ def _forecast_payload(
     wl = ds["water_level_cm"].transpose("station", "lead", "quantile").values[i] if "water_level_cm" in ds else None
     p = ds["p_exceed"].transpose("station", "lead", "threshold").values[i] if "p_exceed" in ds else None
     lv = ds["level"].transpose("station", "lead").values[i] if "level" in ds else None
+    dc = ds["driver_contribution"].transpose("station", "lead", "driver").values[i] if "driver" in ds.dims else None
+    driver_names = [str(d) for d in ds["driver"].values] if dc is not None else []
     kinds = [str(k) for k in ds["threshold"].values] if "threshold" in ds.coords else list(KINDS)
     valid = pd.DatetimeIndex(ds["valid_date"].values)
     leads = []
@@ -752,6 +755,7 @@ def _forecast_payload(
                 water_level_quantiles=(
                     {key: _finite(wl[k, j]) for j, key in enumerate(qkeys)} if wl is not None else None
                 ),
+                drivers=_drivers_out(dc[k], driver_names) if dc is not None else None,
             )
         )
     last_obs = _date_or_none(ds["last_obs_date"].values[i]) if "last_obs_date" in ds else run.data_cutoff
@@ -791,6 +795,13 @@ def _forecast_payload(
         observations=[schemas.ObservationOut(**o) for o in obs],
         leads=leads,
     )
+
+
+def _drivers_out(row: np.ndarray, names: list[str]) -> dict[str, float | None] | None:
+    """Driver contributions (log change) of one lead as percentages, or None when the model gave none."""
+    if not np.isfinite(row).any():
+        return None
+    return {n: (round(float(as_percent(v)), 1) if np.isfinite(v) else None) for n, v in zip(names, row, strict=True)}
 
 
 def _forecast_csv(f: schemas.ForecastOut) -> bytes:

@@ -176,6 +176,13 @@ class LeadOut(BaseModel):
     p_exceed: dict[str, float | None] = Field(examples=[{"warning": 0.12, "danger": 0.03, "extreme": 0.004}])
     level: Level
     water_level_quantiles: dict[str, float | None] | None = None
+    drivers: dict[str, float | None] | None = Field(
+        default=None,
+        description="why the median changes from the issue day: per driver (flow, rain, snow, temperature, season, "
+        "basin, calibration) the percentage by which it moves the forecast (model contributions; null when the "
+        "station was forecast by a baseline)",
+        examples=[{"flow": -12.5, "rain": 34.0, "snow": 8.1, "temperature": 2.0, "season": 1.5, "basin": 0.0}],
+    )
 
 
 class ForecastOut(BaseModel):

@@ -172,6 +172,7 @@ def test_station_forecast(api) -> None:
     assert lead1["valid_date"] == str(dt.date.fromisoformat(dates["latest"]) + dt.timedelta(days=1))
     assert list(lead1["quantiles"]) == ["0.05", "0.1", "0.25", "0.5", "0.75", "0.9", "0.95"]
     assert set(lead1["p_exceed"]) == {"warning", "danger", "extreme"}
+    assert lead1["drivers"] is None  # a forecast file without driver contributions (older runs) stays readable
     assert lead7["p_exceed"]["danger"] > 0.5 and lead7["level"] >= 2
     assert all(0 < ld["p_exceed"]["extreme"] < 1 for ld in f["leads"])
     assert f["level"] == max(ld["level"] for ld in f["leads"])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -35,6 +37,12 @@ def test_demo_on_the_embedded_sample_then_serve(prefect_harness, tmp_path):
         assert set(first["p_exceed"]) == {"warning", "danger", "extreme"}
         q = [first["quantiles"][k] for k in sorted(first["quantiles"], key=float)]
         assert q == sorted(q) and len(q) >= 5
+        # why: the drivers' factors multiply the newest observation up to the median (percent, rounded)
+        drivers = first["drivers"]
+        assert set(drivers) == {"flow", "rain", "snow", "temperature", "season", "basin", "calibration"}
+        factor = math.prod(1 + v / 100 for v in drivers.values())
+        last = fc["observations"][-1]["discharge_m3s"]
+        assert factor * last == pytest.approx(first["quantiles"]["0.5"], rel=0.02)
         station = c.get("/api/v1/stations/FULDA").json()
         assert station["skill"] is not None  # the demo's backtest gives the model's skill at the station
 

@@ -309,6 +309,29 @@ class LGBMForecaster:
             out[sid] = res
         return out
 
+    def contributions(self, frames: dict[str, pd.DataFrame], issue_date: pd.Timestamp) -> dict[str, pd.DataFrame]:
+        """Why the model forecasts what it does: per station, a frame leads x (features + "bias") of the additive
+        contributions (LightGBM's SHAP values, times the blend weight) to the forecast change of log discharge
+        from the issue day to day t+k; a row sums to the point forecast of that lead. Stations whose discharge on
+        the issue day is unknown are left out."""
+        issue = pd.DatetimeIndex([pd.Timestamp(issue_date)])
+        out = {}
+        for sid, df in frames.items():
+            if sid not in self.contexts:
+                continue
+            ctx = self.contexts[sid]
+            base = build_features(df.loc[: issue[0]], ctx, snow=self.params.snow).reindex(issue)
+            if base["lq0"].isna().all():
+                continue
+            rows = {}
+            for k in self.leads:
+                x = lead_features(base, ctx, k)[self.feature_names]
+                c = self.boosters[k].predict(x, pred_contrib=True, num_threads=self.params.num_threads)[0]
+                c = c * self.blend.get(k, 1.0)
+                rows[k] = c
+            out[sid] = pd.DataFrame.from_dict(rows, orient="index", columns=[*self.feature_names, "bias"])
+        return out
+
     def _yesterday_error(
         self, hist: pd.DataFrame, full: pd.DataFrame, ctx: StationContext, days: pd.DatetimeIndex
     ) -> np.ndarray:

@@ -1,0 +1,95 @@
+"""Why a forecast rises or falls: the model's additive contributions grouped into hydrological drivers.
+
+LightGBM gives, for each forecast, the contribution of every feature to the predicted change of log discharge from
+the issue day t to day t+k (SHAP values; they sum, with the model's bias, to the point forecast). Hydrologists do not
+think in 60 features but in a few drivers, so the contributions are summed per driver (`DRIVERS`):
+
+- `flow`: the recent discharge, its trend and recession, its anomaly against the season;
+- `rain`: precipitation of the last days and weeks;
+- `snow`: snowpack and snowmelt (measured SWE and its decrease, snow cover, the degree-day store, melt input);
+- `temperature`: air temperature and degree-day sums (melt potential) not already in `snow`;
+- `season`: day of year and the climatological change to day t+k, with the model's bias (the average change);
+- `basin`: basin attributes (area, typical discharge) of a pooled model;
+- `calibration`: what the calibrated median and the average with the global model add to the models' point
+  forecasts (set by the forecast, `close_to_median`), so that the drivers add up to the published median.
+
+A contribution c (log units) multiplies the forecast by exp(c): `as_percent` turns it into "+35%".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+DRIVERS: tuple[str, ...] = ("flow", "rain", "snow", "temperature", "season", "basin", "calibration")
+
+_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("lq", "flow"),
+    ("dlq", "flow"),
+    ("p0", "rain"),
+    ("p1", "rain"),
+    ("p2", "rain"),
+    ("psum", "rain"),
+    ("swe", "snow"),
+    ("dswe", "snow"),
+    ("snow", "snow"),
+    ("store", "snow"),
+    ("melt", "snow"),
+    ("winput", "snow"),
+    ("t0", "temperature"),
+    ("tmean", "temperature"),
+    ("tmax", "temperature"),
+    ("dtr", "temperature"),
+    ("dd", "temperature"),
+    ("doy", "season"),
+    ("clim", "season"),
+    ("bias", "season"),
+    ("log_area", "basin"),
+    ("log_qscale", "basin"),
+)
+
+
+def driver_of(feature: str) -> str:
+    """The driver a feature belongs to (unknown features count as `flow`, the model's state)."""
+    for prefix, driver in _PREFIXES:
+        if feature.startswith(prefix):
+            return driver
+    return "flow"
+
+
+def group_contributions(contrib: pd.DataFrame) -> pd.DataFrame:
+    """Feature contributions (rows: leads; columns: features and "bias") summed per driver: leads x DRIVERS."""
+    groups = {c: driver_of(str(c)) for c in contrib.columns}
+    out = contrib.T.groupby(pd.Series(groups)).sum().T
+    return out.reindex(columns=list(DRIVERS), fill_value=0.0)
+
+
+def combine(parts: list[pd.DataFrame], weights: list[float]) -> pd.DataFrame:
+    """Weighted average of driver tables (as the forecast averages a basin model and the global model)."""
+    w = np.asarray(weights, dtype=float) / float(np.sum(weights))
+    out = sum(wi * p for wi, p in zip(w, parts, strict=True))
+    return out.reindex(columns=list(DRIVERS))
+
+
+def close_to_median(table: np.ndarray, median_change: np.ndarray) -> np.ndarray:
+    """Set the `calibration` column of a leads x DRIVERS table so that each row sums to `median_change` (the change
+    of log discharge from the issue day to the forecast median)."""
+    out = np.array(table, dtype=float)
+    j = DRIVERS.index("calibration")
+    out[:, j] = 0.0
+    out[:, j] = np.asarray(median_change, dtype=float) - np.nansum(out, axis=1)
+    return out
+
+
+def as_percent(log_contribution: float | np.ndarray) -> float | np.ndarray:
+    """A contribution to the change of log discharge as a percentage change of the forecast (exp(c) - 1) * 100."""
+    return np.expm1(log_contribution) * 100.0
+
+
+def main_drivers(row: pd.Series, n: int = 2, min_percent: float = 5.0) -> list[tuple[str, float]]:
+    """The `n` drivers of one lead with the largest effect (at least `min_percent` % either way), as
+    (driver, percent), largest first; `season` (the expected change of any such day) and `calibration` are left
+    out."""
+    cand = [(d, float(as_percent(v))) for d, v in row.items() if d not in ("season", "calibration") and np.isfinite(v)]
+    cand = [c for c in cand if abs(c[1]) >= min_percent]
+    return sorted(cand, key=lambda c: -abs(c[1]))[:n]
