@@ -18,6 +18,8 @@ A contribution c (log units) multiplies the forecast by exp(c): `as_percent` tur
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
@@ -86,10 +88,10 @@ def as_percent(log_contribution: float | np.ndarray) -> float | np.ndarray:
     return np.expm1(log_contribution) * 100.0
 
 
-def main_drivers(row: pd.Series, n: int = 2, min_percent: float = 5.0) -> list[tuple[str, float]]:
-    """The `n` drivers of one lead with the largest effect (at least `min_percent` % either way), as
-    (driver, percent), largest first; `season` (the expected change of any such day) and `calibration` are left
-    out."""
+def main_drivers(row: Mapping[str, float], n: int = 2, min_percent: float = 5.0) -> list[tuple[str, float]]:
+    """The `n` drivers of one lead (driver -> contribution in log units) with the largest effect (at least
+    `min_percent` % either way), as (driver, percent), largest first; `season` (the expected change of any such
+    day) and `calibration` are left out."""
     cand = [(d, float(as_percent(v))) for d, v in row.items() if d not in ("season", "calibration") and np.isfinite(v)]
     cand = [c for c in cand if abs(c[1]) >= min_percent]
     return sorted(cand, key=lambda c: -abs(c[1]))[:n]

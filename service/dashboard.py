@@ -35,6 +35,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from forecasting.explain import DRIVERS, as_percent, main_drivers
 from forecasting.flags import BAD
 from forecasting.home import Home
 from forecasting.outlook import _round as outlook_round
@@ -1037,6 +1038,12 @@ def station_forecast(ds: xr.Dataset | None, station_id: str) -> dict[str, Any] |
             for kind in kinds:
                 row["p"][kind] = _num(one["p_exceed"].sel(threshold=kind).values[i])
         row["level"] = int(one["level"].values[i]) if "level" in one else None
+        row["drivers"] = {}
+        if "driver_contribution" in one:
+            vals = one["driver_contribution"].values[i]
+            if np.isfinite(vals).any():
+                names = [str(d) for d in ds["driver"].values]
+                row["drivers"] = {n: float(as_percent(v)) for n, v in zip(names, vals, strict=True) if np.isfinite(v)}
         rows.append(row)
     return {
         "quantiles": qs,
@@ -1092,6 +1099,7 @@ def render(request: Request, template: str, status_code: int = 200, **ctx: Any) 
         "fdatetime": lambda m: i18n.format_datetime(m, lang),
         "fnum": lambda x, digits=None: i18n.format_number(x, lang, digits),
         "fpct": i18n.format_pct,
+        "fchange": i18n.format_change,
         "phrase": lambda level, p, d: i18n.level_phrase(level, p, d, lang),
         "level_name": lambda level: i18n.level_name(level, lang),
         "level_colour": i18n.level_colour,
@@ -1211,6 +1219,41 @@ def _visible_station(
     return run, row
 
 
+def why_view(fc: dict[str, Any] | None, lang: str) -> dict[str, Any] | None:
+    """The "why the forecast changes" block: drivers (rows) x leads in percent, and a sentence for the lead with
+    the largest change of the median (its main drivers named). None when no lead has driver contributions."""
+    leads = [r for r in (fc or {}).get("leads", []) if r.get("drivers")]
+    if not leads:
+        return None
+    last_obs = (fc or {}).get("last_obs_m3s")
+    total = {}
+    for r in leads:
+        factor = float(np.prod([1 + v / 100 for v in r["drivers"].values()]))
+        total[r["lead"]] = 100 * (factor - 1)
+    focus = max(leads, key=lambda r: abs(total[r["lead"]]))
+    top = main_drivers({d: float(np.log1p(v / 100)) for d, v in focus["drivers"].items()})
+    items = ", ".join(f"{i18n.t('driver.' + d, lang)} ({i18n.format_change(v)})" for d, v in top)
+    drivers_text = i18n.t("station.why_mainly", lang, items=items) if top else i18n.t("station.why_nothing", lang)
+    sentence = i18n.t(
+        "station.why_sentence",
+        lang,
+        date=i18n.format_date(focus["date"], lang, False) if focus.get("date") else str(focus["lead"]),
+        change=i18n.format_change(total[focus["lead"]]),
+        drivers=drivers_text,
+    )
+    shown = [d for d in DRIVERS if any(abs(r["drivers"].get(d, 0.0)) >= 0.5 for r in leads)]
+    return {
+        "sentence": sentence,
+        "leads": [r["lead"] for r in leads],
+        "rows": [
+            {"driver": d, "label": i18n.t("driver." + d, lang), "values": [r["drivers"].get(d) for r in leads]}
+            for d in shown
+        ],
+        "total": [total[r["lead"]] for r in leads],
+        "last_obs": last_obs,
+    }
+
+
 @router.get("/stations/{station_id}", response_class=HTMLResponse)
 def station_page(request: Request, station_id: str, issue_date: str | None = None) -> Response:
     principal = _reader(request)
@@ -1247,6 +1290,7 @@ def station_page(request: Request, station_id: str, issue_date: str | None = Non
         fc=fc,
         svg=svg,
         skill=skill,
+        why=why_view(fc, lang),
         meta=meta.get(station_id),
         basin_name=basin_namer(meta)(None, row.basin_id),
         has_recent_obs=bool(obs),

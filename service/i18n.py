@@ -307,6 +307,49 @@ CATALOG: dict[str, dict[str, str]] = {
         "kk": "Белгілерден асу ықтималдығы",
     },
     "station.thresholds": {"en": "Thresholds", "ru": "Отметки", "kk": "Белгілер"},
+    # --- why the forecast changes (driver contributions)
+    "station.why": {
+        "en": "Why the forecast changes",
+        "ru": "Почему меняется прогноз",
+        "kk": "Болжам неге өзгереді",
+    },
+    "station.why_sentence": {
+        "en": "On {date} the median is {change} on the issue day: {drivers}.",
+        "ru": "На {date} медиана {change} к дню выпуска: {drivers}.",
+        "kk": "{date} күні медиана шығарылған күнмен салыстырғанда {change}: {drivers}.",
+    },
+    "station.why_mainly": {"en": "mainly {items}", "ru": "главным образом {items}", "kk": "негізінен {items}"},
+    "station.why_nothing": {
+        "en": "no single driver stands out",
+        "ru": "ни один фактор не выделяется",
+        "kk": "ерекше фактор жоқ",
+    },
+    "station.why_note": {
+        "en": "How much each group of inputs moves the median from the discharge of the issue day, in percent "
+        "(the model's contributions, SHAP values): +20% raises the forecast by a fifth. Season includes the "
+        "usual change of the time of year; calibration is what the calibrated median adds to the models.",
+        "ru": "Насколько каждая группа входных данных сдвигает медиану от расхода в день выпуска, в процентах "
+        "(вклады модели, значения SHAP): +20% поднимает прогноз на пятую часть. «Сезон» включает обычное "
+        "изменение для этого времени года; «калибровка» — поправку калиброванной медианы.",
+        "kk": "Әр кіріс деректер тобы медиананы шығарылған күнгі шығыннан қанша пайызға жылжытады (модель "
+        "үлестері, SHAP мәндері): +20% болжамды бестен бірге көтереді. «Маусым» жылдың осы уақытына тән "
+        "өзгерісті қамтиды; «калибрлеу» — калибрленген медиананың түзетуі.",
+    },
+    "station.why_none": {
+        "en": "This forecast has no explanation (forecasts of a baseline method, and runs made before "
+        "explanations were kept, have none).",
+        "ru": "У этого прогноза нет объяснения (его нет у прогнозов базовым методом и у выпусков, сделанных "
+        "до того, как объяснения стали сохраняться).",
+        "kk": "Бұл болжамның түсіндірмесі жоқ (базалық әдіс болжамдарында және түсіндірмелер сақталмай "
+        "тұрғандағы шығарылымдарда ол жоқ).",
+    },
+    "driver.flow": {"en": "flow and its trend", "ru": "расход и его ход", "kk": "шығын және оның барысы"},
+    "driver.rain": {"en": "rain", "ru": "осадки", "kk": "жауын-шашын"},
+    "driver.snow": {"en": "snowpack and snowmelt", "ru": "снегозапасы и снеготаяние", "kk": "қар қоры және қар еруі"},
+    "driver.temperature": {"en": "air temperature", "ru": "температура воздуха", "kk": "ауа температурасы"},
+    "driver.season": {"en": "season", "ru": "сезон", "kk": "маусым"},
+    "driver.basin": {"en": "basin", "ru": "бассейн", "kk": "алап"},
+    "driver.calibration": {"en": "calibration", "ru": "калибровка", "kk": "калибрлеу"},
     "station.skill": {
         "en": "Model skill at this station (backtest)",
         "ru": "Качество модели на этом посту (ретроспективная проверка)",
@@ -490,6 +533,16 @@ def format_pct(p: float | None) -> str:
     if p < 1 and pct == 100:
         return ">99%"
     return f"{pct}%"
+
+
+def format_change(pct: float | None, lang: str = DEFAULT_LANG) -> str:
+    """A signed percentage change: "+35%", "−12%" (a true minus sign), "0%"; "–" when unknown."""
+    if pct is None or (isinstance(pct, float) and math.isnan(pct)):
+        return "–"
+    r = round(pct)
+    if r == 0:
+        return "0%"
+    return f"+{r}%" if r > 0 else f"\u2212{-r}%"
 
 
 def ru_days(n: int) -> str:

@@ -104,6 +104,7 @@ def test_station_page_hydrograph_fan_thresholds_csv(client):
     assert rows == [str(k) for k in range(1, 8)]
     assert "Danger level" in page and "from 8 June" in page
     assert "No backtest has been run for this station yet." in page
+    assert "This forecast has no explanation" in page  # the synthetic forecast carries no driver contributions
     r = client.get("/stations/CH2185/forecast.csv")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     lines = r.text.strip().splitlines()

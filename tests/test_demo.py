@@ -43,6 +43,8 @@ def test_demo_on_the_embedded_sample_then_serve(prefect_harness, tmp_path):
         factor = math.prod(1 + v / 100 for v in drivers.values())
         last = fc["observations"][-1]["discharge_m3s"]
         assert factor * last == pytest.approx(first["quantiles"]["0.5"], rel=0.02)
+        page = c.get("/stations/FULDA?lang=en").text  # the hydrologist's page says why
+        assert 'id="why-table"' in page and "the median is" in page and 'data-driver="flow"' in page
         station = c.get("/api/v1/stations/FULDA").json()
         assert station["skill"] is not None  # the demo's backtest gives the model's skill at the station
 

@@ -97,3 +97,23 @@ def test_main_drivers_in_percent():
     row = pd.Series({"flow": np.log(0.8), "rain": np.log(1.5), "snow": 0.01, "temperature": 0.0, "season": 1.0})
     assert [(d, round(v)) for d, v in explain.main_drivers(row)] == [("rain", 50), ("flow", -20)]
     assert explain.as_percent(0.0) == 0.0
+
+
+@pytest.mark.parametrize("lang", ["en", "ru", "kk"])
+def test_dashboard_says_why_in_three_languages(real_ds, lang):
+    from service import i18n
+    from service.dashboard import station_forecast, why_view
+
+    ds = real_ds.sel(station=["PROTVA_SZ"], time=slice("1990-01-01", "2004-03-20"))
+    bm = fit_basin_model("PROTVA_SZ", {"PROTVA_SZ": station_frame(ds, "PROTVA_SZ")}, leads=[1, 3, 7], params=FAST)
+    fc = station_forecast(make_forecast(ds, {"PROTVA_SZ": bm}, "2004-03-20", [1, 3, 7]), "PROTVA_SZ")
+    why = why_view(fc, lang)
+    assert why["leads"] == [1, 3, 7]
+    # the total of each lead is the median's change on the issue day's discharge
+    q0 = fc["last_obs_m3s"]
+    for lead, total in zip(fc["leads"], why["total"], strict=True):
+        assert lead["q50"] == pytest.approx(q0 * (1 + total / 100), rel=0.02)
+    assert {r["driver"] for r in why["rows"]} <= set(explain.DRIVERS)
+    names = [i18n.t("driver." + d, lang) for d in explain.DRIVERS]
+    assert any(n in why["sentence"] for n in names) or i18n.t("station.why_nothing", lang) in why["sentence"]
+    assert why["sentence"].endswith(".") and "{" not in why["sentence"]
