@@ -163,3 +163,17 @@ def test_forecast_averages_the_basin_model_with_the_global_model(real_ds):
     assert not np.allclose(both["discharge_m3s"].values, alone["discharge_m3s"].values)
     assert str(both["model_version"].values[0]) == f"{basin.version}+{GLOBAL_MODEL}/{glob.version}"
     assert str(both["model_name"].values[0]) == "lightgbm" and str(both["status"].values[0]) in ("ok", "stale")
+
+
+def test_early_stopping_on_the_held_out_years_is_recorded(real_ds):
+    """Optional early stopping: the number of trees of each lead is chosen on the held-out years and recorded."""
+    from dataclasses import replace
+
+    df = _frame(real_ds, "CH2426", "1994-01-01", "2006-12-31")
+    params = replace(FAST, early_stopping=10, max_estimators=2000, learning_rate=0.2)
+    model = LGBMForecaster([1, 7], params).fit({"CH2426": df}, pd.Timestamp("2005-12-31"))
+    trees = {k: model.validation[str(k)]["trees"] for k in (1, 7)}
+    assert all(1 <= t < 2000 for t in trees.values()), trees  # stopped long before the cap
+    assert model.boosters[1].best_iteration == trees[1]
+    q = model.predict({"CH2426": df}, pd.date_range("2006-01-01", "2006-03-01"), OUTPUT_LEVELS)["CH2426"]
+    assert np.isfinite(q).all() and (np.diff(q, axis=2) >= 0).all()

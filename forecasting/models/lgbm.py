@@ -3,7 +3,8 @@ no recursion), predicting the change of log discharge from the issue day t to t+
 
 Training on a basin's training period:
 1. per-station constants (discharge scale, climatology, snow-store parameters) on the training years only;
-2. a model per lead on all but the last `cal_years` of the training period; on those held-out years:
+2. a model per lead on all but the last `cal_years` of the training period (`n_estimators` trees, or optionally
+   early stopping on the held-out years); on those held-out years:
    a blend weight w with persistence (yhat -> w * yhat; w = 1 unless the model is worse than persistence there),
    and the residual quantiles per lead and bin of a scale proxy (forecasting.models.calibration);
 3. optionally (`refit`) the final model per lead refitted on the whole training period with the same settings
@@ -55,7 +56,8 @@ class LGBMParams:
 
     num_leaves: int = 31
     learning_rate: float = 0.05
-    n_estimators: int = 300
+    n_estimators: int = 300  # trees when there are no held-out years to stop on
+    max_estimators: int = 1500  # at most this many trees when early stopping on the held-out years
     min_data_in_leaf: int = 40
     feature_fraction: float = 0.8
     bagging_fraction: float = 0.8
@@ -65,6 +67,10 @@ class LGBMParams:
     num_threads: int = 1  # >1 only on an otherwise idle machine: OpenMP threads spin under contention
     weight_power: float = 1.0  # sample weight (Q/Q_median)^p, clipped to [0.1, 50]
     cal_years: int = 6  # held-out years at the end of the training period for blending and calibration
+    # > 0: stop adding trees when the held-out years stop improving for this many rounds (at most max_estimators).
+    # Measured with 50 on the real backtest: median skill 0.62/0.39/0.42 (leads 1/3/7) against 0.61/0.39/0.42
+    # without, but the Protva's lead-7 NSE fell from 0.61 to 0.57 (its held-out years have small floods); off.
+    early_stopping: int = 0
     refit: bool = False  # refit on the whole training period after calibration
     linear_tree: bool = False  # linear models in the leaves (extrapolate beyond the training range)
     blend: bool = True  # blend with persistence on the held-out years (else weight 1)
@@ -189,10 +195,18 @@ class LGBMForecaster:
             if fit_mask.sum() < 200 or cal.sum() < 100:
                 fit_mask = np.ones(len(y_all), dtype=bool)
                 cal = np.zeros(len(y_all), dtype=bool)
+            keep_raw = self.params.early_stopping > 0  # the held-out set is binned with the training set
+            dtrain = lgb.Dataset(x_all[fit_mask], y_all[fit_mask], weight=w_all[fit_mask], free_raw_data=not keep_raw)
+            callbacks, valid = [], []
+            if self.params.early_stopping > 0 and cal.any():
+                valid = [lgb.Dataset(x_all[cal], y_all[cal], weight=w_all[cal], reference=dtrain)]
+                callbacks = [lgb.early_stopping(self.params.early_stopping, verbose=False)]
             booster = lgb.train(
-                params,
-                lgb.Dataset(x_all[fit_mask], y_all[fit_mask], weight=w_all[fit_mask], free_raw_data=True),
-                num_boost_round=self.params.n_estimators,
+                {**params, "metric": "l2"},
+                dtrain,
+                num_boost_round=self.params.max_estimators if valid else self.params.n_estimators,
+                valid_sets=valid,
+                callbacks=callbacks,
             )
             if cal.any():
                 xc = x_all[cal]
@@ -223,6 +237,7 @@ class LGBMForecaster:
                 calib.coverage = held_out_coverage(resid, scale, keep_point_median=kpm)
                 self.calibration[k] = calib
                 self.validation[str(k)] = self._validation(lq0, w * yhat, yc, sids)
+                self.validation[str(k)]["trees"] = int(booster.best_iteration or booster.num_trees())
             else:
                 self.blend[k] = 1.0
                 resid = y_all - booster.predict(x_all, num_threads=self.params.num_threads)
@@ -232,7 +247,7 @@ class LGBMForecaster:
                 booster = lgb.train(
                     params,
                     lgb.Dataset(x_all, y_all, weight=w_all, free_raw_data=True),
-                    num_boost_round=self.params.n_estimators,
+                    num_boost_round=booster.best_iteration or self.params.n_estimators,
                 )
             self.boosters[k] = booster
         return self
