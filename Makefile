@@ -30,6 +30,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/ingest.py
+	$(PY) bench/train_forecast.py
+	$(PY) bench/api.py
+	$(PY) bench/dashboard.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -28,7 +28,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from forecasting import qc  # noqa: E402
-from forecasting.backtest import usable_or_masked  # noqa: E402
 from forecasting.forecast import make_forecast  # noqa: E402
 from forecasting.model_registry import GLOBAL_MODEL, fit_basin_model, load_all, save_model  # noqa: E402
 from forecasting.models.lgbm import LGBMParams  # noqa: E402
@@ -40,7 +39,7 @@ LEADS = list(range(1, 8))
 
 def load(data: Path) -> xr.Dataset:
     ds, _ = build_dataset(get_adapter("station-csv").read(data))
-    return usable_or_masked(qc.run_qc(ds))
+    return qc.usable(qc.run_qc(ds))
 
 
 def train_one(ds: xr.Dataset, sid: str, params: LGBMParams, stations: list[str] | None = None):

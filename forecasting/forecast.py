@@ -7,6 +7,8 @@ basin's LightGBM model (status ok, or stale when the newest discharge is older t
 (status fallback, with the reason), or failed (NaN quantiles and the error). Where the registry has a global
 model (all stations pooled, `GLOBAL_MODEL`) that knows the station, its quantiles are averaged with the basin
 model's (weight GLOBAL_WEIGHT, as in the backtest) and the version names both ("<basin version>+_global/<v>").
+Each model forecast also says why it moves (`driver_contribution`, forecasting.explain): the models' SHAP
+contributions per driver, averaged like the quantiles and closed on the published median.
 """
 
 from __future__ import annotations
@@ -80,17 +82,18 @@ def _global_quantiles(
 
 def _drivers(
     parts: list[tuple[BasinModel, float]], sid: str, frames: dict, issue: pd.Timestamp, leads: list[int]
-) -> np.ndarray:
+) -> tuple[np.ndarray, str]:
     """Driver contributions (leads x DRIVERS, change of log discharge) of the models that made the forecast,
-    averaged with their ensemble weights; NaN where they cannot be computed (the forecast stands anyway)."""
+    averaged with their ensemble weights, and "" — or NaN and the reason where they cannot be computed (the
+    forecast stands anyway)."""
     try:
         tables = []
         for bm, _w in parts:
             c = bm.model.contributions(frames, issue)[sid]
             tables.append(explain.group_contributions(c.loc[leads]))
-        return explain.combine(tables, [w for _bm, w in parts]).to_numpy(dtype=float)
-    except Exception:  # an explanation is a help, never a reason to lose the forecast
-        return np.full((len(leads), len(explain.DRIVERS)), np.nan)
+        return explain.combine(tables, [w for _bm, w in parts]).to_numpy(dtype=float), ""
+    except Exception as exc:  # an explanation is a help, never a reason to lose the forecast
+        return np.full((len(leads), len(explain.DRIVERS)), np.nan), f"no explanation ({type(exc).__name__}: {exc})"
 
 
 def make_forecast(
@@ -159,7 +162,9 @@ def make_forecast(
                         version = f"{bm.version}+{GLOBAL_MODEL}/{models[GLOBAL_MODEL].version}"
                         parts = [(bm, 1.0 - GLOBAL_WEIGHT), (models[GLOBAL_MODEL], GLOBAL_WEIGHT)]
                     qarr[i] = res
-                    drivers[i] = _drivers(parts, sid, frames, issue, leads)
+                    drivers[i], why_not = _drivers(parts, sid, frames, issue, leads)
+                    if why_not:
+                        messages[i] = why_not
                     ctx = bm.model.contexts[sid]
                     q0 = inputs_frame(df)["q"].reindex([issue]).iloc[0]  # the issue day's discharge as used
                     if np.isfinite(drivers[i]).any() and np.isfinite(q0):
