@@ -292,6 +292,19 @@ class LGBMForecaster:
         return {"nse": float(nse), "skill_vs_persistence": float(skill), "n": int(len(obs))}
 
     # -- prediction -------------------------------------------------------------------------------------------
+    def _features(self, sid: str, df: pd.DataFrame, end: pd.Timestamp | None) -> pd.DataFrame:
+        """Feature rows of `df` up to `end` for station `sid`. The last result is kept under a hash of the frame's
+        content, so that a forecast and its explanation (`predict`, then `contributions` on the same data) build
+        the features once (hashing costs ~0.3 ms, building ~15 ms per station)."""
+        hist = df.loc[:end] if end is not None else df
+        key = (sid, int(pd.util.hash_pandas_object(hist, index=True).sum()), tuple(hist.columns))
+        cached = getattr(self, "_feature_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        full = build_features(hist, self.contexts[sid], snow=self.params.snow)
+        self._feature_cache = (key, full)
+        return full
+
     def predict(
         self,
         frames: dict[str, pd.DataFrame],
@@ -308,7 +321,7 @@ class LGBMForecaster:
                 continue
             ctx = self.contexts[sid]
             hist = df.loc[: issue_dates.max()] if len(issue_dates) else df
-            full = build_features(hist, ctx, snow=self.params.snow)
+            full = self._features(sid, df, issue_dates.max() if len(issue_dates) else None)
             base = full.reindex(issue_dates)
             res = np.full((len(issue_dates), len(self.leads), len(levels)), np.nan)
             ok = base["lq0"].notna().to_numpy()
@@ -335,7 +348,7 @@ class LGBMForecaster:
             if sid not in self.contexts:
                 continue
             ctx = self.contexts[sid]
-            base = build_features(df.loc[: issue[0]], ctx, snow=self.params.snow).reindex(issue)
+            base = self._features(sid, df, issue[0]).reindex(issue)
             if base["lq0"].isna().all():
                 continue
             rows = {}
