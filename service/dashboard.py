@@ -1195,6 +1195,8 @@ def basin_page(request: Request, basin_id: str, issue_date: str | None = None) -
         return _error(request, 404, "basin.unknown", id=basin_id)
     lang = request_lang(request)
     small_map = map_svg(cfg, stations, [basin] if basin else [], lang, basin_namer(meta))
+    ds = forecast_dataset(run)
+    why = {s.station_id: why_short(station_forecast(ds, s.station_id), lang) for s in stations}
     # the spring flood outlook current on the page's date: the run's issue date, else the asked date, else today
     on = run.issue_date if run is not None else _parse_date(issue_date) or today_local()
     return render(
@@ -1207,6 +1209,7 @@ def basin_page(request: Request, basin_id: str, issue_date: str | None = None) -
         basin_name=basin_namer(meta)(basin, basin_id),
         small_map=small_map,
         outlook=outlook_view(cfg.home, basin_id, on, lang),
+        why=why,
     )
 
 
@@ -1217,6 +1220,21 @@ def _visible_station(
     run = visible_run(session, principal, _parse_date(issue_date))
     row = next((s for s in station_rows(session, run, meta, principal) if s.station_id == station_id), None)
     return run, row
+
+
+def _driver_items(lead_row: dict[str, Any], lang: str) -> str:
+    """The main drivers of one lead in words, e.g. "snowpack and snowmelt (+61%), air temperature (+20%)"."""
+    top = main_drivers({d: float(np.log1p(v / 100)) for d, v in lead_row["drivers"].items()})
+    return ", ".join(f"{i18n.t('driver.' + d, lang)} ({i18n.format_change(v)})" for d, v in top)
+
+
+def why_short(fc: dict[str, Any] | None, lang: str) -> str:
+    """For a list of stations: the main drivers of the lead where the median changes most ("" if none)."""
+    leads = [r for r in (fc or {}).get("leads", []) if r.get("drivers")]
+    if not leads:
+        return ""
+    focus = max(leads, key=lambda r: abs(float(np.prod([1 + v / 100 for v in r["drivers"].values()])) - 1))
+    return _driver_items(focus, lang)
 
 
 def why_view(fc: dict[str, Any] | None, lang: str) -> dict[str, Any] | None:
@@ -1231,9 +1249,8 @@ def why_view(fc: dict[str, Any] | None, lang: str) -> dict[str, Any] | None:
         factor = float(np.prod([1 + v / 100 for v in r["drivers"].values()]))
         total[r["lead"]] = 100 * (factor - 1)
     focus = max(leads, key=lambda r: abs(total[r["lead"]]))
-    top = main_drivers({d: float(np.log1p(v / 100)) for d, v in focus["drivers"].items()})
-    items = ", ".join(f"{i18n.t('driver.' + d, lang)} ({i18n.format_change(v)})" for d, v in top)
-    drivers_text = i18n.t("station.why_mainly", lang, items=items) if top else i18n.t("station.why_nothing", lang)
+    items = _driver_items(focus, lang)
+    drivers_text = i18n.t("station.why_mainly", lang, items=items) if items else i18n.t("station.why_nothing", lang)
     sentence = i18n.t(
         "station.why_sentence",
         lang,

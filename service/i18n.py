@@ -308,6 +308,7 @@ CATALOG: dict[str, dict[str, str]] = {
     },
     "station.thresholds": {"en": "Thresholds", "ru": "Отметки", "kk": "Белгілер"},
     # --- why the forecast changes (driver contributions)
+    "col.drivers": {"en": "Main drivers", "ru": "Главные факторы", "kk": "Негізгі факторлар"},
     "station.why": {
         "en": "Why the forecast changes",
         "ru": "Почему меняется прогноз",

@@ -45,6 +45,8 @@ def test_demo_on_the_embedded_sample_then_serve(prefect_harness, tmp_path):
         assert factor * last == pytest.approx(first["quantiles"]["0.5"], rel=0.02)
         page = c.get("/stations/FULDA?lang=en").text  # the hydrologist's page says why
         assert 'id="why-table"' in page and "the median is" in page and 'data-driver="flow"' in page
+        basin_page = c.get("/basins/FULDA?lang=en").text  # and the basin page names each station's main drivers
+        assert "Main drivers" in basin_page and 'class="small why"' in basin_page
         station = c.get("/api/v1/stations/FULDA").json()
         assert station["skill"] is not None  # the demo's backtest gives the model's skill at the station
 

@@ -102,7 +102,7 @@ def test_main_drivers_in_percent():
 @pytest.mark.parametrize("lang", ["en", "ru", "kk"])
 def test_dashboard_says_why_in_three_languages(real_ds, lang):
     from service import i18n
-    from service.dashboard import station_forecast, why_view
+    from service.dashboard import station_forecast, why_short, why_view
 
     ds = real_ds.sel(station=["PROTVA_SZ"], time=slice("1990-01-01", "2004-03-20"))
     bm = fit_basin_model("PROTVA_SZ", {"PROTVA_SZ": station_frame(ds, "PROTVA_SZ")}, leads=[1, 3, 7], params=FAST)
@@ -117,3 +117,5 @@ def test_dashboard_says_why_in_three_languages(real_ds, lang):
     names = [i18n.t("driver." + d, lang) for d in explain.DRIVERS]
     assert any(n in why["sentence"] for n in names) or i18n.t("station.why_nothing", lang) in why["sentence"]
     assert why["sentence"].endswith(".") and "{" not in why["sentence"]
+    short = why_short(fc, lang)  # the basin page's column: the same main drivers as the sentence
+    assert short in why["sentence"] and (short == "" or any(n in short for n in names))
