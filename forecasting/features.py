@@ -52,7 +52,7 @@ class StationContext:
     """Per-station constants fitted on the training years (JSON-serialisable via to_dict)."""
 
     station_id: str
-    qscale: float  # median discharge of the training years, m3/s
+    qscale: float  # median discharge of the flowing (Q > 0) days of the training years, m3/s
     offset: float  # added before taking logs, m3/s (1% of qscale)
     clim: list[float] = field(default_factory=list)  # mean log(Q/qscale) by day of year (366 values, smoothed)
     snow: SnowParams | None = None
@@ -115,7 +115,8 @@ def fit_context(
     q = inp["q_obs"].dropna()
     if q.empty:
         raise ValueError(f"station {station_id}: no discharge observations to train on")
-    qscale = float(max(q.median(), 1e-3))
+    positive = q[q > 0]  # zero-flow days (frozen or dry rivers) do not set the scale
+    qscale = float(max(positive.median() if len(positive) else 0.0, 1e-3))
     offset = 0.01 * qscale
     lqn = np.log((inp["q_obs"] + offset) / qscale)
     by_doy = lqn.groupby(_doy(pd.DatetimeIndex(inp.index))).mean().reindex(range(366))
