@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from forecasting import explain
+from forecasting import explain, rating
 from forecasting.features import Q_FFILL_DAYS, inputs_frame, log_q, missing_inputs
 from forecasting.model_registry import GLOBAL_MODEL, BasinModel
 from forecasting.models import OUTPUT_LEVELS
@@ -94,6 +94,20 @@ def _drivers(
         return explain.combine(tables, [w for _bm, w in parts]).to_numpy(dtype=float), ""
     except Exception as exc:  # an explanation is a help, never a reason to lose the forecast
         return np.full((len(leads), len(explain.DRIVERS)), np.nan), f"no explanation ({type(exc).__name__}: {exc})"
+
+
+def _water_levels(usable_ds: xr.Dataset, sid: str, issue: pd.Timestamp, q: np.ndarray) -> tuple[np.ndarray | None, str]:
+    """Water-level quantiles (cm, leads x K) from the discharge quantiles through the station's rating curve
+    fitted on its paired observations up to the issue day, and the curve's note (or why there is none)."""
+    if "water_level_cm" not in usable_ds or not np.isfinite(q).any():
+        return None, ""
+    frame = station_frame(usable_ds, sid).loc[:issue]
+    if "discharge_m3s" not in frame or frame["water_level_cm"].isna().all():
+        return None, ""
+    curve, why = rating.fit_rating(frame["discharge_m3s"], frame["water_level_cm"])
+    if curve is None:
+        return None, f"no water-level forecast: {why}"
+    return rating.level_quantiles(curve, q), curve.note()
 
 
 def make_forecast(
@@ -189,6 +203,15 @@ def make_forecast(
             status[i] = "failed"
             messages[i] = f"{type(exc).__name__}: {exc}"
             qarr[i] = np.nan
+    wl = np.full((n_s, n_l, n_q), np.nan)
+    rating_notes = [""] * n_s
+    for i, sid in enumerate(sids):  # water levels for thresholds in cm, through each station's rating curve
+        try:
+            levels_i, rating_notes[i] = _water_levels(usable_ds, sid, issue, qarr[i])
+            if levels_i is not None:
+                wl[i] = levels_i
+        except Exception as exc:  # a level forecast is extra: the discharge forecast stands
+            rating_notes[i] = f"no water-level forecast: {type(exc).__name__}: {exc}"
     age = (np.datetime64(issue, "ns") - last_date).astype("timedelta64[D]").astype("float64")
     age[np.isnat(last_date)] = np.nan
     for i in np.flatnonzero(age > stale_after_days):
@@ -208,6 +231,7 @@ def make_forecast(
                     "standard_name": "water_volume_transport_in_river_channel",
                 },
             ),
+            "rating_note": (("station",), np.array(rating_notes, dtype=object)),
             "driver_contribution": (
                 ("station", "lead", "driver"),
                 drivers,
@@ -246,4 +270,14 @@ def make_forecast(
             "stale_after_days": int(stale_after_days),
         },
     )
+    if "water_level_cm" in usable_ds:
+        ds["water_level_cm"] = (
+            ("station", "lead", "quantile"),
+            wl,
+            {
+                "units": "cm",
+                "long_name": "forecast quantiles of the daily water level (discharge quantiles through the rating "
+                "curve of the station, see rating_note)",
+            },
+        )
     return ds

@@ -6,7 +6,8 @@ Probability of exceeding a threshold T (REFERENCES.md "Probabilities from quanti
 - beyond the outermost quantiles an exponential tail (in the same log/linear variable z) is fitted to the two
   outermost quantiles on each side: above the top level tau_K, P(X > x) = (1 - tau_K) exp(-(z - z_K) / b) with
   b = (z_K - z_{K-1}) / ln((1 - tau_{K-1}) / (1 - tau_K)); below tau_1, F(x) = tau_1 exp(-(z_1 - z) / b') with
-  b' = (z_2 - z_1) / ln(tau_2 / tau_1). The scales never fall below a floor (0.5 % of the value), so a
+  b' = (z_2 - z_1) / ln(tau_2 / tau_1). The scales never fall below a floor (0.5 % in log discharge, 1 cm in
+  water level), so a
   threshold outside the forecast quantiles gets a small but non-zero probability, never 0 or 1 merely because
   it lies outside them. In log discharge this is a Pareto (power-law) tail, which suits floods.
 
@@ -20,9 +21,10 @@ Trend (discharge): reference r = the last observation (`last_obs_m3s`), else the
 largest forecast median over the leads exceeds r by more than `trend_tolerance` (default 10 %), else `falling`
 when the median at the last lead is below r by more than that, else `steady`; '' when nothing is known.
 
-Thresholds in cm need a water-level forecast (`water_level_cm(station, lead, quantile)`): without it their
-probabilities are NaN and a station whose thresholds are all unusable is level 0 with the reason in
-`level_message` ("no thresholds usable: ..."), as is a station without thresholds ("no thresholds").
+Thresholds in cm need a water-level forecast (`water_level_cm(station, lead, quantile)`, made by the forecast
+through the station's rating curve, forecasting.rating): without it their probabilities are NaN and a station
+whose thresholds are all unusable is level 0 with the reason in `level_message` ("no thresholds usable: ...",
+with the rating curve's reason), as is a station without thresholds ("no thresholds").
 """
 
 from __future__ import annotations
@@ -37,7 +39,10 @@ from forecasting.thresholds import KINDS
 
 LEVEL_LABELS: dict[int, str] = {0: "normal", 1: "warning", 2: "danger", 3: "extreme"}
 DEFAULT_ALERT_PROBABILITY = 0.3
-TAIL_SCALE_FLOOR = 0.005  # minimum tail scale: 0.5 % in log discharge; 0.5 % of max(|value|, 1) when linear
+TAIL_SCALE_FLOOR = 0.005  # minimum tail scale in log discharge (0.5 %)
+# minimum tail scale of a linear variable (water level, cm): absolute, since a level may be read from a gauge zero
+# (300 cm) or as an elevation (56,000 cm) and its spread does not grow with it
+LINEAR_TAIL_FLOOR = 1.0
 
 
 def exceedance_probability(
@@ -60,7 +65,7 @@ def exceedance_probability(
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.where(use_log[..., None], np.log(np.where(q > 0, q, 1.0)), q)
         zt = np.where(use_log, np.log(np.where(t > 0, t, 1.0)), t)
-        floor = np.where(use_log, TAIL_SCALE_FLOOR, TAIL_SCALE_FLOOR * np.maximum(np.abs(z[..., -1]), 1.0))
+        floor = np.where(use_log, TAIL_SCALE_FLOOR, LINEAR_TAIL_FLOOR)
 
         k = tau.size
         idx = np.sum(z <= zt[..., None], axis=-1)  # number of quantiles at or below the threshold
@@ -180,6 +185,7 @@ def add_risk(
     message = np.full(n_s, "", dtype=object)
     status = ds["status"].values.astype(str) if "status" in ds else np.full(n_s, "ok")
     fmsg = ds["message"].values.astype(str) if "message" in ds else np.full(n_s, "")
+    rnote = ds["rating_note"].values.astype(str) if "rating_note" in ds else np.full(n_s, "")
     for s in range(n_s):
         lv = int(st_level[s])
         usable = np.isfinite(p[s]).any(axis=0)  # per threshold
@@ -197,8 +203,9 @@ def add_risk(
         elif not usable.any():
             if np.isnan(dq[s]).all():
                 message[s] = "no thresholds usable: no forecast values"
-            elif any(units[s, j] == "cm" for j in range(len(KINDS))) and wq is None:
-                message[s] = "no thresholds usable: thresholds in cm need a water-level forecast"
+            elif any(units[s, j] == "cm" for j in range(len(KINDS))) and (wq is None or np.isnan(wq[s]).all()):
+                why = str(rnote[s]) if rnote[s] else "no water level observed with the discharge"
+                message[s] = f"no thresholds usable: thresholds in cm need a water-level forecast ({why})"
             else:
                 message[s] = "no thresholds usable"
     last_obs = (
