@@ -809,18 +809,22 @@ def _forecast_csv(f: schemas.ForecastOut) -> bytes:
     w = csv.writer(buf, lineterminator="\n")
     qkeys = list(f.leads[0].quantiles) if f.leads else []
     kinds = list(f.leads[0].p_exceed) if f.leads else list(KINDS)
+    has_levels = any(any(v is not None for v in (ld.water_level_quantiles or {}).values()) for ld in f.leads)
     w.writerow(
         ["station_id", "issue_date", "review_status", "data_age_days", "model_version", "lead", "valid_date"]
         + [f"q{k}_m3s" for k in qkeys]
         + [f"p_{k}" for k in kinds]
         + ["level"]
+        + [f"h{k}_cm" for k in (qkeys if has_levels else [])]
     )
     for ld in f.leads:
+        levels = ld.water_level_quantiles or {}
         w.writerow(
             [f.station_id, f.issue_date, f.review_status, f.data_age_days, f.model_version, ld.lead, ld.valid_date]
             + [_csvnum(ld.quantiles[k]) for k in qkeys]
             + [_csvnum(ld.p_exceed[k]) for k in kinds]
             + [ld.level]
+            + [_csvnum(levels.get(k)) for k in (qkeys if has_levels else [])]
         )
     return buf.getvalue().encode("utf-8")
 

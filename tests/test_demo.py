@@ -66,6 +66,11 @@ def test_demo_on_the_real_data_publishes_all_ten_stations(prefect_harness, real_
             assert set(kinds) == {"warning", "danger", "extreme"}
             assert kinds["warning"]["source"].startswith("derived")
             assert kinds["warning"]["value"] < kinds["danger"]["value"] < kinds["extreme"]["value"]
+        ch = c.get("/api/v1/stations/CH2141/forecast").json()  # stage observed too: a water-level forecast
+        h = [ch["leads"][0]["water_level_quantiles"][k] for k in ("0.05", "0.5", "0.95")]
+        assert all(v is not None for v in h) and h == sorted(h)
+        csv_head = c.get("/api/v1/stations/CH2141/forecast.csv").text.splitlines()[0]
+        assert "h0.5_cm" in csv_head
         protva = c.get("/api/v1/stations/PROTVA_SZ/forecast").json()  # no coordinates: published like the others
         assert len(protva["leads"]) == 7
         geo = c.get("/api/v1/basins.geojson").json()
