@@ -77,10 +77,10 @@ def exceedance_probability(
         cdf_mid = tau[i] + (tau[i + 1] - tau[i]) * np.clip(frac, 0.0, 1.0)
         # upper tail: zt >= z_K
         b_up = np.maximum((z[..., -1] - z[..., -2]) / np.log((1 - tau[-2]) / (1 - tau[-1])), floor)
-        p_up = (1 - tau[-1]) * np.exp(-(zt - z[..., -1]) / b_up)
+        p_up = (1 - tau[-1]) * np.exp(-np.maximum(zt - z[..., -1], 0.0) / b_up)  # used where zt >= z_K only
         # lower tail: zt < z_1
         b_lo = np.maximum((z[..., 1] - z[..., 0]) / np.log(tau[1] / tau[0]), floor)
-        p_lo = 1 - tau[0] * np.exp(-(z[..., 0] - zt) / b_lo)
+        p_lo = 1 - tau[0] * np.exp(-np.maximum(z[..., 0] - zt, 0.0) / b_lo)  # used where zt < z_1 only
 
         p = np.where(idx >= k, p_up, np.where(idx == 0, p_lo, 1 - cdf_mid))
     bad = np.isnan(t) | np.isnan(q).any(axis=-1)
