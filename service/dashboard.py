@@ -265,16 +265,17 @@ def basin_regions(home: Home) -> Any:
 
 
 def observations(
-    store: xr.Dataset | None, station_id: str, start: dt.date, end: dt.date
+    store: xr.Dataset | None, station_id: str, start: dt.date, end: dt.date, var: str = "discharge_m3s"
 ) -> list[tuple[dt.date, float]]:
-    """Observed daily discharge (m3/s) of a station between two local days, BAD-flagged values left out.
+    """Observed daily values of `var` (discharge m3/s by default, or water level cm) of a station between two
+    local days, BAD-flagged values left out.
 
     `store`: the application's cached observation store (service.api.observation_store)."""
-    if store is None or "discharge_m3s" not in store or station_id not in set(map(str, store["station"].values)):
+    if store is None or var not in store or station_id not in set(map(str, store["station"].values)):
         return []
     one = store.sel(station=station_id, time=slice(np.datetime64(start), np.datetime64(end)))
-    q = one["discharge_m3s"].values.astype(float)
-    qc = one["discharge_m3s_qc"].values if "discharge_m3s_qc" in one else np.zeros(len(q), dtype=int)
+    q = one[var].values.astype(float)
+    qc = one[f"{var}_qc"].values if f"{var}_qc" in one else np.zeros(len(q), dtype=int)
     times = one["time"].values
     out = []
     for tval, v, f in zip(times, q, qc, strict=True):
@@ -780,9 +781,11 @@ def hydrograph_svg(
     thresholds: dict[str, float],
     issue_date: dt.date,
     lang: str,
+    units_key: str = "station.units_q",
 ) -> Markup:
     """Observed discharge before the issue date, the forecast median with its 50% and 90% bands after it, and the
-    warning/danger/extreme lines (m3/s). `fan`: [{"date", "q05", "q25", "q50", "q75", "q95"}] per lead."""
+    warning/danger/extreme lines (m3/s). `fan`: [{"date", "q05", "q25", "q50", "q75", "q95"}] per lead. The same
+    chart draws water levels (cm) with `units_key="station.units_h"` and the fan's values under the same keys."""
     # at least two weeks before the issue date, so a station without recent data shows that gap
     days = [d for d, _ in obs] + [f["date"] for f in fan] + [issue_date, issue_date - dt.timedelta(days=14)]
     values = [v for _, v in obs] + [f[k] for f in fan for k in ("q05", "q95") if f.get(k) is not None]
@@ -794,7 +797,7 @@ def hydrograph_svg(
     c = TimeChart(min(days), max(days), values)
     q = lambda s: escape(s)  # noqa: E731
     out = [c.start("hydrograph", i18n.t("station.hydrograph", lang))]
-    out += c.axes(lang, i18n.t("station.units_q", lang))
+    out += c.axes(lang, i18n.t(units_key, lang))
     if fan:
         anchor = [(issue_date, obs[-1][1])] if obs and obs[-1][0] == issue_date else []
 
@@ -993,15 +996,15 @@ def station_forecast(ds: xr.Dataset | None, station_id: str) -> dict[str, Any] |
     one = ds.sel(station=station_id)
     qs = [float(x) for x in ds["quantile"].values]
 
-    def qcol(level: float) -> np.ndarray | None:
-        if not qs:
+    def qcol(level: float, var: str = "discharge_m3s") -> np.ndarray | None:
+        if not qs or var not in one:
             return None
         k = int(np.argmin([abs(x - level) for x in qs]))
-        return one["discharge_m3s"].isel(quantile=k).values if abs(qs[k] - level) < 1e-6 else None
+        return one[var].isel(quantile=k).values if abs(qs[k] - level) < 1e-6 else None
 
-    cols = {
-        name: qcol(level) for name, level in (("q05", 0.05), ("q25", 0.25), ("q50", 0.5), ("q75", 0.75), ("q95", 0.95))
-    }
+    fan_levels = (("05", 0.05), ("25", 0.25), ("50", 0.5), ("75", 0.75), ("95", 0.95))
+    cols = {f"q{name}": qcol(level) for name, level in fan_levels}
+    cols |= {f"h{name}": qcol(level, "water_level_cm") for name, level in fan_levels}  # cm, where forecast
     leads = [int(x) for x in ds["lead"].values]
     vdates = [dt.date.fromisoformat(str(v)[:10]) for v in ds["valid_date"].values] if "valid_date" in ds else []
     issue = dt.date.fromisoformat(str(ds.attrs.get("issue_date"))[:10]) if ds.attrs.get("issue_date") else None
@@ -1053,6 +1056,7 @@ def station_forecast(ds: xr.Dataset | None, station_id: str) -> dict[str, Any] |
         "model_version": _str(one["model_version"].values) if "model_version" in one else "",
         "status": _str(one["status"].values) if "status" in one else "",
         "message": _str(one["message"].values) if "message" in one else "",
+        "rating_note": _str(one["rating_note"].values) if "rating_note" in one else "",
         "last_obs_date": (
             dt.date.fromisoformat(str(one["last_obs_date"].values)[:10])
             if "last_obs_date" in one and not np.isnat(one["last_obs_date"].values)
@@ -1298,6 +1302,18 @@ def station_page(request: Request, station_id: str, issue_date: str | None = Non
     thr_m3s = {t["kind"]: t["value"] for t in (fc or {}).get("thresholds", []) if t["units"] in ("m3/s", "m3 s-1")}
     fan = [f for f in (fc or {}).get("leads", []) if f.get("date") is not None]
     svg = hydrograph_svg(obs, fan, thr_m3s, issue, lang) if (obs or fan) else None
+    level_svg = None  # marks in cm: the water-level forecast (discharge through the rating curve) against them
+    thr_cm = {t["kind"]: t["value"] for t in (fc or {}).get("thresholds", []) if t["units"] == "cm"}
+    level_fan = [
+        {"date": f["date"], **{f"q{n}": f.get(f"h{n}") for n in ("05", "25", "50", "75", "95")}}
+        for f in fan
+        if f.get("h50") is not None
+    ]
+    if thr_cm and level_fan:
+        obs_h = observations(
+            observation_store(request), station_id, issue - dt.timedelta(days=HISTORY_DAYS), issue, "water_level_cm"
+        )
+        level_svg = hydrograph_svg(obs_h, level_fan, thr_cm, issue, lang, "station.units_h")
     skill = backtest_skill(cfg.home, station_id)
     return render(
         request,
@@ -1306,6 +1322,8 @@ def station_page(request: Request, station_id: str, issue_date: str | None = Non
         station=row,
         fc=fc,
         svg=svg,
+        level_svg=level_svg,
+        rating_note=(fc or {}).get("rating_note", ""),
         skill=skill,
         why=why_view(fc, lang),
         meta=meta.get(station_id),

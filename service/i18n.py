@@ -291,6 +291,12 @@ CATALOG: dict[str, dict[str, str]] = {
     "station.band90": {"en": "90% range", "ru": "90% интервал", "kk": "90% аралық"},
     "station.issue_line": {"en": "issue date", "ru": "дата выпуска", "kk": "шығарылған күні"},
     "station.units_q": {"en": "discharge, m³/s", "ru": "расход воды, м³/с", "kk": "су шығыны, м³/с"},
+    "station.units_h": {"en": "water level, cm", "ru": "уровень воды, см", "kk": "су деңгейі, см"},
+    "station.level_chart": {
+        "en": "Water level against the marks (forecast through the rating curve)",
+        "ru": "Уровень воды и отметки (прогноз через кривую расходов)",
+        "kk": "Су деңгейі және белгілер (болжам шығын қисығы арқылы)",
+    },
     "station.above_chart": {
         "en": "above the chart: {names} m³/s",
         "ru": "выше графика: {names} м³/с",

@@ -106,3 +106,37 @@ def test_station_without_levels_says_why_its_cm_marks_are_unusable(real_ds):
     msg = str(out["level_message"].values[0])
     assert "need a water-level forecast" in msg and "no water level observed" in msg
     assert int(out["station_level"].values[0]) == 0
+
+
+def test_station_page_draws_the_level_forecast_against_the_marks_in_cm(real_data, real_ds, tmp_path):
+    """A station whose official marks are in cm: its page shows the water-level forecast (through the rating
+    curve) against those marks, with the curve's note, beside the discharge hydrograph."""
+    from fastapi.testclient import TestClient
+
+    from forecasting.storage import write_netcdf_atomic
+    from service.app import create_app
+    from service.publish import publish_forecast
+    from tests import dashboard_support as dsup
+
+    home = dsup.copy_home(dsup.prepared_store(real_data), tmp_path / "home")
+    settings = dsup.settings_for(home)
+    ds = real_ds.sel(station=["CH2185"], time=slice("1995-01-01", "2005-06-30"))
+    bm = fit_basin_model("CH2185", {"CH2185": station_frame(ds, "CH2185")}, leads=[1, 3], params=FAST)
+    fc = make_forecast(ds, {"CH2185": bm}, "2005-06-10", [1, 3])
+    h50 = float(fc["water_level_cm"].sel(quantile=0.5).values[0, 0])
+    thr = pd.DataFrame(
+        [("CH2185", kind, h50 + d, "cm", "опасная отметка (test)") for kind, d in (("warning", 5), ("danger", 40))],
+        columns=["station_id", "kind", "value", "units", "source"],
+    )
+    fc = add_risk(fc, thr)
+    path = home.forecasts_dir / "2005-06-10" / "forecast-cm.nc"
+    write_netcdf_atomic(fc, path)
+    with dsup.session_factory(settings)() as session:
+        publish_forecast(session, fc, "cm", review_status="unreviewed", publish=True, forecast_path=str(path))
+        session.commit()
+    with TestClient(create_app(settings)) as client:
+        page = client.get("/stations/CH2185?lang=en").text
+    chart = page[page.index('id="level-chart"') :]
+    assert "water level, cm" in chart and "thr-warning" in chart and "thr-danger" in chart
+    assert 'id="rating-note"' in page and "rating curve from" in page
+    assert "P(Warning)" in page  # the marks in cm have probabilities
