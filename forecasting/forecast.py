@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from forecasting import explain, rating
+from forecasting import explain, level_target, rating
 from forecasting.features import Q_FFILL_DAYS, inputs_frame, log_q, missing_inputs
 from forecasting.model_registry import GLOBAL_MODEL, BasinModel
 from forecasting.models import OUTPUT_LEVELS
@@ -73,6 +73,8 @@ def _global_quantiles(
 ) -> np.ndarray | None:
     """Quantiles (leads x K, m3/s) of the global model for the station, or None where it cannot forecast it."""
     if gm is None or gm is bm or gm.model is None or sid not in gm.model.stations or sid in gm.fallback:
+        return None
+    if gm.level_refs.get(sid) != bm.level_refs.get(sid):  # level-only post: both must model the same stand-in
         return None
     if any(k not in gm.model.leads for k in leads):
         return None
@@ -137,10 +139,15 @@ def make_forecast(
     missing = [""] * n_s
     last_date = np.full(n_s, np.datetime64("NaT"), dtype="datetime64[ns]")
     last_val = np.full(n_s, np.nan)
+    level_refs: dict[int, float] = {}  # station index -> reference level (cm) of a level-only post
     idx = pd.DatetimeIndex([issue])
     for i, sid in enumerate(sids):
         try:
             full = station_frame(usable_ds, sid).loc[:issue]
+            bm = models.get(str(meta.loc[sid, "basin"]))
+            if bm is not None and sid in bm.level_refs:  # a level-only post: its model forecasts the level
+                level_refs[i] = bm.level_refs[sid]
+                full = level_target.as_modelled(full, level_refs[i])
             df = _history(full, issue)
             frames = {sid: df}
             missing[i] = ",".join(missing_inputs(df, issue))
@@ -149,7 +156,6 @@ def make_forecast(
             if not q_all.empty:  # the newest discharge known on the issue day, however old
                 last_date[i] = np.datetime64(q_all.index[-1], "ns")
                 last_val[i] = float(q_all.iloc[-1])
-            bm = models.get(str(meta.loc[sid, "basin"]))
             reason = ""
             if bm is None:
                 reason = f"no trained model for basin {meta.loc[sid, 'basin']}"
@@ -206,6 +212,12 @@ def make_forecast(
     wl = np.full((n_s, n_l, n_q), np.nan)
     rating_notes = [""] * n_s
     for i, sid in enumerate(sids):  # water levels for thresholds in cm, through each station's rating curve
+        if i in level_refs:  # a level-only post: the model's quantiles are levels above its reference
+            wl[i] = level_target.to_level(qarr[i], level_refs[i])
+            qarr[i] = np.nan
+            last_val[i] = np.nan
+            rating_notes[i] = f"level-only post: the water level is forecast directly (reference {level_refs[i]:g} cm)"
+            continue
         try:
             levels_i, rating_notes[i] = _water_levels(usable_ds, sid, issue, qarr[i])
             if levels_i is not None:

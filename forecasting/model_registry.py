@@ -22,6 +22,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from forecasting import level_target
+from forecasting.level_target import is_level_only
 from forecasting.models.baselines import Climatology, Persistence
 from forecasting.models.lgbm import LGBMForecaster, LGBMParams
 
@@ -41,6 +43,8 @@ class BasinModel:
     persistence: Persistence
     fallback: dict[str, str] = field(default_factory=dict)  # station -> why it is not forecast by the model
     created_at: str = ""
+    # level-only posts: station -> reference level (cm); their models forecast the level above it
+    level_refs: dict[str, float] = field(default_factory=dict)
 
     def model_name(self, station: str) -> str:
         if self.model is not None and station in self.model.stations and station not in self.fallback:
@@ -84,11 +88,18 @@ def fit_basin_model(
 ) -> BasinModel:
     """Train a basin: LightGBM on its stations with >= 2 years of discharge, baselines for all of them.
 
+    A post with water levels but no discharge is modelled on its level (forecasting.level_target; the reference
+    level is kept in `level_refs`).
+
     Stations with less history are listed in `fallback` with a message (climatology, or persistence when even
     that is impossible). Raises ValueError when no station has any discharge."""
     leads = list(leads or range(1, 8))
     fallback: dict[str, str] = {}
     trainable = {}
+    level_refs = {sid: level_target.level_reference(df, train_end) for sid, df in frames.items() if is_level_only(df)}
+    frames = {
+        sid: level_target.as_modelled(df, level_refs[sid]) if sid in level_refs else df for sid, df in frames.items()
+    }
     for sid, df in frames.items():
         q = df["discharge_m3s"].loc[:train_end] if "discharge_m3s" in df else pd.Series(dtype=float)
         n = int(q.notna().sum())
@@ -111,6 +122,7 @@ def fit_basin_model(
         persistence=pers,
         fallback=fallback,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        level_refs=level_refs,
     )
 
 
@@ -142,6 +154,7 @@ def save_model(models_dir: Path, bm: BasinModel, set_current: bool = True) -> Pa
             "error_correction": meta.get("error_correction", {}),
             "station_constants": meta.get("contexts", {}),
             "baselines": {"climatology": bm.climatology.to_dict(), "persistence": bm.persistence.to_dict()},
+            "level_only_references_cm": bm.level_refs,
         }
         (tmp / "model.json").write_text(json.dumps(_clean(doc), default=_json_default), encoding="utf-8")
         if bm.model is not None:
@@ -209,6 +222,7 @@ def load_model(models_dir: Path, basin: str, version: str | None = None) -> Basi
         persistence=Persistence.from_dict(doc["baselines"]["persistence"]),
         fallback=doc.get("fallback", {}),
         created_at=doc.get("created_at", ""),
+        level_refs={k: float(v) for k, v in doc.get("level_only_references_cm", {}).items()},
     )
 
 
