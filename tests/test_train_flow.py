@@ -18,6 +18,7 @@ def small_store(real_data, home):
     ds = qc.run_qc(ds).sel(station=["CH2426", "CH2232"], time=slice("2001-01-01", "2004-12-31"))
     dry = ds.sel(station=["CH2232"]).assign_coords(station=["NOQ"], name=("station", ["no discharge"]))
     dry["discharge_m3s"][:] = np.nan
+    dry["water_level_cm"][:] = np.nan  # (a post with levels only would be trained on its level)
     ds = ds.sel(station=["CH2426", "CH2232"])
     import xarray as xr
 
