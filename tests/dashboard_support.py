@@ -129,6 +129,18 @@ def publish_synthetic(
     return run_id
 
 
+def publish_dataset(home: Home, settings, fc, run_id: str) -> None:
+    """Write a forecast dataset (risk added) into the home's forecast folder and publish it, unreviewed."""
+    from forecasting.storage import write_netcdf_atomic
+    from service.publish import publish_forecast
+
+    path = home.forecasts_dir / str(fc.attrs["issue_date"]) / f"forecast-{run_id}.nc"
+    write_netcdf_atomic(fc, path)
+    with session_factory(settings)() as session:
+        publish_forecast(session, fc, run_id, review_status="unreviewed", publish=True, forecast_path=str(path))
+        session.commit()
+
+
 def synthetic_registry(home: Home, n: int, seed: int = 1) -> Home:
     """A store of `n` synthetic stations spread over Kazakhstan (90 days of discharge each), for load tests."""
     import xarray as xr

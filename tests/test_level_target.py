@@ -86,3 +86,31 @@ def test_daily_forecast_and_risk_of_a_level_only_post(level_only_ds, basin_model
     assert loaded.level_refs == basin_model.level_refs
     again = make_forecast(level_only_ds, {SID: loaded}, "2005-06-10", [1, 3])
     np.testing.assert_allclose(again["water_level_cm"].values, fc["water_level_cm"].values)
+
+
+def test_station_page_of_a_level_only_post(real_data, level_only_ds, basin_model, tmp_path):
+    """Its page has no discharge fan to draw but shows the level forecast against the marks in cm."""
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from tests import dashboard_support as dsup
+
+    home = dsup.copy_home(dsup.prepared_store(real_data), tmp_path / "home")
+    settings = dsup.settings_for(home)
+    fc = make_forecast(level_only_ds, {SID: basin_model}, "2005-06-10", [1, 3])
+    h50 = float(fc["water_level_cm"].sel(quantile=0.5).values[0, 0])
+    thr = pd.DataFrame(
+        [(SID, "warning", h50 - 30.0, "cm", "неблагоприятная отметка"), (SID, "danger", h50 + 200.0, "cm", "опасная")],
+        columns=["station_id", "kind", "value", "units", "source"],
+    )
+    dsup.publish_dataset(home, settings, add_risk(fc, thr), "level")
+    with TestClient(create_app(settings)) as client:
+        r = client.get(f"/stations/{SID}?lang=ru")
+        api = client.get(f"/api/v1/stations/{SID}/forecast").json()
+    assert r.status_code == 200
+    chart = r.text[r.text.index('id="level-chart"') :]
+    assert "уровень воды, см" in chart and "thr-warning" in chart
+    assert "level-only post" in r.text
+    lead1 = api["leads"][0]
+    assert lead1["quantiles"]["0.5"] is None and lead1["water_level_quantiles"]["0.5"] == pytest.approx(h50)
+    assert api["level"] >= 1

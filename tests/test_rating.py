@@ -113,9 +113,7 @@ def test_station_page_draws_the_level_forecast_against_the_marks_in_cm(real_data
     curve) against those marks, with the curve's note, beside the discharge hydrograph."""
     from fastapi.testclient import TestClient
 
-    from forecasting.storage import write_netcdf_atomic
     from service.app import create_app
-    from service.publish import publish_forecast
     from tests import dashboard_support as dsup
 
     home = dsup.copy_home(dsup.prepared_store(real_data), tmp_path / "home")
@@ -128,12 +126,7 @@ def test_station_page_draws_the_level_forecast_against_the_marks_in_cm(real_data
         [("CH2185", kind, h50 + d, "cm", "опасная отметка (test)") for kind, d in (("warning", 5), ("danger", 40))],
         columns=["station_id", "kind", "value", "units", "source"],
     )
-    fc = add_risk(fc, thr)
-    path = home.forecasts_dir / "2005-06-10" / "forecast-cm.nc"
-    write_netcdf_atomic(fc, path)
-    with dsup.session_factory(settings)() as session:
-        publish_forecast(session, fc, "cm", review_status="unreviewed", publish=True, forecast_path=str(path))
-        session.commit()
+    dsup.publish_dataset(home, settings, add_risk(fc, thr), "cm")
     with TestClient(create_app(settings)) as client:
         page = client.get("/stations/CH2185?lang=en").text
     chart = page[page.index('id="level-chart"') :]
