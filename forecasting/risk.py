@@ -19,7 +19,8 @@ the station has no usable threshold). A basin's level is the maximum over its st
 
 Trend (discharge): reference r = the last observation (`last_obs_m3s`), else the lead-1 median. `rising` when the
 largest forecast median over the leads exceeds r by more than `trend_tolerance` (default 10 %), else `falling`
-when the median at the last lead is below r by more than that, else `steady`; '' when nothing is known.
+when the median at the last lead is below r by more than that, else `steady`; '' when nothing is known. A
+level-only post (no discharge forecast) gets the trend of its level median from lead 1 on, with 10 cm tolerance.
 
 Thresholds in cm need a water-level forecast (`water_level_cm(station, lead, quantile)`, made by the forecast
 through the station's rating curve, forecasting.rating): without it their probabilities are NaN and a station
@@ -38,6 +39,7 @@ import xarray as xr
 from forecasting.thresholds import KINDS
 
 LEVEL_LABELS: dict[int, str] = {0: "normal", 1: "warning", 2: "danger", 3: "extreme"}
+LEVEL_TREND_CM = 10.0  # a level forecast rises or falls when its median moves more than this over the leads, cm
 DEFAULT_ALERT_PROBABILITY = 0.3
 TAIL_SCALE_FLOOR = 0.005  # minimum tail scale in log discharge (0.5 %)
 # minimum tail scale of a linear variable (water level, cm): absolute, since a level may be read from a gauge zero
@@ -117,15 +119,16 @@ def _threshold_arrays(stations: list[str], thresholds: pd.DataFrame) -> tuple[np
     return value, units, source, years
 
 
-def _trend(median: np.ndarray, last_obs: np.ndarray, tolerance: float) -> np.ndarray:
-    """rising | steady | falling per station from medians (station, lead) and last observations (station)."""
+def _trend(median: np.ndarray, last_obs: np.ndarray, tolerance: float, abs_tolerance: float = 1e-3) -> np.ndarray:
+    """rising | steady | falling per station from medians (station, lead) and last observations (station); a change
+    counts beyond `tolerance` x the reference + `abs_tolerance`."""
     out = np.full(median.shape[0], "", dtype=object)
     for s in range(median.shape[0]):
         m = median[s]
         if np.all(np.isnan(m)):
             continue
         ref = last_obs[s] if np.isfinite(last_obs[s]) else m[np.isfinite(m)][0]
-        tol = tolerance * abs(ref) + 1e-3
+        tol = tolerance * abs(ref) + abs_tolerance
         finite = m[np.isfinite(m)]
         if np.max(finite) > ref + tol:
             out[s] = "rising"
@@ -213,6 +216,9 @@ def add_risk(
     )
     med_idx = int(np.argmin(np.abs(levels_q - 0.5)))
     trend = _trend(dq[:, :, med_idx], last_obs, trend_tolerance)
+    if wq is not None:  # level-only posts: the trend of the level forecast, over LEVEL_TREND_CM
+        by_level = _trend(wq[:, :, med_idx], np.full(n_s, np.nan), 0.0, LEVEL_TREND_CM)
+        trend = np.where((trend == "") & (by_level != ""), by_level, trend)
 
     ds = ds.assign_coords(threshold=("threshold", np.array(KINDS, dtype=object)))
     sv, sl, st = ("station", "threshold"), ("station", "lead", "threshold"), ("station",)

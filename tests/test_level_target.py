@@ -81,6 +81,9 @@ def test_daily_forecast_and_risk_of_a_level_only_post(level_only_ds, basin_model
     p = out["p_exceed"].sel(station=SID, lead=1).values
     assert p[0] > 0.9 and p[1] < 0.1  # well above the warning mark, far below the danger mark
     assert int(out["station_level"].values[0]) >= 1
+    h = out["water_level_cm"].sel(quantile=0.5).values[0]
+    expected = "rising" if h.max() > h[0] + 10 else "falling" if h[-1] < h[0] - 10 else "steady"
+    assert str(out["trend"].values[0]) == expected  # from the level forecast (no discharge here)
     # the reference level travels with the model
     loaded = load_model(tmp_path, save_model(tmp_path, basin_model).parent.name)
     assert loaded.level_refs == basin_model.level_refs
