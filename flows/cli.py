@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -363,6 +364,20 @@ def _auth_session(home: Path | None, database_url: str | None):
     return open_database(db_url(Home.from_env(home).ensure(), database_url))[1]()
 
 
+@contextmanager
+def _auth_change(home: Path | None, database_url: str | None):
+    """A session for a change of users or keys: committed on success; an AuthError is printed and exits 1."""
+    from service.auth import AuthError
+
+    with _auth_session(home, database_url) as s:
+        try:
+            yield s
+        except AuthError as exc:
+            err.print(f"[red]error[/red] {exc}")
+            raise typer.Exit(1) from None
+        s.commit()
+
+
 @users_app.command("add")
 def users_add(
     username: str = typer.Argument(..., help="login name"),
@@ -374,17 +389,12 @@ def users_add(
     database_url: str | None = DbUrlOpt,
 ) -> None:
     """Add a user (the password is hashed with argon2id)."""
-    from service.auth import AuthError, add_user
+    from service.auth import add_user
 
     basins = _scope(basins, regions)
 
-    with _auth_session(home, database_url) as s:
-        try:
-            add_user(s, username, password, role, basins)
-        except AuthError as exc:
-            err.print(f"[red]error[/red] {exc}")
-            raise typer.Exit(1) from None
-        s.commit()
+    with _auth_change(home, database_url) as s:
+        add_user(s, username, password, role, basins)
     console.print(f"user {username} ({role}{', basins ' + ', '.join(basins) if basins else ''}) added")
 
 
@@ -408,15 +418,10 @@ def users_remove(
     username: str = typer.Argument(...), home: Path | None = HomeOpt, database_url: str | None = DbUrlOpt
 ) -> None:
     """Remove a user (its sessions end at once)."""
-    from service.auth import AuthError, remove_user
+    from service.auth import remove_user
 
-    with _auth_session(home, database_url) as s:
-        try:
-            remove_user(s, username)
-        except AuthError as exc:
-            err.print(f"[red]error[/red] {exc}")
-            raise typer.Exit(1) from None
-        s.commit()
+    with _auth_change(home, database_url) as s:
+        remove_user(s, username)
     console.print(f"user {username} removed")
 
 
@@ -430,17 +435,12 @@ def keys_create(
     database_url: str | None = DbUrlOpt,
 ) -> None:
     """Create an API key and print it once (send it as 'Authorization: Bearer <key>')."""
-    from service.auth import AuthError, create_api_key
+    from service.auth import create_api_key
 
     basins = _scope(basins, regions)
 
-    with _auth_session(home, database_url) as s:
-        try:
-            token, row = create_api_key(s, name, role, basins)
-        except AuthError as exc:
-            err.print(f"[red]error[/red] {exc}")
-            raise typer.Exit(1) from None
-        s.commit()
+    with _auth_change(home, database_url) as s:
+        token, row = create_api_key(s, name, role, basins)
         prefix = row.key_prefix
     err.print(f"key {prefix} ({role}{', basins ' + ', '.join(basins) if basins else ''}); it is not shown again:")
     print(token)
@@ -453,16 +453,11 @@ def keys_revoke(
     database_url: str | None = DbUrlOpt,
 ) -> None:
     """Revoke a key: requests with it fail with 401 from now on."""
-    from service.auth import AuthError, revoke_api_key
+    from service.auth import revoke_api_key
 
-    with _auth_session(home, database_url) as s:
-        try:
-            rows = revoke_api_key(s, key)
-        except AuthError as exc:
-            err.print(f"[red]error[/red] {exc}")
-            raise typer.Exit(1) from None
-        s.commit()
-        console.print("revoked " + ", ".join(f"{r.key_prefix} ({r.name})" for r in rows))
+    with _auth_change(home, database_url) as s:
+        revoked = [f"{r.key_prefix} ({r.name})" for r in revoke_api_key(s, key)]
+    console.print("revoked " + ", ".join(revoked))
 
 
 @keys_app.command("list")
