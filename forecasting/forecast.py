@@ -98,13 +98,13 @@ def _drivers(
         return np.full((len(leads), len(explain.DRIVERS)), np.nan), f"no explanation ({type(exc).__name__}: {exc})"
 
 
-def _water_levels(usable_ds: xr.Dataset, sid: str, issue: pd.Timestamp, q: np.ndarray) -> tuple[np.ndarray | None, str]:
+def _water_levels(frame: pd.DataFrame, q: np.ndarray) -> tuple[np.ndarray | None, str]:
     """Water-level quantiles (cm, leads x K) from the discharge quantiles through the station's rating curve
-    fitted on its paired observations up to the issue day, and the curve's note (or why there is none)."""
-    if "water_level_cm" not in usable_ds or not np.isfinite(q).any():
+    fitted on its paired observations (`frame`: the station's observations up to the issue day), and the curve's
+    note (or why there is none)."""
+    if not np.isfinite(q).any() or "water_level_cm" not in frame or "discharge_m3s" not in frame:
         return None, ""
-    frame = station_frame(usable_ds, sid).loc[:issue]
-    if "discharge_m3s" not in frame or frame["water_level_cm"].isna().all():
+    if frame["water_level_cm"].isna().all():
         return None, ""
     curve, why = rating.fit_rating(frame["discharge_m3s"], frame["water_level_cm"])
     if curve is None:
@@ -140,10 +140,12 @@ def make_forecast(
     last_date = np.full(n_s, np.datetime64("NaT"), dtype="datetime64[ns]")
     last_val = np.full(n_s, np.nan)
     level_refs: dict[int, float] = {}  # station index -> reference level (cm) of a level-only post
+    observed: dict[int, pd.DataFrame] = {}  # station index -> its observations up to the issue day
     idx = pd.DatetimeIndex([issue])
     for i, sid in enumerate(sids):
         try:
             full = station_frame(usable_ds, sid).loc[:issue]
+            observed[i] = full
             bm = models.get(str(meta.loc[sid, "basin"]))
             if bm is not None and sid in bm.level_refs:  # a level-only post: its model forecasts the level
                 level_refs[i] = bm.level_refs[sid]
@@ -211,7 +213,7 @@ def make_forecast(
             qarr[i] = np.nan
     wl = np.full((n_s, n_l, n_q), np.nan)
     rating_notes = [""] * n_s
-    for i, sid in enumerate(sids):  # water levels for thresholds in cm, through each station's rating curve
+    for i in range(n_s):  # water levels for thresholds in cm, through each station's rating curve
         if i in level_refs:  # a level-only post: the model's quantiles are levels above its reference
             wl[i] = level_target.to_level(qarr[i], level_refs[i])
             qarr[i] = np.nan
@@ -219,7 +221,9 @@ def make_forecast(
             rating_notes[i] = f"level-only post: the water level is forecast directly (reference {level_refs[i]:g} cm)"
             continue
         try:
-            levels_i, rating_notes[i] = _water_levels(usable_ds, sid, issue, qarr[i])
+            if i not in observed:
+                continue
+            levels_i, rating_notes[i] = _water_levels(observed[i], qarr[i])
             if levels_i is not None:
                 wl[i] = levels_i
         except Exception as exc:  # a level forecast is extra: the discharge forecast stands

@@ -989,6 +989,10 @@ def _str(v: Any) -> str:
     return str(v)
 
 
+# the quantiles of the forecast fan: key suffix (q05 in m3/s, h05 in cm, ...) and level
+FAN_LEVELS: tuple[tuple[str, float], ...] = (("05", 0.05), ("25", 0.25), ("50", 0.5), ("75", 0.75), ("95", 0.95))
+
+
 def station_forecast(ds: xr.Dataset | None, station_id: str) -> dict[str, Any] | None:
     """Per-lead quantiles, exceedance probabilities and levels, and the thresholds with units and source."""
     if ds is None or "station" not in ds.dims or station_id not in set(map(str, ds["station"].values)):
@@ -1002,9 +1006,8 @@ def station_forecast(ds: xr.Dataset | None, station_id: str) -> dict[str, Any] |
         k = int(np.argmin([abs(x - level) for x in qs]))
         return one[var].isel(quantile=k).values if abs(qs[k] - level) < 1e-6 else None
 
-    fan_levels = (("05", 0.05), ("25", 0.25), ("50", 0.5), ("75", 0.75), ("95", 0.95))
-    cols = {f"q{name}": qcol(level) for name, level in fan_levels}
-    cols |= {f"h{name}": qcol(level, "water_level_cm") for name, level in fan_levels}  # cm, where forecast
+    cols = {f"q{name}": qcol(level) for name, level in FAN_LEVELS}
+    cols |= {f"h{name}": qcol(level, "water_level_cm") for name, level in FAN_LEVELS}  # cm, where forecast
     leads = [int(x) for x in ds["lead"].values]
     vdates = [dt.date.fromisoformat(str(v)[:10]) for v in ds["valid_date"].values] if "valid_date" in ds else []
     issue = dt.date.fromisoformat(str(ds.attrs.get("issue_date"))[:10]) if ds.attrs.get("issue_date") else None
@@ -1232,27 +1235,27 @@ def _driver_items(lead_row: dict[str, Any], lang: str) -> str:
     return ", ".join(f"{i18n.t('driver.' + d, lang)} ({i18n.format_change(v)})" for d, v in top)
 
 
+def _focus(fc: dict[str, Any] | None) -> tuple[list[dict[str, Any]], dict[int, float], dict[str, Any] | None]:
+    """The leads with drivers, the median's total change per lead (percent: the product of the drivers' factors)
+    and the lead where it changes most (None when no lead has drivers)."""
+    leads = [r for r in (fc or {}).get("leads", []) if r.get("drivers")]
+    total = {r["lead"]: 100 * (float(np.prod([1 + v / 100 for v in r["drivers"].values()])) - 1) for r in leads}
+    focus = max(leads, key=lambda r: abs(total[r["lead"]])) if leads else None
+    return leads, total, focus
+
+
 def why_short(fc: dict[str, Any] | None, lang: str) -> str:
     """For a list of stations: the main drivers of the lead where the median changes most ("" if none)."""
-    leads = [r for r in (fc or {}).get("leads", []) if r.get("drivers")]
-    if not leads:
-        return ""
-    focus = max(leads, key=lambda r: abs(float(np.prod([1 + v / 100 for v in r["drivers"].values()])) - 1))
-    return _driver_items(focus, lang)
+    _leads, _total, focus = _focus(fc)
+    return _driver_items(focus, lang) if focus is not None else ""
 
 
 def why_view(fc: dict[str, Any] | None, lang: str) -> dict[str, Any] | None:
     """The "why the forecast changes" block: drivers (rows) x leads in percent, and a sentence for the lead with
     the largest change of the median (its main drivers named). None when no lead has driver contributions."""
-    leads = [r for r in (fc or {}).get("leads", []) if r.get("drivers")]
-    if not leads:
+    leads, total, focus = _focus(fc)
+    if focus is None:
         return None
-    last_obs = (fc or {}).get("last_obs_m3s")
-    total = {}
-    for r in leads:
-        factor = float(np.prod([1 + v / 100 for v in r["drivers"].values()]))
-        total[r["lead"]] = 100 * (factor - 1)
-    focus = max(leads, key=lambda r: abs(total[r["lead"]]))
     items = _driver_items(focus, lang)
     drivers_text = i18n.t("station.why_mainly", lang, items=items) if items else i18n.t("station.why_nothing", lang)
     sentence = i18n.t(
@@ -1271,7 +1274,6 @@ def why_view(fc: dict[str, Any] | None, lang: str) -> dict[str, Any] | None:
             for d in shown
         ],
         "total": [total[r["lead"]] for r in leads],
-        "last_obs": last_obs,
     }
 
 
@@ -1305,7 +1307,7 @@ def station_page(request: Request, station_id: str, issue_date: str | None = Non
     level_svg = None  # marks in cm: the water-level forecast (discharge through the rating curve) against them
     thr_cm = {t["kind"]: t["value"] for t in (fc or {}).get("thresholds", []) if t["units"] == "cm"}
     level_fan = [
-        {"date": f["date"], **{f"q{n}": f.get(f"h{n}") for n in ("05", "25", "50", "75", "95")}}
+        {"date": f["date"], **{f"q{n}": f.get(f"h{n}") for n, _level in FAN_LEVELS}}
         for f in fan
         if f.get("h50") is not None
     ]
