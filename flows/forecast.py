@@ -83,15 +83,11 @@ def current_thresholds(home: Home, store: xr.Dataset, thresholds_file: str | Non
 
 @task(name="write-forecast", retries=2, retry_delay_seconds=2)
 def write_forecast(fc: xr.Dataset, path: Path) -> Path:
-    from forecasting.risk import threshold_values
     from forecasting.storage import write_netcdf_atomic
 
-    out = fc.copy()
-    if "threshold_value" in out:
-        out = out.assign(threshold_value=threshold_values(out))
     if path.exists():
         raise FileExistsError(f"{path} exists; forecasts are never overwritten")
-    return write_netcdf_atomic(out, path)
+    return write_netcdf_atomic(fc, path)
 
 
 @flow(name="daily-forecast")

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -714,8 +714,3 @@ def evaluate_basin(
             cv = cross_validate(table, config, v)
         out["variants"][v] = cv
     return out
-
-
-def with_season(config: OutlookConfig, start: str | None = None, end: str | None = None) -> OutlookConfig:
-    """A copy of `config` with another flood season (MM-DD)."""
-    return replace(config, season_start=start or config.season_start, season_end=end or config.season_end)

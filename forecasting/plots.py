@@ -39,21 +39,5 @@ def backtest_hydrograph(series: pd.DataFrame, station: str, leads: tuple[int, ..
     return fig
 
 
-def calibration_plot(coverage: dict[str, dict[str, float]], title: str = "") -> Figure:
-    """Observed share below each predicted quantile vs the nominal level, one line per lead."""
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--")
-    for lead, cov in sorted(coverage.items(), key=lambda kv: int(kv[0])):
-        if cov:
-            lv = sorted(cov, key=float)
-            ax.plot([float(v) for v in lv], [cov[v] for v in lv], marker=".", lw=0.8, label=f"lead {lead}")
-    ax.set_xlabel("nominal quantile level")
-    ax.set_ylabel("observed share below")
-    ax.set_title(title or "calibration on held-out years", fontsize=10)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
 def close(fig: Figure) -> None:
     plt.close(fig)

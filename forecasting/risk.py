@@ -241,8 +241,6 @@ def add_risk(
     ds["level_probability"] = (st, prob, {"long_name": "probability of the station level", "units": "1"})
     ds["trend"] = (st, trend, {"long_name": "trend of the forecast median (rising|steady|falling)"})
     ds["level_message"] = (st, message, {"long_name": "why a station has no usable thresholds, if so"})
-    # FORMATS.md names the value variable `threshold`; it is also the dimension coordinate, so keep the value as
-    # `threshold_value` and expose it under `threshold` only when the dataset is written (see threshold_values()).
     ds.attrs["alert_probability"] = float(alert_probability)
     if threshold_version is not None:
         ds.attrs["threshold_version"] = int(threshold_version)
@@ -251,11 +249,6 @@ def add_risk(
 
 def _meanings() -> str:
     return " ".join(LEVEL_LABELS.values())
-
-
-def threshold_values(ds: xr.Dataset) -> xr.DataArray:
-    """The threshold values (station, threshold) of a dataset with risk added."""
-    return ds["threshold_value"]
 
 
 def station_summary(ds: xr.Dataset) -> pd.DataFrame:

@@ -123,8 +123,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if hasattr(mod, "router"):
             app.include_router(mod.router)
     return app
-
-
-def invalidate_cache(app: FastAPI) -> None:
-    """Forget the cached responses (after a publication or review in this process)."""
-    app.state.tasqyn.cache.invalidate()

@@ -17,7 +17,6 @@ basins), and the anonymous reader (published levels only, and only where the `an
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import hmac
 import os
@@ -422,11 +421,6 @@ def resolve_principal(request: Request) -> Principal:
     return principal
 
 
-def current_principal(request: Request) -> Principal:
-    """FastAPI dependency: the principal of the request (see resolve_principal)."""
-    return resolve_principal(request)
-
-
 def require_read(request: Request) -> Principal:
     """FastAPI dependency for read endpoints: anonymous readers pass only if the `anonymous_read` setting is on."""
     principal = resolve_principal(request)
@@ -456,14 +450,5 @@ def check_basin(principal: Principal, basin_id: str | None) -> None:
         raise HTTPException(403, f"this key or user is not allowed to read basin {basin_id!r}")
 
 
-def visible_basins(principal: Principal, basin_ids: Iterable[str]) -> list[str]:
-    """The basins of `basin_ids` that `principal` may read."""
-    return [b for b in basin_ids if principal.can_read_basin(b)]
-
-
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "?"
-
-
-def utc_now() -> dt.datetime:
-    return utcnow()

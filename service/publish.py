@@ -24,7 +24,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from forecasting.models import OUTPUT_LEVELS
-from forecasting.risk import LEVEL_LABELS, basin_levels, station_summary
+from forecasting.risk import basin_levels, station_summary
 from forecasting.thresholds import THRESHOLD_COLUMNS, empty_table, next_version
 from service.db import BasinLevel, ForecastRun, ReviewAction, StationLevel, Threshold, utcnow
 
@@ -201,10 +201,6 @@ def _float_or_none(v: Any) -> float | None:
 def _int_or_none(v: Any) -> int | None:
     f = _float_or_none(v)
     return None if f is None else int(f)
-
-
-def effective_level_label(level: int) -> str:
-    return LEVEL_LABELS.get(int(level), "normal")
 
 
 # --- thresholds ------------------------------------------------------------------------------------------------

@@ -23,6 +23,19 @@ def real_data() -> Path:
     return REAL_DATA
 
 
+@pytest.fixture(scope="session")
+def real_qc_ds(real_data: Path):
+    """The 10 real stations as one dataset, QC run and BAD-flagged values masked (read once per test session;
+    tests select from it and never change it in place)."""
+    from forecasting import qc
+    from forecasting.backtest import mask_bad
+    from forecasting.sources import get_adapter
+    from forecasting.store import build_dataset
+
+    ds, _ = build_dataset(get_adapter("station-csv").read(real_data))
+    return mask_bad(qc.run_qc(ds))
+
+
 @pytest.fixture()
 def home(tmp_path: Path):
     from forecasting.home import Home

@@ -184,6 +184,7 @@ def test_basin_limited_key_cannot_read_another_basin(service):
         assert c.get("/api/v1/basins/CH2141", headers=h).status_code == 200
         r = c.get("/api/v1/basins/CH2185", headers=h)
         assert r.status_code == 403 and "CH2185" in r.json()["detail"]
+        assert c.get("/api/v1/basins/CH2185/outlook", headers=h).status_code == 403  # its outlook neither
         assert [b["basin_id"] for b in c.get("/api/v1/basins", headers=h).json()] == ["CH2141"]
         assert c.get("/api/v1/basins/CH2185", headers=_h(keys["akimat"])).status_code == 200
         # the dashboard applies the same rule

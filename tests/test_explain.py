@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
-from forecasting import explain, qc
-from forecasting.backtest import mask_bad
+from forecasting import explain
 from forecasting.features import build_features, inv_log_q, lead_features, log_q
 from forecasting.forecast import make_forecast
 from forecasting.model_registry import fit_basin_model
 from forecasting.models.lgbm import LGBMForecaster, LGBMParams
-from forecasting.sources import get_adapter
-from forecasting.store import build_dataset, station_frame
+from forecasting.store import station_frame
 
 FAST = LGBMParams(n_estimators=80, learning_rate=0.1, cal_years=4)
 SID = "CH2232"  # Allenbach, 29 km2: rain reaches the gauge within a day
 
 
 @pytest.fixture(scope="module")
-def real_ds(real_data: Path) -> xr.Dataset:
-    ds, _ = build_dataset(get_adapter("station-csv").read(real_data))
-    return mask_bad(qc.run_qc(ds.sel(station=[SID, "PROTVA_SZ"])))
+def real_ds(real_qc_ds: xr.Dataset) -> xr.Dataset:
+    return real_qc_ds.sel(station=[SID, "PROTVA_SZ"])
 
 
 @pytest.fixture(scope="module")

@@ -2,32 +2,27 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
-from forecasting import level_target, qc
-from forecasting.backtest import mask_bad
+from forecasting import level_target
 from forecasting.forecast import make_forecast
 from forecasting.model_registry import fit_basin_model, load_model, save_model
 from forecasting.models import OUTPUT_LEVELS
 from forecasting.models.lgbm import LGBMParams
 from forecasting.risk import add_risk
-from forecasting.sources import get_adapter
-from forecasting.store import build_dataset, station_frame
+from forecasting.store import station_frame
 
 FAST = LGBMParams(n_estimators=80, learning_rate=0.1, cal_years=4)
 SID = "CH2185"
 
 
 @pytest.fixture(scope="module")
-def level_only_ds(real_data: Path) -> xr.Dataset:
+def level_only_ds(real_qc_ds: xr.Dataset) -> xr.Dataset:
     """The Plessur at Chur as a level-only post (its discharge removed), 1995-2005."""
-    ds, _ = build_dataset(get_adapter("station-csv").read(real_data))
-    ds = mask_bad(qc.run_qc(ds.sel(station=[SID], time=slice("1995-01-01", "2005-12-31"))))
+    ds = real_qc_ds.sel(station=[SID], time=slice("1995-01-01", "2005-12-31")).copy()
     ds["discharge_m3s"] = ds["discharge_m3s"] * np.nan
     return ds
 

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
-from forecasting import qc
-from forecasting.backtest import mask_bad
 from forecasting.forecast import make_forecast
 from forecasting.model_registry import (
     GLOBAL_MODEL,
@@ -23,16 +19,14 @@ from forecasting.model_registry import (
 )
 from forecasting.models import OUTPUT_LEVELS, get_model
 from forecasting.models.lgbm import GLOBAL_WEIGHT, LGBMForecaster, LGBMParams, ensemble_quantiles
-from forecasting.sources import get_adapter
-from forecasting.store import build_dataset, station_frame
+from forecasting.store import station_frame
 
 FAST = LGBMParams(n_estimators=80, learning_rate=0.1, cal_years=4)
 
 
 @pytest.fixture(scope="module")
-def real_ds(real_data: Path) -> xr.Dataset:
-    ds, _ = build_dataset(get_adapter("station-csv").read(real_data))
-    return mask_bad(qc.run_qc(ds))
+def real_ds(real_qc_ds: xr.Dataset) -> xr.Dataset:
+    return real_qc_ds
 
 
 def _frame(ds: xr.Dataset, sid: str, start: str, end: str) -> pd.DataFrame:

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
 
-from forecasting import qc
-from forecasting.backtest import mask_bad
 from forecasting.forecast import make_forecast
 from forecasting.model_registry import fit_basin_model
 from forecasting.models.lgbm import LGBMParams
 from forecasting.rating import fit_rating
 from forecasting.risk import add_risk
-from forecasting.sources import get_adapter
-from forecasting.store import build_dataset, station_frame
+from forecasting.store import station_frame
 
 FAST = LGBMParams(n_estimators=80, learning_rate=0.1, cal_years=4)
 
@@ -55,9 +50,8 @@ def test_no_rating_curve_without_pairs_or_under_ice():
 
 
 @pytest.fixture(scope="module")
-def real_ds(real_data: Path) -> xr.Dataset:
-    ds, _ = build_dataset(get_adapter("station-csv").read(real_data))
-    return mask_bad(qc.run_qc(ds.sel(station=["CH2185", "PROTVA_SZ"])))
+def real_ds(real_qc_ds: xr.Dataset) -> xr.Dataset:
+    return real_qc_ds.sel(station=["CH2185", "PROTVA_SZ"])
 
 
 def test_real_gauge_rating_curve(real_ds):

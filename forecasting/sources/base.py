@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
@@ -91,8 +90,3 @@ def merge_stations(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
     both = b.combine_first(a)
     both.index.name = "station_id"
     return both
-
-
-def file_label(path: Path) -> str:
-    """How a source file is named in messages and provenance."""
-    return str(path)

@@ -22,8 +22,3 @@ def read_text(path: Path) -> tuple[str, str]:
         except UnicodeDecodeError:
             continue
     raise UnreadableFile(f"{path}: neither UTF-8 nor cp1251 text")
-
-
-def split_lines(text: str) -> list[str]:
-    """Lines of `text` without their endings (\\n, \\r\\n or \\r)."""
-    return text.splitlines()

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
-from service.api import HomeDep, PrincipalDep
+from service.api import HomeDep, PrincipalDep, _check_basin
 
 router = APIRouter(prefix="/api/v1", tags=["api v1"])
 
@@ -71,6 +71,7 @@ def basin_outlook(
     principal: PrincipalDep,
     issue_date: Annotated[dt.date | None, Query(description="newest outlook on or before this date")] = None,
 ) -> dict[str, Any]:
+    _check_basin(principal, basin_id)  # a key limited to some basins reads only their outlooks
     out = latest_outlook(home.root, basin_id, issue_date)
     if out is None:
         raise HTTPException(status_code=404, detail=f"no spring flood outlook for basin '{basin_id}'")
