@@ -38,6 +38,16 @@ def today_local() -> str:
     return datetime.now(LOCAL_TZ).date().isoformat()
 
 
+def homogenised(frame: pd.DataFrame, config: OutlookConfig | None) -> tuple[pd.DataFrame, str, OutlookConfig]:
+    """The basin frame with its precipitation homogenised if the basin's config asks for it (the default), the
+    note saying so, and the config to pass on (homogenise off: done here once, not again per year table)."""
+    cfg = config or OutlookConfig()
+    if not cfg.homogenise:
+        return frame, "", cfg
+    frame, note = homogenise_precip(frame)
+    return frame, note, replace(cfg, homogenise=False)
+
+
 def load_configs(path: Path) -> dict[str, OutlookConfig]:
     """Per-basin OutlookConfig from a JSON file {basin_id: {field: value}}; unknown fields raise ValueError."""
     if not Path(path).exists():
@@ -78,7 +88,7 @@ def compute_outlooks(
             areas = {bid: b.area_km2 for bid, b in read_basins(Path(polygons)).items()}
         except BasinFileError as exc:
             messages.append(str(exc))
-    ds = qc.usable(ds) if hasattr(qc, "usable") else ds
+    ds = qc.usable(ds)
     meta_area = dict(
         zip(
             (str(s) for s in ds["station"].values),
@@ -91,13 +101,13 @@ def compute_outlooks(
     for bid, (outlet, members) in basins_of(ds).items():
         frame = basin_frame(ds, members, outlet)
         frame = frame.loc[: issue - pd.Timedelta(days=1)]
-        frame, note = homogenise_precip(frame)
+        frame, note, cfg = homogenised(frame, configs.get(bid))
         area = meta_area.get(outlet)
         area_source = "station registry"
         if area is None or not math.isfinite(area):
             area = areas.get(bid) or areas.get(outlet)
             area_source = "basin polygon (geodesic)" if area else None
-        res = basin_outlook(frame, issue, configs.get(bid), area, bid)
+        res = basin_outlook(frame, issue, cfg, area, bid)
         res["outlet_station"] = outlet
         res["area_source"] = area_source
         if note:
@@ -201,15 +211,15 @@ def run_evaluation(
     ds = read_data_folder(Path(data)) if data is not None else open_store(home.observations)
     if ds is None:
         raise FileNotFoundError(f"the store {home.observations} is empty; run 'tasqyn ingest' first")
-    ds = qc.usable(ds) if hasattr(qc, "usable") else ds
+    ds = qc.usable(ds)
     configs = load_configs(outlooks_dir(home) / "config.json")
     report: dict[str, object] = {"data": str(data or home.observations), "issue_days": list(issue_days), "basins": {}}
     summary = []
     for bid, (outlet, members) in basins_of(ds).items():
-        frame, note = homogenise_precip(basin_frame(ds, members, outlet))
+        frame, note, cfg = homogenised(basin_frame(ds, members, outlet), configs.get(bid))
         per: dict[str, object] = {"notes": [note] if note else []}
         for md in issue_days:
-            ev = evaluate_basin(frame, md, configs.get(bid))
+            ev = evaluate_basin(frame, md, cfg)
             for cv in ev["variants"].values():
                 for m in cv["targets"].values():
                     m.pop("per_year", None)

@@ -107,6 +107,16 @@ def test_step_change_in_precipitation_is_found_and_removed() -> None:
     assert annual[annual.index < 1979].mean() == pytest.approx(annual[annual.index >= 1979].mean(), rel=1e-9)
     same, none = homogenise_precip(out)
     assert none is None and same is out
+    # the flows honour a basin's config: homogenised once (and not again per year table), or not at all
+    from dataclasses import replace
+
+    from flows.outlook import homogenised
+    from forecasting.outlook import OutlookConfig
+
+    once, note, cfg = homogenised(frame, None)
+    assert "1979" in note and not cfg.homogenise and once["p"].equals(out["p"])
+    kept, note, cfg = homogenised(frame, replace(OutlookConfig(), homogenise=False))
+    assert kept is frame and note == "" and not cfg.homogenise
 
 
 def test_synthetic_snowmelt_basin_is_forecast_from_its_snow() -> None:
