@@ -41,7 +41,7 @@ from forecasting.home import Home
 from forecasting.outlook import _round as outlook_round
 from forecasting.storage import NETCDF_LOCK
 from service import i18n
-from service.api import observation_store
+from service.api import ServiceUnavailable, _forecast_ds, observation_store
 from service.auth import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -190,7 +190,6 @@ class StationMeta:
 
 
 _meta_cache: dict[str, tuple[float, dict[str, StationMeta]]] = {}
-_fc_cache: dict[str, tuple[float, xr.Dataset]] = {}
 _cache_lock = threading.Lock()
 
 
@@ -285,26 +284,15 @@ def observations(
     return out
 
 
-def forecast_dataset(run: ForecastRun | None) -> xr.Dataset | None:
-    """The run's forecast dataset (loaded once per file and cached), or None if it has none or it is missing."""
-    if run is None or not run.forecast_path:
+def forecast_dataset(request: Request, run: ForecastRun | None) -> xr.Dataset | None:
+    """The run's forecast dataset from the API's dataset cache (one copy per file for API and pages), or None if
+    the run has none or its file is missing."""
+    if run is None:
         return None
-    path = Path(run.forecast_path)
-    if not path.exists():
+    try:
+        return _forecast_ds(request.app.state.tasqyn, run)
+    except ServiceUnavailable:
         return None
-    mtime = path.stat().st_mtime
-    key = str(path)
-    with _cache_lock:
-        hit = _fc_cache.get(key)
-        if hit and hit[0] == mtime:
-            return hit[1]
-    with NETCDF_LOCK, xr.open_dataset(path) as ds:  # HDF5 is not thread-safe
-        loaded = ds.load()
-    with _cache_lock:
-        if len(_fc_cache) > 8:
-            _fc_cache.clear()
-        _fc_cache[key] = (mtime, loaded)
-    return loaded
 
 
 def backtest_skill(home: Home, station_id: str) -> dict[str, Any] | None:
@@ -1202,7 +1190,7 @@ def basin_page(request: Request, basin_id: str, issue_date: str | None = None) -
         return _error(request, 404, "basin.unknown", id=basin_id)
     lang = request_lang(request)
     small_map = map_svg(cfg, stations, [basin] if basin else [], lang, basin_namer(meta))
-    ds = forecast_dataset(run)
+    ds = forecast_dataset(request, run)
     why = {s.station_id: why_short(station_forecast(ds, s.station_id), lang) for s in stations}
     # the spring flood outlook current on the page's date: the run's issue date, else the asked date, else today
     on = run.issue_date if run is not None else _parse_date(issue_date) or today_local()
@@ -1297,7 +1285,7 @@ def station_page(request: Request, station_id: str, issue_date: str | None = Non
                 return _error(request, 403, "error.forbidden")
             return _error(request, 404, "station.unknown", id=station_id)
     lang = request_lang(request)
-    ds = forecast_dataset(run)
+    ds = forecast_dataset(request, run)
     fc = station_forecast(ds, station_id)
     issue = run.issue_date if run is not None else today_local()
     obs = observations(observation_store(request), station_id, issue - dt.timedelta(days=HISTORY_DAYS), issue)
@@ -1346,7 +1334,8 @@ def station_csv(request: Request, station_id: str, issue_date: str | None = None
         run, row = _visible_station(session, principal, meta, station_id, issue_date)
     if row is None or run is None:
         raise HTTPException(404, f"no forecast for station {station_id!r}")
-    fc = station_forecast(forecast_dataset(run), station_id)
+    ds = forecast_dataset(request, run)
+    fc = station_forecast(ds, station_id)
     if fc is None:
         raise HTTPException(404, f"no forecast for station {station_id!r} on {run.issue_date.isoformat()}")
     buf = io.StringIO()
@@ -1364,7 +1353,6 @@ def station_csv(request: Request, station_id: str, issue_date: str | None = None
             "level",
         ]
     )
-    ds = forecast_dataset(run)
     one = ds.sel(station=station_id) if ds is not None else None
     for i, lead in enumerate(fc["leads"]):
         quants = [f"{float(v):.4g}" for v in one["discharge_m3s"].values[i]] if one is not None else []
