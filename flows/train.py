@@ -42,7 +42,7 @@ def basin_stations(home: Home, basins: list[str] | None = None) -> dict[str, lis
     return out
 
 
-def train_basin(home_root: str, basin: str, stations: list[str], leads: list[int], num_threads: int = 2) -> dict:
+def train_basin(home_root: str, basin: str, stations: list[str], leads: list[int], num_threads: int = 1) -> dict:
     """Train one basin from the store and save it in the registry; returns a summary (raises on failure)."""
     from forecasting import qc
     from forecasting.model_registry import fit_basin_model, save_model
@@ -114,11 +114,9 @@ def train_flow(
         from prefect_dask import DaskTaskRunner
 
         runner = DaskTaskRunner(address=address)
-        threads = 1
     else:
         runner = ThreadPoolTaskRunner(max_workers=2)
-        threads = 1
-    return _train.with_options(task_runner=runner)(str(h.root), groups, leads, threads)
+    return _train.with_options(task_runner=runner)(str(h.root), groups, leads, 1)  # one LightGBM thread per task
 
 
 @flow(name="weekly-retrain")

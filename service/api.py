@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import json
 import math
@@ -463,19 +464,25 @@ def _basins(session: Session, run: ForecastRun, principal: Any) -> list[BasinLev
 # --- endpoints ---------------------------------------------------------------------------------------------------
 
 
+@functools.cache
+def _package_version() -> str:
+    """The installed version of tasqyn (looked up once per process)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tasqyn")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 @router.get("/health", response_model=schemas.HealthOut, responses={503: _ERRORS[503]})
 def health(state: StateDep, session: SessionDep) -> schemas.HealthOut:
     """Service status: the latest published issue date and the age of the newest observation."""
-    from importlib.metadata import PackageNotFoundError, version
-
     session.execute(text("SELECT 1"))
     run = latest_published_run(session)
     store = _store(state)
     newest = _newest_obs(store)
-    try:
-        ver = version("tasqyn")
-    except PackageNotFoundError:
-        ver = "unknown"
+    ver = _package_version()
     return schemas.HealthOut(
         status="ok" if run is not None and newest is not None else "degraded",
         database="ok",

@@ -373,7 +373,8 @@ class LGBMForecaster:
         if okp.any():
             xp = lead_features(prev[okp], ctx, 1)[self.feature_names]
             yhat1 = self.blend.get(1, 1.0) * self.boosters[1].predict(xp, num_threads=self.params.num_threads)
-            lq_obs = pd.Series(log_q(inputs_frame(hist)["q_obs"], ctx), index=inputs_frame(hist).index)
+            q_obs = inputs_frame(hist)["q_obs"]
+            lq_obs = pd.Series(log_q(q_obs, ctx), index=q_obs.index)
             y1 = lq_obs.reindex(days[okp]).to_numpy() - prev["lq0"].to_numpy()[okp]
             out[okp] = np.nan_to_num(y1 - yhat1, nan=0.0)
         return out
