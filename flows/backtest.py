@@ -6,14 +6,12 @@ one PNG hydrograph per station of the test period in `<REPORT>_plots/`.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
 from forecasting.models.lgbm import LGBMParams
+from forecasting.storage import write_json_atomic
 
 
 def parse_leads(text: str) -> list[int]:
@@ -145,10 +143,7 @@ def run_backtest_files(
     )
     seconds = time.perf_counter() - t0
     report["run_seconds"] = round(seconds, 1)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(json.dumps(_clean(report), indent=1, allow_nan=False), encoding="utf-8")
-    tmp.replace(out)
+    write_json_atomic(report, out)
     out.with_suffix(".md").write_text(summary_markdown(report, seconds), encoding="utf-8")
     if plots:
         from forecasting import plots as P
@@ -168,15 +163,3 @@ def run_backtest_files(
             fig.savefig(pdir / f"{sid}.png", dpi=90)
             P.close(fig)
     return report
-
-
-def _clean(o: object) -> object:
-    if isinstance(o, float | np.floating):
-        return float(o) if np.isfinite(o) else None
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, list | tuple):
-        return [_clean(v) for v in o]
-    return o

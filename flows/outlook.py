@@ -24,7 +24,7 @@ from forecasting import qc
 from forecasting.basins import BasinFileError, read_basins
 from forecasting.home import Home
 from forecasting.outlook import OutlookConfig, basin_frame, basin_outlook, basins_of, homogenise_precip
-from forecasting.storage import open_store
+from forecasting.storage import json_safe, open_store, write_json_atomic
 
 LOCAL_TZ = ZoneInfo("Asia/Almaty")
 
@@ -123,34 +123,6 @@ def compute_outlooks(
     }
 
 
-def write_json_atomic(doc: dict[str, object], path: Path) -> Path:
-    """Write JSON to `path` atomically (temporary file in the same folder, fsync, rename)."""
-    from forecasting.storage import atomic_target
-
-    with atomic_target(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, ensure_ascii=False, indent=1, allow_nan=False, default=_json_default)
-    return path
-
-
-def _json_default(o: object) -> object:
-    if hasattr(o, "item"):
-        return o.item()
-    raise TypeError(f"not JSON serialisable: {type(o)}")
-
-
-def _clean(o: object) -> object:
-    """NaN/inf -> None, recursively (JSON has no NaN)."""
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, list | tuple):
-        return [_clean(v) for v in o]
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    if hasattr(o, "item") and not isinstance(o, str):
-        return _clean(o.item())
-    return o
-
-
 def run_outlook(
     issue_date: str | None = None, home: Home | None = None, data: Path | None = None, out: Path | None = None
 ) -> tuple[Path, dict[str, object]]:
@@ -175,8 +147,8 @@ def run_outlook(
     configs = load_configs(outlooks_dir(home) / "config.json")
     doc = compute_outlooks(ds, issue_date, configs, polygons)
     doc["data"] = source
-    doc = _clean(doc)
     path = Path(out) if out else outlooks_dir(home) / f"{issue_date}.json"
+    doc = json_safe(doc)  # returned as written: NaN as None
     write_json_atomic(doc, path)
     return path, doc
 
@@ -241,7 +213,7 @@ def run_evaluation(
                 )
         report["basins"][bid] = per
     report["summary"] = summary
-    report = _clean(report)
     path = Path(out) if out else outlooks_dir(home) / "cv_report.json"
+    report = json_safe(report)
     write_json_atomic(report, path)
     return path, report

@@ -19,13 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import lightgbm as lgb
-import numpy as np
 import pandas as pd
 
 from forecasting import level_target
 from forecasting.level_target import is_level_only
 from forecasting.models.baselines import Climatology, Persistence
 from forecasting.models.lgbm import LGBMForecaster, LGBMParams
+from forecasting.storage import json_safe
 
 MIN_TRAIN_DAYS = 730  # a station needs 2 years of discharge to be trained; else it falls back to climatology
 GLOBAL_MODEL = "_global"  # registry name of the model trained on all stations (not a basin of the store)
@@ -55,27 +55,6 @@ class BasinModel:
 def new_version() -> str:
     """A version id: the UTC time of training (sortable, unique to the microsecond)."""
     return datetime.now(UTC).strftime("v%Y%m%dT%H%M%S%fZ")
-
-
-def _json_default(o: object) -> object:
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return None if not np.isfinite(o) else float(o)
-    if isinstance(o, pd.Timestamp):
-        return str(o.date())
-    raise TypeError(f"not JSON serialisable: {type(o)}")
-
-
-def _clean(o: object) -> object:
-    """NaN/inf -> None, recursively (strict JSON)."""
-    if isinstance(o, float):
-        return o if np.isfinite(o) else None
-    if isinstance(o, dict):
-        return {str(k): _clean(v) for k, v in o.items()}
-    if isinstance(o, list | tuple):
-        return [_clean(v) for v in o]
-    return o
 
 
 def fit_basin_model(
@@ -156,7 +135,7 @@ def save_model(models_dir: Path, bm: BasinModel, set_current: bool = True) -> Pa
             "baselines": {"climatology": bm.climatology.to_dict(), "persistence": bm.persistence.to_dict()},
             "level_only_references_cm": bm.level_refs,
         }
-        (tmp / "model.json").write_text(json.dumps(_clean(doc), default=_json_default), encoding="utf-8")
+        (tmp / "model.json").write_text(json.dumps(json_safe(doc), allow_nan=False), encoding="utf-8")
         if bm.model is not None:
             for k, booster in bm.model.boosters.items():
                 booster.save_model(str(tmp / f"lead_{k}.txt"))

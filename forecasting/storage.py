@@ -6,6 +6,7 @@ This is the one module of `forecasting` that touches files of the home directory
 from __future__ import annotations
 
 import csv
+import json
 import os
 import tempfile
 import threading
@@ -137,6 +138,29 @@ def read_station(path: Path, station_id: str) -> xr.Dataset:
             else:
                 coords[name] = (var.dimensions, var[:], attrs)
         return xr.Dataset(data_vars, coords=coords, attrs={k: nc.getncattr(k) for k in nc.ncattrs()})
+
+
+def json_safe(o: object) -> object:
+    """A structure made strict-JSON-ready, recursively: NaN/inf -> None, numpy scalars -> Python numbers,
+    timestamps -> YYYY-MM-DD, keys -> str."""
+    if isinstance(o, dict):
+        return {str(k): json_safe(v) for k, v in o.items()}
+    if isinstance(o, list | tuple):
+        return [json_safe(v) for v in o]
+    if isinstance(o, pd.Timestamp):
+        return str(o.date())
+    if isinstance(o, float) and not np.isfinite(o):
+        return None
+    if hasattr(o, "item") and not isinstance(o, str):  # numpy scalars
+        return json_safe(o.item())
+    return o
+
+
+def write_json_atomic(doc: object, path: Path) -> Path:
+    """Write `doc` (made JSON-safe) to `path` atomically (temporary file in the same folder, fsync, rename)."""
+    with atomic_target(Path(path)) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(json_safe(doc), fh, ensure_ascii=False, indent=1, allow_nan=False)
+    return Path(path)
 
 
 def append_csv(path: Path, frame: pd.DataFrame) -> None:
