@@ -19,11 +19,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from forecasting import extremes, flags, metrics, qc
+from forecasting import extremes, metrics, qc
 from forecasting.models.calibration import FINE_LEVELS
 from forecasting.models.lgbm import GLOBAL_WEIGHT, LGBMForecaster, LGBMParams, ensemble_quantiles
 from forecasting.store import station_frame, station_table
-from forecasting.variables import qc_name
 
 P_ALERT = 0.3
 SIGMA_NOTE = "sigma = standard deviation of the observed change Q(t+k) - Q(t) over the test pairs of each lead"
@@ -44,13 +43,8 @@ METRIC_KEYS = (
 
 
 def mask_bad(ds: xr.Dataset) -> xr.Dataset:
-    """Values whose QC flag has a BAD bit set become NaN (no filling)."""
-    out = ds.copy()
-    for var in list(ds.data_vars):
-        q = qc_name(str(var))
-        if q in ds:
-            out[var] = ds[var].where((ds[q] & flags.BAD) == 0)
-    return out
+    """Values whose QC flag has a BAD bit set become NaN, no gap filled: `qc.usable` without filling."""
+    return qc.usable(ds, qc.QCConfig(max_gap_fill_days=0))
 
 
 @dataclass
