@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecasting.extremes import annual_maxima, gumbel_lmoments, gumbel_return_level
 from forecasting.thresholds import (
     changed,
     derive_thresholds,
@@ -55,19 +54,46 @@ def store(real_data: Path, tmp_path_factory: pytest.TempPathFactory):
     return open_store(home.observations)
 
 
-def test_derived_thresholds_match_gumbel_by_hand(store) -> None:
-    q = usable_discharge(store, "CH2232")
-    table = derive_thresholds(q, "CH2232")
-    am = annual_maxima(q, 30)
-    xi, alpha = gumbel_lmoments(am.to_numpy())
-    assert len(am) >= 30  # 1981-2020 record
-    by_kind = table.set_index("kind")
-    for kind, T in (("warning", 2), ("danger", 5), ("extreme", 20)):
-        assert by_kind.loc[kind, "value"] == pytest.approx(gumbel_return_level(xi, alpha, T))
-        assert by_kind.loc[kind, "units"] == "m3/s"
-        assert f"{T}-year flood" in by_kind.loc[kind, "source"]
-    assert by_kind.loc["warning", "value"] < by_kind.loc["danger", "value"] < by_kind.loc["extreme", "value"]
-    assert by_kind.loc["warning", "years"].startswith(f"{am.index[0]}-{am.index[-1]}: {len(am)} complete years")
+def test_derived_thresholds_gumbel_by_hand_on_a_small_sample() -> None:
+    """Six complete years with known annual maxima, one incomplete year with a larger maximum left out.
+
+    By hand (REFERENCES.md, Gumbel by L-moments) on the sorted maxima 18, 27, 30, 42, 61, 95 (n = 6):
+    b0 = 273/6 = 45.5; b1 = (0*18 + .2*27 + .4*30 + .6*42 + .8*61 + 1*95)/6 = 186.4/6 = 31.0667;
+    lambda2 = 2*b1 - b0 = 16.6333; alpha = lambda2/ln 2 = 23.9968; xi = 45.5 - 0.5772*alpha = 31.6490;
+    x_2 = xi - alpha ln(-ln 0.5) = 40.4442, x_5 = xi - alpha ln(-ln 0.8) = 67.6428, x_20 = 102.9243 m3/s.
+    """
+    days = pd.date_range("2001-01-01", "2007-12-31", freq="D")
+    q = pd.Series(5.0, index=days)
+    peaks = {2001: 42.0, 2002: 18.0, 2003: 95.0, 2004: 500.0, 2005: 30.0, 2006: 61.0, 2007: 27.0}
+    for year, peak in peaks.items():
+        q.loc[f"{year}-05-15"] = peak
+    q.loc["2004-09-01":"2004-10-01"] = np.nan  # 31 missing days: 2004 (and its 500 m3/s) is incomplete
+    table = derive_thresholds(q, "X").set_index("kind")
+    assert table.loc["warning", "value"] == pytest.approx(40.4442, abs=1e-3)
+    assert table.loc["danger", "value"] == pytest.approx(67.6428, abs=1e-3)
+    assert table.loc["extreme", "value"] == pytest.approx(102.9243, abs=1e-3)
+    assert (table["units"] == "m3/s").all() and (table["station_id"] == "X").all()
+    assert table.loc["danger", "source"] == "derived: Gumbel L-moments 5-year flood of annual maxima"
+    assert table.loc["warning", "years"] == (
+        "2001-2007: 6 complete years (<= 30 missing days); left out: 2004; short record (< 10 years): very uncertain"
+    )
+    # 30 missing days still make a complete year: 2004 comes back with its 500 m3/s and raises every flood
+    q.loc["2004-10-01"] = 5.0
+    assert derive_thresholds(q, "X").set_index("kind").loc["warning", "value"] > 60.0
+    with pytest.raises(ValueError, match="only 1 complete years"):
+        derive_thresholds(q.loc[:"2001-12-31"], "X")
+
+
+def test_derived_thresholds_of_a_real_station(store) -> None:
+    # expected values fitted once from the raw CH2232 file with a few independent lines of numpy (the annual
+    # maxima of 1981-2020 through the formula above); the QC-flagged days do not touch any annual maximum
+    table = derive_thresholds(usable_discharge(store, "CH2232"), "CH2232").set_index("kind")
+    assert table.loc["warning", "value"] == pytest.approx(7.1467, abs=1e-3)
+    assert table.loc["danger", "value"] == pytest.approx(9.9471, abs=1e-3)
+    assert table.loc["extreme", "value"] == pytest.approx(13.5798, abs=1e-3)
+    assert (table["units"] == "m3/s").all()
+    assert table.loc["extreme", "source"] == "derived: Gumbel L-moments 20-year flood of annual maxima"
+    assert table.loc["warning", "years"] == "1981-2020: 40 complete years (<= 30 missing days)"
 
 
 def test_station_thresholds_precedence_and_short_record(store, tmp_path: Path) -> None:
