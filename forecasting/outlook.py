@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from forecasting import flags
+from forecasting import flags, snowmodel
 
 TARGETS: tuple[str, ...] = ("volume", "peak")
 ALLOWABLE = 0.674  # allowable error in units of sigma (Central Asian criterion)
@@ -198,22 +198,13 @@ def degree_day_swe(p: np.ndarray, t: np.ndarray, params: np.ndarray, reset: np.n
     p: daily precipitation, mm; t: daily mean temperature, degC (NaN treated as no precipitation / the previous
     day's temperature); params: (k, 3) rows (T_s, T_m, m); reset: boolean per day, store emptied at its start.
     Precipitation on days with T < T_s is snow; the store melts by m * max(T - T_m, 0) and never goes below zero.
-    Returns (len(p), k).
+    Returns (len(p), k). The store is the forecaster's (`snowmodel.simulate`); only the gaps in T are filled here,
+    with the previous day's temperature (0 degC before the first), where the forecaster keeps the store unchanged.
     """
     params = np.atleast_2d(np.asarray(params, dtype="float64"))
-    ts, tm, m = params[:, 0], params[:, 1], params[:, 2]
-    p = np.nan_to_num(np.asarray(p, dtype="float64"), nan=0.0)
     t = pd.Series(np.asarray(t, dtype="float64")).ffill().fillna(0.0).to_numpy()
-    out = np.empty((len(p), len(ts)))
-    store = np.zeros(len(ts))
-    for i in range(len(p)):
-        if reset is not None and reset[i]:
-            store[:] = 0.0
-        ti = t[i]
-        store = store + np.where(ti < ts, p[i], 0.0)
-        store = np.maximum(store - m * np.maximum(ti - tm, 0.0), 0.0)
-        out[i] = store
-    return out
+    store, _, _ = snowmodel.simulate(p, t, params[:, 0], params[:, 1], params[:, 2], reset=reset)
+    return store
 
 
 # ---------------------------------------------------------------- yearly table

@@ -33,13 +33,19 @@ class SnowParams:
 
 
 def simulate(
-    precip_mm: np.ndarray, tmean_c: np.ndarray, t_snow: np.ndarray, t_melt: np.ndarray, melt_factor: np.ndarray
+    precip_mm: np.ndarray,
+    tmean_c: np.ndarray,
+    t_snow: np.ndarray,
+    t_melt: np.ndarray,
+    melt_factor: np.ndarray,
+    reset: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Run the store for one or several parameter sets at once (vectorised over the parameter axis).
 
     Inputs are daily arrays (n_days,); parameters arrays (n_sets,). Missing P counts as 0 mm; missing T keeps the
-    store unchanged (no snowfall, no melt; rain counts as water input). Returns (store_mm, melt_mm, water_input_mm),
-    each (n_days, n_sets).
+    store unchanged (no snowfall, no melt; rain counts as water input). `reset` (boolean per day, optional) empties
+    the store at the start of the days where it is True (the seasonal outlook starts each snow season empty).
+    Returns (store_mm, melt_mm, water_input_mm), each (n_days, n_sets).
     """
     p = np.nan_to_num(np.asarray(precip_mm, dtype=float), nan=0.0)
     t = np.asarray(tmean_c, dtype=float)
@@ -50,6 +56,8 @@ def simulate(
     winput = np.zeros((n, k))
     s = np.zeros(k)
     for i in range(n):
+        if reset is not None and reset[i]:
+            s = np.zeros(k)
         ti = t[i]
         if np.isnan(ti):
             winput[i] = p[i]
