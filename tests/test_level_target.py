@@ -76,14 +76,56 @@ def test_daily_forecast_and_risk_of_a_level_only_post(level_only_ds, basin_model
     p = out["p_exceed"].sel(station=SID, lead=1).values
     assert p[0] > 0.9 and p[1] < 0.1  # well above the warning mark, far below the danger mark
     assert int(out["station_level"].values[0]) >= 1
-    h = out["water_level_cm"].sel(quantile=0.5).values[0]
-    expected = "rising" if h.max() > h[0] + 10 else "falling" if h[-1] < h[0] - 10 else "steady"
-    assert str(out["trend"].values[0]) == expected  # from the level forecast (no discharge here)
+    # the trend comes from the level forecast (no discharge here): the medians move more than 10 cm from lead 1,
+    # absolute cm although this post reads its level as an elevation (~56,000 cm)
+    assert str(out["trend"].values[0]) in ("rising", "steady", "falling")
+    wl = fc["water_level_cm"].transpose("station", "lead", "quantile").values
+    moves = {15.0: "rising", 10.0: "steady", 5.0: "steady", -10.0: "steady", -15.0: "falling"}
+    for move_cm, expected in moves.items():
+        moved = wl.copy()
+        moved[:, 1, :] = wl[:, 0, :] + move_cm  # lead 3 = lead 1 moved by move_cm, every quantile
+        case = fc.assign(water_level_cm=(("station", "lead", "quantile"), moved))
+        assert str(add_risk(case, thr)["trend"].values[0]) == expected, move_cm
     # the reference level travels with the model
     loaded = load_model(tmp_path, save_model(tmp_path, basin_model).parent.name)
     assert loaded.level_refs == basin_model.level_refs
     again = make_forecast(level_only_ds, {SID: loaded}, "2005-06-10", [1, 3])
     np.testing.assert_allclose(again["water_level_cm"].values, fc["water_level_cm"].values)
+
+
+def test_level_trend_on_constructed_forecasts() -> None:
+    """Level medians (cm) at leads 1-3 of level-only posts, and one post with a discharge forecast as well."""
+    tau = np.array([0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95])
+    spread = np.array([-30.0, -20.0, -10.0, 0.0, 10.0, 20.0, 30.0])
+    cases = {  # station: (medians at leads 1, 2, 3, expected trend)
+        "up": ([300.0, 315.0, 305.0], "rising"),
+        "up_then_down": ([300.0, 340.0, 250.0], "rising"),  # a rise beyond 10 cm at any lead comes first
+        "small": ([300.0, 305.0, 309.0], "steady"),
+        "edge": ([300.0, 310.0, 290.0], "steady"),  # exactly 10 cm is not a change
+        "down": ([300.0, 295.0, 288.0], "falling"),
+        "dip": ([300.0, 260.0, 295.0], "steady"),  # falling is judged at the last lead
+        "elevation": ([56000.0, 56015.0, 56008.0], "rising"),  # beyond 10 cm, not 10 % of the level
+        "with_q": ([300.0, 400.0, 500.0], "steady"),  # its discharge trend (steady) wins over the level's
+        "nothing": ([np.nan] * 3, ""),
+    }
+    stations = list(cases)
+    med = np.array([cases[s][0] for s in stations])
+    wl = med[:, :, None] + spread[None, None, :]
+    q = np.full(wl.shape, np.nan)
+    q[stations.index("with_q")] = 10.0 + spread[None, :] / 100.0
+    last_obs = np.where(np.array(stations) == "with_q", 10.0, np.nan)
+    fc = xr.Dataset(
+        {
+            "discharge_m3s": (("station", "lead", "quantile"), q),
+            "water_level_cm": (("station", "lead", "quantile"), wl),
+            "last_obs_m3s": ("station", last_obs),
+            "valid_date": ("lead", pd.date_range("2024-04-02", periods=3, freq="D")),
+        },
+        coords={"station": stations, "lead": [1, 2, 3], "quantile": tau},
+    )
+    empty = pd.DataFrame(columns=["station_id", "kind", "value", "units", "source"])
+    trend = add_risk(fc, empty)["trend"].to_series()
+    assert trend.to_dict() == {s: cases[s][1] for s in stations}
 
 
 def test_station_page_of_a_level_only_post(real_data, level_only_ds, basin_model, tmp_path):
