@@ -96,3 +96,30 @@ def test_surveys_ingest_into_the_store_beside_discharge() -> None:
     assert report.ok
     assert float(store["swe_mm"].sel(station="11117", time="2024-02-20")) == pytest.approx((120 + 150) / 2)
     assert float(store["snow_depth_cm"].sel(station="11124", time="2024-02-20")) == pytest.approx((40 + 0) / 2)
+
+
+def test_cells_are_read_with_the_shared_kazhydromet_parsers(tmp_path: Path) -> None:
+    f = tmp_path / "cells.csv"
+    f.write_text(
+        "Дата;Пункт;Высота снега, см;Запас воды, мм\n"
+        "15.02.24;A;1 040,5;\n"  # two-digit year (dd.mm.yy); a space as thousands separator
+        "16.02.2024;A;−5;\n"  # Unicode minus: a negative depth
+        "17.02.2024;A;нб;10\n"  # 'нб' (no flow) is not a snow survey value
+        "18.02.2024;A;inf;20\n"  # not a finite number
+        "19.02.2024;A;40;н/д\n"  # missing SWE: depth kept
+        ";A;30;60\n"  # no date
+        "15.02.1024;A;30;60\n",  # a typo: outside the store's time range, quarantined (not a crash)
+        encoding="utf-8",
+    )
+    pts, res = parse_survey_file(f)
+    q = {(r.line, r.field): r.reason for r in res.quarantine}
+    assert q == {
+        (3, "Высота снега, см"): "negative value -5",
+        (4, "Высота снега, см"): "not a number: 'нб'",
+        (5, "Высота снега, см"): "not a number: 'inf'",
+        (7, "Дата"): "unparsable date ''",
+        (8, "Дата"): "unparsable date '15.02.1024'",
+    }
+    assert list(pts["date"].dt.strftime("%Y-%m-%d")) == ["2024-02-15", "2024-02-17", "2024-02-18", "2024-02-19"]
+    assert list(pts["snow_depth_cm"].fillna(-1)) == [1040.5, -1, -1, 40.0]
+    assert list(pts["swe_mm"].fillna(-1)) == [-1, 10.0, 20.0, -1]

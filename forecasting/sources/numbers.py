@@ -1,6 +1,6 @@
 """Parsing the cells of Kazhydromet tables: numbers with decimal commas, `-`, `нб`, dates in two forms.
 
-Shared by the `kazhydromet` (portal exports) and `kazhydromet-yearbook` (ЕДС tables) adapters.
+Shared by the `kazhydromet` (portal exports), `kazhydromet-yearbook` (ЕДС tables) and `snow-survey` adapters.
 """
 
 from __future__ import annotations
@@ -75,15 +75,16 @@ def parse_number(raw: object) -> Cell:
     return Cell("value", float(s))
 
 
-_DMY = re.compile(r"^(\d{1,2})[./](\d{1,2})[./](\d{4})$")
+_DMY = re.compile(r"^(\d{1,2})[./](\d{1,2})[./](\d{4}|\d{2})$")
 _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _TIME = re.compile(r"[ T]0?0:00(:00(\.0+)?)?$")
 
 
-def parse_date(raw: object) -> date | None:
+def parse_date(raw: object, two_digit_year: bool = False) -> date | None:
     """A day from `dd.mm.yyyy` (also `dd/mm/yyyy`) or ISO `yyyy-mm-dd`, or None if invalid (31.04, text).
 
-    A midnight time part (`2024-04-01 00:00:00`, as spreadsheets write dates) is accepted.
+    A midnight time part (`2024-04-01 00:00:00`, as spreadsheets write dates) is accepted. With `two_digit_year`,
+    `dd.mm.yy` is accepted too, as strptime's %y reads it: 69-99 -> 1969-1999, 00-68 -> 2000-2068.
     """
     if isinstance(raw, datetime):
         return raw.date() if raw.time() == datetime.min.time() else None
@@ -93,6 +94,10 @@ def parse_date(raw: object) -> date | None:
     m = _DMY.match(s)
     if m:
         d, mo, y = (int(g) for g in m.groups())
+        if len(m.group(3)) == 2:
+            if not two_digit_year:
+                return None
+            y += 1900 if y >= 69 else 2000
     else:
         m = _ISO.match(s)
         if not m:

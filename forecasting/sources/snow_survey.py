@@ -1,7 +1,8 @@
 """Snow surveys (`snow-survey`): snow depth, density and water equivalent per survey point or route.
 
-Input: tables as Kazhydromet keeps them (semicolon-, tab- or comma-separated; UTF-8 or cp1251; decimal commas;
-dates as dd.mm.yyyy or ISO), one row per point and survey date, for example
+Input: tables as Kazhydromet keeps them (semicolon-, tab- or comma-separated; UTF-8 or cp1251; cells read by
+forecasting.sources.numbers: decimal commas, spaces as thousands separators, `-`/`н/д` missing; dates as dd.mm.yyyy,
+dd.mm.yy or ISO), one row per point and survey date, for example
     Дата;Пункт;Высота снега, см;Плотность, г/см3;Запас воды, мм
     15.02.2024;Улькен Нарын, маршрут 1;45;0,24;108
 Header names are recognised in Russian or English (date/Дата, station/route/Пункт/Маршрут/Станция,
@@ -22,7 +23,8 @@ Bad input (each named with file, line and field; the rest of the row is kept):
 - depth without density and without SWE: depth kept, SWE not computed (message);
 - a density outside 0.01..0.6 g/cm3, or a SWE larger than the depth allows (implied density > 0.6): that SWE
   (or density) quarantined, depth kept;
-- negative or unparsable numbers, unparsable dates, rows with too few fields: quarantined.
+- negative or unparsable numbers (also `нб` and `inf`), unparsable dates (also an empty one or one outside the
+  store's time range), rows with too few fields: quarantined.
 """
 
 from __future__ import annotations
@@ -36,11 +38,11 @@ import pandas as pd
 
 from forecasting.sources import register
 from forecasting.sources.base import AdapterResult, QuarantinedRow, empty_stations
+from forecasting.sources.numbers import parse_date, parse_number
 from forecasting.sources.text import UnreadableFile, read_text
 
 MAX_DENSITY = 0.6  # g/cm3: denser than firn-like spring snow is not a snow survey value
 MIN_DENSITY = 0.01
-MISSING = {"", "-", "--", "—", "nan", "na", "н/д", "нет данных"}
 COMPUTED_NOTE = "computed: SWE = 10 x depth x density"
 
 _FIELDS: dict[str, tuple[str, ...]] = {
@@ -79,24 +81,6 @@ def _delimiter(line: str) -> str:
         if d in line:
             return d
     return ","
-
-
-def _number(raw: str) -> float | None:
-    """Float of a cell with decimal comma; None if missing; raises ValueError if not a number."""
-    s = raw.strip().replace("\u00a0", "").replace(" ", "")
-    if s.lower() in MISSING:
-        return None
-    return float(s.replace(",", "."))
-
-
-def _date(raw: str) -> pd.Timestamp:
-    s = raw.strip()
-    for fmt in ("%d.%m.%Y", "%Y-%m-%d", "%d.%m.%y", "%d/%m/%Y"):
-        try:
-            return pd.Timestamp(pd.to_datetime(s, format=fmt))
-        except (ValueError, TypeError):
-            continue
-    raise ValueError(s)
 
 
 def _rows(path: Path) -> tuple[list[str], list[list[str]], str]:
@@ -172,9 +156,9 @@ def parse_survey_file(path: Path) -> tuple[pd.DataFrame, AdapterResult]:
             continue
         if len(row) < len(header):
             row = row + [""] * (len(header) - len(row))  # trailing empty cells dropped by the exporting program
-        try:
-            date = _date(row[pos["date"]])
-        except ValueError:
+        day = parse_date(row[pos["date"]], two_digit_year=True)
+        date = None if day is None else pd.Timestamp(day)
+        if date is None or not pd.Timestamp.min < date <= pd.Timestamp.max:
             res.quarantine.append(
                 QuarantinedRow(src, line, header[pos["date"]], f"unparsable date '{row[pos['date']].strip()}'", raw)
             )
@@ -188,12 +172,12 @@ def parse_survey_file(path: Path) -> tuple[pd.DataFrame, AdapterResult]:
             if f not in pos:
                 vals[f] = None
                 continue
-            cell = row[pos[f]]
-            try:
-                v = _number(cell)
-            except ValueError:
-                res.quarantine.append(QuarantinedRow(src, line, header[pos[f]], f"not a number: '{cell.strip()}'", raw))
-                v = None
+            cell = parse_number(row[pos[f]])
+            if cell.kind not in ("value", "missing"):  # 'нб' (no flow) is no snow survey value either
+                res.quarantine.append(
+                    QuarantinedRow(src, line, header[pos[f]], f"not a number: '{row[pos[f]].strip()}'", raw)
+                )
+            v = cell.value if cell.kind == "value" else None
             if v is not None:
                 v *= scale[f]
                 if v < 0:
