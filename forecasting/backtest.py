@@ -22,9 +22,10 @@ import xarray as xr
 from forecasting import extremes, metrics, qc
 from forecasting.models.calibration import FINE_LEVELS
 from forecasting.models.lgbm import GLOBAL_WEIGHT, LGBMForecaster, LGBMParams, ensemble_quantiles
+from forecasting.risk import DEFAULT_ALERT_PROBABILITY, exceedance_probability
 from forecasting.store import station_frame, station_table
 
-P_ALERT = 0.3
+P_ALERT = DEFAULT_ALERT_PROBABILITY  # the service's alert rule: P(Q > T) >= P_ALERT, P as risk computes it
 SIGMA_NOTE = "sigma = standard deviation of the observed change Q(t+k) - Q(t) over the test pairs of each lead"
 METRIC_KEYS = (
     "nse",
@@ -101,7 +102,7 @@ def score_lead(
     out["crpss_vs_persistence"] = metrics.skill_ratio(crps, metrics.mae(o, b))
     out["coverage_90"] = metrics.coverage(o, quantile_at(qq, levels, 0.05), quantile_at(qq, levels, 0.95))
     if threshold is not None and np.isfinite(threshold):
-        c = metrics.contingency(o > threshold, quantile_at(qq, levels, 1 - P_ALERT) > threshold)
+        c = metrics.contingency(o > threshold, exceedance_probability(qq, lv, threshold) >= P_ALERT)
         out["pod_warning"], out["far_warning"], out["csi_warning"] = c["pod"], c["far"], c["csi"]
         out["n_events"] = int(np.sum(o > threshold))
     out["accuracy_p"], out["s_sigma"] = metrics.central_asian(o, m, b)

@@ -101,3 +101,25 @@ def test_snow_ablation_reports_with_and_without_snow(real_data):
         != report["snow_ablation"]["PROTVA_SZ"]["7"]["nse_without"]
     )
     assert set(report["summary"]["1"]) >= SUMMARY_KEYS  # the report keys are unchanged
+
+
+def test_flood_event_forecast_uses_the_service_alert_rule():
+    """A forecast event is P(Q > T) >= 0.3 with P as the risk module computes it (the rule the dashboard alerts
+    on), including thresholds beyond the highest quantile (exponential tail)."""
+    levels = (0.05, 0.25, 0.5, 0.75, 0.95)
+    # one forecast whose 0.95 quantile is 100 m3/s: P(Q > 100) = 0.05 -> no event for T = 100
+    # another whose 0.75 quantile is 100 and 0.5 quantile 80: P(Q > 90) is between 0.25 and 0.5 -> event for T = 90
+    low = np.array([20.0, 40.0, 60.0, 80.0, 100.0])
+    high = np.array([40.0, 60.0, 80.0, 100.0, 150.0])
+    q = np.array([low] * 10 + [high] * 10)
+    obs = np.array([95.0] * 20)  # every day is an event (T = 90)
+    base = np.full(20, 50.0)
+    s = score_lead(obs, base, q, levels, threshold=90.0)
+    assert s["n_events"] == 20
+    assert s["pod_warning"] == pytest.approx(0.5)  # the ten "high" forecasts give P(Q > 90) ~ 0.38 -> hits
+    assert s["far_warning"] == pytest.approx(0.0)
+    assert s["csi_warning"] == pytest.approx(0.5)
+    # T = 95.8 between the 0.5 (80) and 0.75 (100) quantiles: interpolated in log discharge, P(Q > 95.8) = 0.298,
+    # just under 0.3 -> no event (the 0.7 quantile interpolated linearly, 96, would have called one)
+    s = score_lead(np.full(20, 97.0), base, q, levels, threshold=95.8)
+    assert s["pod_warning"] == pytest.approx(0.0)
