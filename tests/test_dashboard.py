@@ -73,7 +73,10 @@ def test_map_shows_coloured_stations_and_lists_protva(client):
     assert 'id="issue-date">1 June 2020<' in page
     assert 'id="review-status"' in page and "published without review" in page
     assert 'id="data-age"' in page
-    assert "Extreme level possible (35%) from 8 June" in page or "Extreme level" in page
+    # the one station at the extreme level (the Albula, grown x1.25) with its phrase in the station list
+    row = re.search(r'<tr data-station="CH2141" data-level="3">.*?</tr>', page, re.S)
+    assert row and '<div class="phrase">Extreme level possible (35%) from 8 June</div>' in row.group(0)
+    assert page.count("Extreme level") == 1
     assert "cdn" not in page.lower() and "https://" not in page  # nothing from the internet
 
 
