@@ -108,21 +108,3 @@ def central_asian(obs: np.ndarray, sim: np.ndarray, base: np.ndarray) -> tuple[f
         return None, None
     err = np.abs(o - f)
     return float(np.mean(err <= Z_HALF * sigma)), float(np.sqrt(np.mean(err**2)) / sigma)
-
-
-def prob_exceed(q: np.ndarray, levels: np.ndarray, threshold: float) -> np.ndarray:
-    """P(Q > threshold) from forecast quantiles (n x K), interpolating the CDF linearly between quantiles and
-    extending the tails linearly to probability 0/1 over one more inter-quantile step."""
-    lv = np.asarray(levels, dtype=float)
-    q = np.sort(np.asarray(q, dtype=float), axis=1)
-    out = np.full(q.shape[0], np.nan)
-    for i, row in enumerate(q):
-        if np.isnan(row).any():
-            continue
-        lo_w = max(row[1] - row[0], 1e-9 * max(abs(row[0]), 1))
-        hi_w = max(row[-1] - row[-2], 1e-9 * max(abs(row[-1]), 1))
-        x = np.concatenate([[row[0] - lo_w * lv[0] / max(lv[1] - lv[0], 1e-9)], row, [row[-1] + hi_w]])
-        p = np.concatenate([[0.0], lv, [1.0]])
-        x = np.maximum.accumulate(x + np.arange(len(x)) * 1e-12)
-        out[i] = 1.0 - float(np.interp(threshold, x, p))
-    return out

@@ -108,11 +108,3 @@ def test_crps_from_quantiles_hand_computed():
     assert crps_ref == pytest.approx(2.0)
     assert metrics.skill_ratio(crps, crps_ref) == pytest.approx(-0.25)  # CRPSS = 1 - 2.5 / 2
     assert metrics.crps_quantiles(o[2:], q[2:], levels) is None
-
-
-def test_prob_exceed_from_quantiles():
-    levels = np.array([0.05, 0.25, 0.5, 0.75, 0.95])
-    q = np.array([[1.0, 2.0, 3.0, 4.0, 5.0]])
-    assert metrics.prob_exceed(q, levels, 3.0)[0] == pytest.approx(0.5)
-    p_far = metrics.prob_exceed(q, levels, 5.5)[0]
-    assert 0 < p_far < 0.05  # beyond the last quantile: small but not zero
