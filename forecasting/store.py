@@ -168,14 +168,26 @@ def set_station_metadata(ds: xr.Dataset, stations: pd.DataFrame) -> xr.Dataset:
 
 
 def station_table(ds: xr.Dataset) -> pd.DataFrame:
-    """Station metadata of `ds` as a DataFrame indexed by station_id (the basin defaults to the station)."""
-    data = {f: ds[f].values for f in (*STATION_TEXT_FIELDS, *STATION_NUMBER_FIELDS) if f in ds.coords}
+    """Station metadata of `ds` as a DataFrame indexed by station_id: the metadata coordinates it has, text fields
+    '' when unknown (also where netCDF gave NaN for an empty string), numbers NaN; the basin defaults to the
+    station. The one reading of station metadata (library, flows and service)."""
+    data: dict[str, object] = {}
+    for f in STATION_TEXT_FIELDS:
+        if f in ds.coords:
+            data[f] = np.array([_text(v) for v in ds[f].values], dtype=object)
+    for f in STATION_NUMBER_FIELDS:
+        if f in ds.coords:
+            data[f] = ds[f].values
     df = pd.DataFrame(data, index=pd.Index(ds["station"].values.astype(str), name="station_id"))
     if "basin" in df:
         df["basin"] = [b if b else s for s, b in zip(df.index, df["basin"], strict=True)]
     else:
         df["basin"] = df.index
     return df
+
+
+def _text(v: object) -> str:
+    return "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
 
 
 def merge(old: xr.Dataset | None, new: xr.Dataset) -> tuple[xr.Dataset, pd.DataFrame]:

@@ -39,7 +39,8 @@ from forecasting.explain import as_percent
 from forecasting.home import Home
 from forecasting.risk import KINDS, LEVEL_LABELS
 from forecasting.storage import NETCDF_ENGINE, NETCDF_LOCK
-from forecasting.variables import VARIABLE_NAMES
+from forecasting.store import station_table
+from forecasting.variables import STATION_NUMBER_FIELDS, VARIABLE_NAMES
 from service import schemas
 from service.cache import DatasetCache, ResponseCache
 from service.db import (
@@ -289,20 +290,25 @@ def observation_store(request: Request) -> xr.Dataset | None:
     return _store(request.app.state.tasqyn)
 
 
+def station_records(store: xr.Dataset | None) -> dict[str, dict[str, Any]]:
+    """Station metadata of the observation store by station id: forecasting.store.station_table (text '' when
+    unknown, the basin defaulting to the station) with numbers as floats or None. Made once per loaded store; the
+    API and the dashboard read it (do not modify the records)."""
+    if store is None:
+        return {}
+    records = store.attrs.get("_tasqyn_station_records")
+    if not isinstance(records, dict):
+        table = station_table(store)
+        records = {
+            sid: {k: (_finite(v) if k in STATION_NUMBER_FIELDS else v) for k, v in row.items()}
+            for sid, row in zip(table.index, table.to_dict("records"), strict=True)
+        }
+        store.attrs["_tasqyn_station_records"] = records
+    return records
+
+
 def _station_meta(store: xr.Dataset | None, station_id: str) -> dict[str, Any] | None:
-    if store is None or station_id not in _station_index(store):
-        return None
-    i = _station_index(store)[station_id]
-    out: dict[str, Any] = {}
-    for f in ("name", "river", "country", "basin", "lat", "lon", "area_km2"):
-        if f in store.coords:
-            v = store[f].values[i]
-            if isinstance(v, float | np.floating):
-                out[f] = None if not np.isfinite(v) else float(v)
-            else:
-                out[f] = "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-    out["basin"] = out.get("basin") or station_id
-    return out
+    return station_records(store).get(station_id)
 
 
 def _station_index(store: xr.Dataset) -> dict[str, int]:
@@ -500,9 +506,8 @@ def _basin_names(store: xr.Dataset | None) -> dict[str, str]:
     if store is None:
         return {}
     names: dict[str, list[str]] = {}
-    for sid in _station_index(store):
-        m = _station_meta(store, sid) or {}
-        names.setdefault(m.get("basin") or sid, []).append(m.get("river") or m.get("name") or sid)
+    for sid, m in station_records(store).items():
+        names.setdefault(m["basin"], []).append(m.get("river") or m.get("name") or sid)
     return {b: v[0] for b, v in names.items() if len(v) == 1 and v[0]}
 
 
@@ -548,11 +553,9 @@ def basins_geojson(
         names = _basin_names(store)
         polys = _polygons(state)
         pos: dict[str, list[tuple[float, float]]] = {}
-        if store is not None:
-            for sid in _station_index(store):
-                m = _station_meta(store, sid) or {}
-                if m.get("lat") is not None and m.get("lon") is not None:
-                    pos.setdefault(m["basin"], []).append((m["lon"], m["lat"]))
+        for m in station_records(store).values():
+            if m.get("lat") is not None and m.get("lon") is not None:
+                pos.setdefault(m["basin"], []).append((m["lon"], m["lat"]))
         feats = []
         for b in _basins(session, run, principal):
             props = json.loads(_basin_out(b, run, _name(b, names)).model_dump_json())

@@ -39,9 +39,15 @@ from forecasting.explain import DRIVERS, as_percent, main_drivers
 from forecasting.flags import BAD
 from forecasting.home import Home
 from forecasting.outlook import _round as outlook_round
-from forecasting.storage import NETCDF_LOCK
 from service import i18n
-from service.api import ServiceUnavailable, _forecast_ds, observation_store
+from service.api import (
+    ServiceState,
+    ServiceUnavailable,
+    _forecast_ds,
+    _store,
+    observation_store,
+    station_records,
+)
 from service.auth import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -189,10 +195,6 @@ class StationMeta:
         return self.lat is not None and self.lon is not None
 
 
-_meta_cache: dict[str, tuple[float, dict[str, StationMeta]]] = {}
-_cache_lock = threading.Lock()
-
-
 def _num(v: Any) -> float | None:
     try:
         f = float(v)
@@ -201,57 +203,37 @@ def _num(v: Any) -> float | None:
     return None if math.isnan(f) else f
 
 
-def station_metadata(home: Home) -> dict[str, StationMeta]:
-    """Station metadata from the observation store's coordinates ({} if nothing was ingested)."""
-    path = home.observations
-    if not path.exists():
+def station_metadata(store: xr.Dataset | None) -> dict[str, StationMeta]:
+    """Station metadata for the pages, from the observation store's records (service.api.station_records, the
+    name defaulting to the station id); {} if nothing was ingested. Made once per loaded store."""
+    if store is None:
         return {}
-    mtime = path.stat().st_mtime
-    key = str(path)
-    with _cache_lock:
-        hit = _meta_cache.get(key)
-        if hit and hit[0] == mtime:
-            return hit[1]
-    with NETCDF_LOCK, xr.open_dataset(path) as ds:  # HDF5 is not thread-safe
-        coords = {
-            name: ds[name].values
-            for name in ("name", "river", "basin", "lat", "lon", "area_km2", "region")
-            if name in ds
+    meta = store.attrs.get("_tasqyn_station_meta")
+    if not isinstance(meta, dict):
+        meta = {
+            sid: StationMeta(
+                sid,
+                r.get("name") or sid,
+                r.get("river", ""),
+                r["basin"],
+                r.get("lat"),
+                r.get("lon"),
+                r.get("area_km2"),
+                r.get("region", ""),
+            )
+            for sid, r in station_records(store).items()
         }
-        ids = [str(s) for s in ds["station"].values]
-    out: dict[str, StationMeta] = {}
-    for i, sid in enumerate(ids):
-
-        def text(name: str, i: int = i) -> str:
-            v = coords.get(name)
-            return "" if v is None or v[i] is None or (isinstance(v[i], float) and math.isnan(v[i])) else str(v[i])
-
-        def number(name: str, i: int = i) -> float | None:
-            v = coords.get(name)
-            return None if v is None else _num(v[i])
-
-        out[sid] = StationMeta(
-            sid,
-            text("name") or sid,
-            text("river"),
-            text("basin") or sid,
-            number("lat"),
-            number("lon"),
-            number("area_km2"),
-            text("region"),
-        )
-    with _cache_lock:
-        _meta_cache[key] = (mtime, out)
-    return out
+        store.attrs["_tasqyn_station_meta"] = meta
+    return meta
 
 
-def basin_regions(home: Home) -> Any:
+def basin_regions(state: ServiceState) -> Any:
     """A function basin id -> the regions of its stations (from the store's `region` metadata)."""
 
     memo: dict[str, Any] = {"meta": None, "map": {}}
 
     def regions_of(basin_id: str) -> frozenset[str]:
-        meta = station_metadata(home)
+        meta = station_metadata(_store(state))
         if memo["meta"] is not meta:  # rebuilt when the store changes
             mapping: dict[str, set[str]] = {}
             for m in meta.values():
@@ -1147,7 +1129,7 @@ def map_page(request: Request, issue_date: str | None = None) -> Response:
     if isinstance(principal, RedirectResponse):
         return principal
     cfg = _config(request)
-    meta = station_metadata(cfg.home)
+    meta = station_metadata(observation_store(request))
     with _db(request) as session:
         _maybe_auto_publish(request, session)
         run = visible_run(session, principal, _parse_date(issue_date))
@@ -1181,7 +1163,7 @@ def basin_page(request: Request, basin_id: str, issue_date: str | None = None) -
     if not principal.can_read_basin(basin_id):
         return _error(request, 403, "error.forbidden")
     cfg = _config(request)
-    meta = station_metadata(cfg.home)
+    meta = station_metadata(observation_store(request))
     with _db(request) as session:
         run = visible_run(session, principal, _parse_date(issue_date))
         stations = [s for s in station_rows(session, run, meta, principal) if s.basin_id == basin_id]
@@ -1271,7 +1253,7 @@ def station_page(request: Request, station_id: str, issue_date: str | None = Non
     if isinstance(principal, RedirectResponse):
         return principal
     cfg = _config(request)
-    meta = station_metadata(cfg.home)
+    meta = station_metadata(observation_store(request))
     with _db(request) as session:
         run, row = _visible_station(session, principal, meta, station_id, issue_date)
         if row is None:
@@ -1328,8 +1310,7 @@ def station_csv(request: Request, station_id: str, issue_date: str | None = None
     principal = _reader(request)
     if isinstance(principal, RedirectResponse):
         return principal
-    cfg = _config(request)
-    meta = station_metadata(cfg.home)
+    meta = station_metadata(observation_store(request))
     with _db(request) as session:
         run, row = _visible_station(session, principal, meta, station_id, issue_date)
     if row is None or run is None:
@@ -1390,7 +1371,7 @@ def runs_page(request: Request) -> Response:
         trail = audit_trail(session, limit=200) if principal.authenticated else None
         current = visible_run(session, principal)
     if trail is not None and principal.basins is not None:  # a basin-limited reader sees the actions on its basins
-        meta = station_metadata(_config(request).home)
+        meta = station_metadata(observation_store(request))
 
         def readable(a: Any) -> bool:
             if a.target_type == "basin":
@@ -1554,7 +1535,7 @@ def setup(app: Any) -> None:
     from service.routers.review import router as review_router
 
     settings = getattr(app.state, "settings", None)
-    setup_auth(app, app.state.session_factory, settings).region_lookup = basin_regions(_home_of(settings))
+    setup_auth(app, app.state.session_factory, settings).region_lookup = basin_regions(app.state.tasqyn)
     setup_dashboard(app, settings)
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
     app.add_middleware(DashboardGZip)
