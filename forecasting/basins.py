@@ -49,17 +49,23 @@ def geodesic_area_km2(geom: BaseGeometry) -> float:
     return abs(float(area)) / 1e6
 
 
-def read_basins(path: Path) -> dict[str, Basin]:
+def read_basins(path: Path, errors: list[str] | None = None) -> dict[str, Basin]:
     """Basins of a GeoJSON file, or of every `*.geojson` file in a folder, by basin id.
 
-    Raises BasinFileError naming the file (and feature) when a file is not GeoJSON or has no polygon.
+    Raises BasinFileError naming the file (and feature) when a file is not GeoJSON or has no polygon; with an
+    `errors` list, such a file is left out instead, its message appended, and the other files are read.
     Invalid polygons (self-intersections) are repaired with shapely.make_valid.
     """
     path = Path(path)
     files = sorted(path.glob("*.geojson")) if path.is_dir() else [path]
     out: dict[str, Basin] = {}
     for f in files:
-        out.update(_read_file(f))
+        try:
+            out.update(_read_file(f))
+        except BasinFileError as exc:
+            if errors is None:
+                raise
+            errors.append(str(exc))
     return out
 
 

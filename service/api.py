@@ -17,7 +17,9 @@ import datetime as dt
 import functools
 import io
 import json
+import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -35,6 +37,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from forecasting import flags as qcflags
+from forecasting.basins import read_basins
 from forecasting.explain import as_percent
 from forecasting.home import Home
 from forecasting.risk import KINDS, LEVEL_LABELS
@@ -58,6 +61,7 @@ REVIEW_ROLES = ("admin", "hydrologist")
 JSON = "application/json"
 CSV = "text/csv; charset=utf-8"
 GEOJSON = "application/geo+json"
+log = logging.getLogger("tasqyn.service")
 
 
 class ServiceUnavailable(Exception):
@@ -576,28 +580,43 @@ def basins_geojson(
 
 
 def _polygons(state: ServiceState) -> dict[str, dict]:
-    path = state.settings.basin_polygons
-    if path is None:
-        return {}
-    key = f"polygons:{path}"
-    try:
-        mtime = max((p.stat().st_mtime_ns for p in ([path] if path.is_file() else path.glob("*json"))), default=0)
-    except OSError:
-        return {}
-    hit = state._json_files.get(key)
-    if hit and hit[0] == mtime:
-        return hit[1]
+    return basin_geometries(state.settings.basin_polygons, _geojson_geometry)
+
+
+def _geojson_geometry(geom: Any) -> dict:
     from shapely.geometry import mapping
 
-    from forecasting.basins import BasinFileError, read_basins
+    return json.loads(json.dumps(mapping(geom)))  # tuples -> lists
 
+
+_basin_cache: dict[tuple[str, Callable[[Any], Any]], tuple[tuple[tuple[str, int], ...], dict[str, Any]]] = {}
+_basin_lock = threading.Lock()
+
+
+def basin_geometries(path: Path | None, convert: Callable[[Any], Any]) -> dict[str, Any]:
+    """The basin polygons of a GeoJSON file or folder (forecasting.basins.read_basins), each geometry (shapely)
+    through `convert`, by basin id; read again only when a file changes. A file that cannot be read is left out
+    (logged) and the others are kept; {} without a path. For the API's GeoJSON and the dashboard's map."""
+    if path is None:
+        return {}
+    path = Path(path)
     try:
-        polys = {bid: dict(mapping(b.geometry)) for bid, b in read_basins(path).items()}
-        polys = json.loads(json.dumps(polys))  # tuples -> lists
-    except (BasinFileError, OSError, ValueError):
-        polys = {}
-    state._json_files[key] = (mtime, polys)
-    return polys
+        files = sorted(path.glob("*.geojson")) if path.is_dir() else [path] if path.exists() else []
+        stamp = tuple((str(p), p.stat().st_mtime_ns) for p in files)
+    except OSError:
+        return {}
+    key = (str(path), convert)
+    with _basin_lock:
+        hit = _basin_cache.get(key)
+    if hit and hit[0] == stamp:
+        return hit[1]
+    errors: list[str] = []
+    out = {bid: convert(b.geometry) for bid, b in read_basins(path, errors).items()} if files else {}
+    for msg in errors:
+        log.warning("basin polygons left out: %s", msg)
+    with _basin_lock:
+        _basin_cache[key] = (stamp, out)
+    return out
 
 
 @router.get("/basins/{basin_id}", response_model=schemas.BasinDetailOut, responses=_ERRORS)

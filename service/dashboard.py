@@ -32,6 +32,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
+from shapely.geometry import shape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -45,6 +46,7 @@ from service.api import (
     ServiceUnavailable,
     _forecast_ds,
     _store,
+    basin_geometries,
     observation_store,
     station_records,
 )
@@ -298,47 +300,19 @@ def _read_json(path: str, _mtime: float) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
-@lru_cache(maxsize=8)
-def _basin_polygons(folder: str, _mtime: float) -> dict[str, list[list[list[tuple[float, float]]]]]:
-    """Basin polygons ({basin_id: [polygon: [ring: [(lon, lat)]]]}) of every GeoJSON file in `folder`."""
-    out: dict[str, list[list[list[tuple[float, float]]]]] = {}
-    for path in sorted(Path(folder).glob("*.geojson")) + sorted(Path(folder).glob("*.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        feats = data.get("features") if data.get("type") == "FeatureCollection" else [data]
-        for k, feat in enumerate(feats or []):
-            props = feat.get("properties") or {}
-            geom = feat.get("geometry") or feat
-            bid = str(
-                props.get("basin_id")
-                or props.get("id")
-                or feat.get("id")
-                or (path.stem if len(feats) == 1 else f"{path.stem}_{k}")
-            )
-            polys = _polygons(geom)
-            if polys:
-                out.setdefault(bid, []).extend(polys)
-    return out
-
-
-def _polygons(geom: dict[str, Any]) -> list[list[list[tuple[float, float]]]]:
-    kind = geom.get("type")
-    coords = geom.get("coordinates") or []
-    if kind == "Polygon":
-        return [[[(float(x), float(y)) for x, y, *_ in ring] for ring in coords]]
-    if kind == "MultiPolygon":
-        return [[[(float(x), float(y)) for x, y, *_ in ring] for ring in poly] for poly in coords]
+def _rings(geom: Any) -> list[list[list[tuple[float, float]]]]:
+    """The polygons of a shapely geometry as [polygon: [ring: [(lon, lat)]]] (exterior first)."""
+    if geom.geom_type == "Polygon":
+        return [[[(float(x), float(y)) for x, y, *_ in ring.coords] for ring in (geom.exterior, *geom.interiors)]]
+    if geom.geom_type in ("MultiPolygon", "GeometryCollection"):
+        return [poly for part in geom.geoms for poly in _rings(part)]
     return []
 
 
 def basin_polygons(cfg: DashboardConfig) -> dict[str, list[list[list[tuple[float, float]]]]]:
-    folder = cfg.basins_dir
-    if folder is None or not folder.is_dir():
-        return {}
-    mtime = max([folder.stat().st_mtime, *(p.stat().st_mtime for p in folder.iterdir())])
-    return _basin_polygons(str(folder), mtime)
+    """Basin polygons ({basin_id: [polygon: [ring: [(lon, lat)]]]}) of the basins file or folder (read as the API
+    reads them: service.api.basin_geometries)."""
+    return {bid: rings for bid, rings in basin_geometries(cfg.basins_dir, _rings).items() if rings}
 
 
 # --- the run a principal sees, and the rows of its levels --------------------------------------------------------
@@ -474,7 +448,7 @@ def _outline() -> list[tuple[tuple[float, float, float, float], list[list[tuple[
     data = json.loads((STATIC_DIR / "outline.geojson").read_text(encoding="utf-8"))
     out = []
     for feat in data["features"]:
-        for poly in _polygons(feat["geometry"]):
+        for poly in _rings(shape(feat["geometry"])):
             ring = poly[0]
             xs = [p[0] for p in ring]
             ys = [p[1] for p in ring]

@@ -1,14 +1,22 @@
-"""Station metadata has one source for the API and the dashboard: forecasting.store.station_table through
-service.api.station_records."""
+"""One source each for what the API and the dashboard both show: station metadata (forecasting.store.station_table
+through service.api.station_records) and basin polygons (forecasting.basins.read_basins through
+service.api.basin_geometries)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
+import pytest
 import xarray as xr
 
+from forecasting.basins import BasinFileError, read_basins
 from forecasting.store import station_table
-from service.api import station_records
-from service.dashboard import station_metadata
+from service.api import basin_geometries, station_records
+from service.dashboard import _rings, station_metadata
+
+SQUARE = [[[10.0, 50.0], [11.0, 50.0], [11.0, 51.0], [10.0, 51.0], [10.0, 50.0]]]
 
 
 def _store() -> xr.Dataset:
@@ -39,3 +47,26 @@ def test_station_metadata_has_one_source() -> None:
     assert meta["B"].name == "B" and meta["B"].basin == "B" and not meta["B"].has_coords
     assert (meta["A"].name, meta["A"].river, meta["A"].region, meta["A"].lat) == ("Alpha", "Esil", "Akmola", 51.5)
     assert station_metadata(store) is meta and station_metadata(None) == {}
+
+
+def _feature(bid: str) -> dict:
+    return {"type": "Feature", "properties": {"basin_id": bid}, "geometry": {"type": "Polygon", "coordinates": SQUARE}}
+
+
+def test_basin_polygons_skip_a_bad_file_and_follow_changes(tmp_path: Path) -> None:
+    folder = tmp_path / "basins"
+    folder.mkdir()
+    (folder / "a.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [_feature("A")]}))
+    (folder / "broken.geojson").write_text("{not json")
+    with pytest.raises(BasinFileError, match="broken.geojson"):
+        read_basins(folder)
+    errors: list[str] = []
+    assert set(read_basins(folder, errors)) == {"A"} and "broken.geojson" in errors[0]
+
+    polys = basin_geometries(folder, _rings)
+    assert polys == {"A": [[[tuple(p) for p in SQUARE[0]]]]}
+    assert basin_geometries(folder, _rings) is polys  # read once while nothing changes
+    (folder / "b.geojson").write_text(json.dumps(_feature("B")))
+    assert set(basin_geometries(folder, _rings)) == {"A", "B"}
+    assert set(basin_geometries(folder / "b.geojson", _rings)) == {"B"}  # a single file works too
+    assert basin_geometries(None, _rings) == {} and basin_geometries(tmp_path / "none", _rings) == {}
