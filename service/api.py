@@ -199,7 +199,7 @@ def _check_basin(principal: Any, basin_id: str) -> None:
 
 def read_generation(session: Session, home: Home) -> tuple[Any, ...]:
     """What identifies the published data: latest published run, newest review action, level rows, thresholds,
-    and the modification times of the store and the backtest report."""
+    and the modification times of the store and the backtest reports."""
     row = session.execute(
         text(
             "SELECT (SELECT id FROM forecast_runs WHERE published_at IS NOT NULL AND status = 'success' "
@@ -208,13 +208,11 @@ def read_generation(session: Session, home: Home) -> tuple[Any, ...]:
             "(SELECT max(id) FROM basin_levels), (SELECT max(id) FROM thresholds)"
         )
     ).one()
-    mtimes = []
-    for path in (home.observations, home.backtest_dir / "report.json"):
-        try:
-            mtimes.append(path.stat().st_mtime_ns)
-        except OSError:
-            mtimes.append(None)
-    return (*tuple(row), *mtimes)
+    try:
+        store_mtime = home.observations.stat().st_mtime_ns
+    except OSError:
+        store_mtime = None
+    return (*tuple(row), store_mtime, tuple(backtest_reports(home)))
 
 
 def cached_response(
@@ -732,22 +730,38 @@ def station(
             variables=variables,
             thresholds=thresholds,
             threshold_note=note,
-            skill=_skill(state, station_id),
+            skill=backtest_skill(state, station_id),
         )
         return _dump(out), JSON
 
     return cached_response(request, state, session, principal, build)
 
 
-def _skill(state: ServiceState, station_id: str) -> dict[str, Any] | None:
-    path = state.settings.home.backtest_dir / "report.json"
-    report = state.json_file(path)
-    if not isinstance(report, dict):
-        return None
-    st = (report.get("stations") or {}).get(station_id)
-    if not isinstance(st, dict):
-        return None
-    return {"report": str(path.relative_to(state.settings.home.root)), "test_years": report.get("test_years"), **st}
+def backtest_reports(home: Home) -> list[tuple[str, int]]:
+    """The backtest reports of `home` (`<home>/backtest/*.json`, as `tasqyn backtest --out` writes them) with their
+    modification times (ns), newest first."""
+    out = []
+    for path in home.backtest_dir.glob("*.json"):
+        try:
+            out.append((str(path), path.stat().st_mtime_ns))
+        except OSError:  # removed meanwhile
+            continue
+    return sorted(out, key=lambda pm: (pm[1], pm[0]), reverse=True)
+
+
+def backtest_skill(state: ServiceState, station_id: str) -> dict[str, Any] | None:
+    """The model's skill at a station from the newest backtest report that has the station: the station's entry
+    with the report's path (relative to the home) and test years. The one reading of the backtest skill, for the
+    API's station and the dashboard's station page."""
+    home = state.settings.home
+    for name, _mtime in backtest_reports(home):
+        path = Path(name)
+        report = state.json_file(path)
+        stations = report.get("stations") if isinstance(report, dict) else None
+        st = stations.get(station_id) if isinstance(stations, dict) else None
+        if isinstance(st, dict) and st:
+            return {"report": str(path.relative_to(home.root)), "test_years": report.get("test_years"), **st}
+    return None
 
 
 def _forecast_payload(

@@ -46,6 +46,7 @@ from service.api import (
     ServiceUnavailable,
     _forecast_ds,
     _store,
+    backtest_skill,
     basin_geometries,
     observation_store,
     station_records,
@@ -277,27 +278,6 @@ def forecast_dataset(request: Request, run: ForecastRun | None) -> xr.Dataset | 
         return _forecast_ds(request.app.state.tasqyn, run)
     except ServiceUnavailable:
         return None
-
-
-def backtest_skill(home: Home, station_id: str) -> dict[str, Any] | None:
-    """The newest backtest report entry of a station (`<home>/backtest/*.json`), with the report's file name."""
-    folder = home.backtest_dir
-    if not folder.exists():
-        return None
-    for path in sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True):
-        try:
-            report = _read_json(str(path), path.stat().st_mtime)
-        except (OSError, ValueError):
-            continue
-        entry = (report.get("stations") or {}).get(station_id) if isinstance(report, dict) else None
-        if entry:
-            return {"report": path.name, **entry}
-    return None
-
-
-@lru_cache(maxsize=16)
-def _read_json(path: str, _mtime: float) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def _rings(geom: Any) -> list[list[list[tuple[float, float]]]]:
@@ -1226,7 +1206,6 @@ def station_page(request: Request, station_id: str, issue_date: str | None = Non
     principal = _reader(request)
     if isinstance(principal, RedirectResponse):
         return principal
-    cfg = _config(request)
     meta = station_metadata(observation_store(request))
     with _db(request) as session:
         run, row = _visible_station(session, principal, meta, station_id, issue_date)
@@ -1260,7 +1239,9 @@ def station_page(request: Request, station_id: str, issue_date: str | None = Non
             observation_store(request), station_id, issue - dt.timedelta(days=HISTORY_DAYS), issue, "water_level_cm"
         )
         level_svg = hydrograph_svg(obs_h, level_fan, thr_cm, issue, lang, "station.units_h")
-    skill = backtest_skill(cfg.home, station_id)
+    skill = backtest_skill(request.app.state.tasqyn, station_id)
+    if skill is not None:  # the page names the report file
+        skill = {**skill, "report": Path(skill["report"]).name}
     return render(
         request,
         "station.html",

@@ -1,20 +1,28 @@
 """One source each for what the API and the dashboard both show: station metadata (forecasting.store.station_table
-through service.api.station_records) and basin polygons (forecasting.basins.read_basins through
-service.api.basin_geometries)."""
+through service.api.station_records), basin polygons (forecasting.basins.read_basins through
+service.api.basin_geometries) and the backtest skill (service.api.backtest_skill, the newest report with the
+station)."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
+from fastapi.testclient import TestClient
 
 from forecasting.basins import BasinFileError, read_basins
+from forecasting.home import Home
 from forecasting.store import station_table
-from service.api import basin_geometries, station_records
+from service.api import ServiceState, backtest_reports, backtest_skill, basin_geometries, station_records
+from service.cache import ResponseCache
 from service.dashboard import _rings, station_metadata
+from service.settings import Settings
+from tests import dashboard_support as ds
 
 SQUARE = [[[10.0, 50.0], [11.0, 50.0], [11.0, 51.0], [10.0, 51.0], [10.0, 50.0]]]
 
@@ -70,3 +78,52 @@ def test_basin_polygons_skip_a_bad_file_and_follow_changes(tmp_path: Path) -> No
     assert set(basin_geometries(folder, _rings)) == {"A", "B"}
     assert set(basin_geometries(folder / "b.geojson", _rings)) == {"B"}  # a single file works too
     assert basin_geometries(None, _rings) == {} and basin_geometries(tmp_path / "none", _rings) == {}
+
+
+def _state(home: Home) -> ServiceState:
+    return ServiceState(Settings.from_env(home, "sqlite://"), None, None, ResponseCache())  # type: ignore[arg-type]
+
+
+def _report(path: Path, stations: dict, mtime: float, test_years: int = 5) -> None:
+    path.write_text(json.dumps({"test_years": test_years, "stations": stations}))
+    os.utime(path, (mtime, mtime))
+
+
+def test_backtest_skill_comes_from_the_newest_report_with_the_station(home: Home) -> None:
+    state = _state(home)
+    assert backtest_skill(state, "A") is None and backtest_reports(home) == []
+    home.backtest_dir.mkdir(parents=True, exist_ok=True)
+    _report(home.backtest_dir / "report.json", {"A": {"leads": {"1": {"nse": 0.5}}}, "B": {"n_issues": 3}}, 1e9)
+    _report(home.backtest_dir / "newer.json", {"A": {"leads": {"1": {"nse": 0.7}}}}, 2e9, test_years=3)
+    (home.backtest_dir / "notes.json").write_text("[1, 2]")  # not a report: passed over
+    a = backtest_skill(state, "A")
+    assert a == {"report": "backtest/newer.json", "test_years": 3, "leads": {"1": {"nse": 0.7}}}
+    assert backtest_skill(state, "B") == {"report": "backtest/report.json", "test_years": 5, "n_issues": 3}
+    assert backtest_skill(state, "C") is None
+    assert [Path(p).name for p, _ in backtest_reports(home)] == ["newer.json", "notes.json", "report.json"]
+
+
+@pytest.mark.realdata
+def test_api_and_station_page_show_the_same_skill(real_data: Path, tmp_path: Path) -> None:
+    from service.app import create_app
+
+    h = ds.copy_home(ds.prepared_store(real_data, ["CH2141"]), tmp_path / "home")
+    settings = ds.settings_for(h, cache_revalidate_s=0.0)
+    ds.publish_synthetic(h, settings)
+    h.backtest_dir.mkdir(parents=True, exist_ok=True)
+
+    def entry(skill: float) -> dict:
+        lead = {"nse": 0.9, "skill_vs_persistence": skill, "coverage_90": 0.88, "csi_warning": None}
+        return {"test_start": "2016-01-01", "test_end": "2020-12-31", "leads": {"1": lead}}
+
+    _report(h.backtest_dir / "report.json", {"CH2141": entry(0.11)}, 1e9)
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/api/v1/stations/CH2141").json()["skill"]["report"] == "backtest/report.json"
+        newer = entry(0.77)
+        _report(h.backtest_dir / "spring.json", {"CH2141": newer}, 2e9)
+        skill = c.get("/api/v1/stations/CH2141").json()["skill"]  # a new report: the cached answer is renewed
+        assert skill["report"] == "backtest/spring.json" and skill["leads"]["1"]["skill_vs_persistence"] == 0.77
+        page = c.get("/stations/CH2141?lang=en").text
+        table = page[page.index('id="skill-table"') :]
+        assert "0.77" in table and "0.11" not in table and "spring.json" in page
+    shutil.rmtree(h.root, ignore_errors=True)
