@@ -84,6 +84,8 @@ def _read_file(path: Path) -> dict[str, Basin]:
         features = [{"type": "Feature", "properties": {}, "geometry": doc}]
     out: dict[str, Basin] = {}
     for k, feat in enumerate(features):
+        if not isinstance(feat, dict):
+            raise BasinFileError(f"{path}: feature {k + 1} is not a GeoJSON object")
         props = dict(feat.get("properties") or {})
         bid = next((str(props[p]) for p in ID_PROPERTIES if props.get(p) not in (None, "")), None)
         if bid is None and feat.get("id") not in (None, ""):

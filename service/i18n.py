@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import numbers
 
 LANGS: tuple[str, ...] = ("ru", "kk", "en")
 DEFAULT_LANG = "ru"
@@ -515,9 +516,15 @@ def format_datetime(moment: dt.datetime | None, lang: str = DEFAULT_LANG) -> str
     return f"{format_date(moment.date(), lang)} {moment:%H:%M}"
 
 
+def _missing(x: object) -> bool:
+    """None, NaN or not a number at all (e.g. a key missing from a report, undefined in a template)."""
+    return not isinstance(x, numbers.Real) or (isinstance(x, float) and math.isnan(x))
+
+
 def format_number(x: float | None, lang: str = DEFAULT_LANG, digits: int | None = None) -> str:
-    """A number with a sensible precision (3 significant digits by default); decimal comma in ru and kk."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
+    """A number with a sensible precision (3 significant digits by default); decimal comma in ru and kk; "–" where
+    missing."""
+    if _missing(x):
         return "–"
     if digits is None:
         ax = abs(x)
@@ -532,7 +539,7 @@ def format_number(x: float | None, lang: str = DEFAULT_LANG, digits: int | None 
 
 def format_pct(p: float | None) -> str:
     """A probability as a whole percentage ("60%"); never "0%" or "100%" for a modelled probability."""
-    if p is None or (isinstance(p, float) and math.isnan(p)):
+    if _missing(p):
         return "–"
     pct = round(100 * p)
     if p > 0 and pct == 0:

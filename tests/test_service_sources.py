@@ -70,6 +70,10 @@ def test_basin_polygons_skip_a_bad_file_and_follow_changes(tmp_path: Path) -> No
         read_basins(folder)
     errors: list[str] = []
     assert set(read_basins(folder, errors)) == {"A"} and "broken.geojson" in errors[0]
+    (folder / "broken.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [_feature("X"), 3]}))
+    with pytest.raises(BasinFileError, match="broken.geojson: feature 2 is not a GeoJSON object"):
+        read_basins(folder)
+    (folder / "broken.geojson").unlink()
 
     polys = basin_geometries(folder, _rings)
     assert polys == {"A": [[[tuple(p) for p in SQUARE[0]]]]}
@@ -126,4 +130,10 @@ def test_api_and_station_page_show_the_same_skill(real_data: Path, tmp_path: Pat
         page = c.get("/stations/CH2141?lang=en").text
         table = page[page.index('id="skill-table"') :]
         assert "0.77" in table and "0.11" not in table and "spring.json" in page
+        # a report that leaves metrics out (the contract says null, but older reports exist): shown as dashes
+        _report(h.backtest_dir / "old.json", {"CH2141": {"leads": {"1": {"nse": 0.5}}}}, 3e9)
+        page = c.get("/stations/CH2141?lang=en")
+        assert page.status_code == 200
+        row = page.text[page.text.index('id="skill-table"') :].split("<tr><td>1</td>")[1].split("</tr>")[0]
+        assert row.count("–") == 3 and "0.50" in row
     shutil.rmtree(h.root, ignore_errors=True)
