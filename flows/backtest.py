@@ -1,7 +1,8 @@
 """The backtest command: read a station-CSV folder, run the walk-forward backtest, write the report files.
 
 Writes REPORT.json (../shared/ARCHITECTURE.md "Backtest report"), REPORT.md (a short human-readable summary) and
-one PNG hydrograph per station of the test period in `<REPORT>_plots/`.
+one PNG hydrograph per station of the test period in `<REPORT>_plots/`, with `calibration.png` (the reliability of the
+forecast quantiles per lead, each station and their median).
 """
 
 from __future__ import annotations
@@ -83,6 +84,18 @@ def summary_markdown(report: dict, seconds: float | None = None) -> str:
         "Peak bias (median over stations of the mean relative error of the median on the top 5% of observed "
         "flows): " + ", ".join(f"lead {k}: {_fmt(v)}" for k, v in pb.items()) + "."
     )
+    rel = {k: report["summary"][str(k)].get("median_reliability") or {} for k in leads}
+    taus = sorted({t for r in rel.values() for t in r}, key=float)
+    if taus:
+        lines += [
+            "",
+            "## Calibration (median over stations of the share of observations at or below each forecast quantile; "
+            "ideal = the level)",
+            "",
+            "| lead | " + " | ".join(f"q{t}" for t in taus) + " |",
+            "|---|" + "---|" * len(taus),
+        ]
+        lines += [f"| {k} | " + " | ".join(_fmt(rel[k].get(t)) for t in taus) + " |" for k in leads]
     abl = report.get("snow_ablation") or {}
     if abl:
         lines += [
@@ -143,6 +156,16 @@ def run_backtest_files(
     )
     seconds = time.perf_counter() - t0
     report["run_seconds"] = round(seconds, 1)
+    write_outputs(report, series, out, plots, seconds)
+    return report
+
+
+def write_outputs(
+    report: dict, series: dict, out: str | Path, plots: bool = True, seconds: float | None = None
+) -> None:
+    """Write the report `out` (JSON), its summary `out` with .md, and with `plots` the PNG hydrograph of each
+    station and calibration.png in `<out stem>_plots/`."""
+    out = Path(out)
     write_json_atomic(report, out)
     out.with_suffix(".md").write_text(summary_markdown(report, seconds), encoding="utf-8")
     if plots:
@@ -162,4 +185,6 @@ def run_backtest_files(
             )
             fig.savefig(pdir / f"{sid}.png", dpi=90)
             P.close(fig)
-    return report
+        fig = P.reliability_diagram(report)
+        fig.savefig(pdir / "calibration.png", dpi=90)
+        P.close(fig)

@@ -41,6 +41,7 @@ METRIC_KEYS = (
     "accuracy_p",
     "s_sigma",
 )
+RELIABILITY_LEVELS = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)  # quantile levels whose calibration is reported
 
 
 def mask_bad(ds: xr.Dataset) -> xr.Dataset:
@@ -106,6 +107,8 @@ def score_lead(
         out["pod_warning"], out["far_warning"], out["csi_warning"] = c["pod"], c["far"], c["csi"]
         out["n_events"] = int(np.sum(o > threshold))
     out["accuracy_p"], out["s_sigma"] = metrics.central_asian(o, m, b)
+    # calibration: the share of observations at or below each predictive quantile (ideal: the level itself)
+    out["reliability"] = {f"{tau:g}": float(np.mean(o <= quantile_at(qq, levels, tau))) for tau in RELIABILITY_LEVELS}
     top = o >= np.quantile(o, 0.95)
     out["peak_bias"] = float(np.mean((m[top] - o[top]) / np.maximum(o[top], 1e-9))) if top.any() else None
     return out
@@ -137,6 +140,10 @@ def summarise(stations: dict[str, dict], leads: list[int]) -> dict[str, dict[str
             "median_csi_warning": _median([p["csi_warning"] for p in per]),
             "median_kge": _median([p["kge"] for p in per]),
             "median_peak_bias": _median([p.get("peak_bias") for p in per]),
+            "median_reliability": {
+                f"{tau:g}": _median([(p.get("reliability") or {}).get(f"{tau:g}") for p in per])
+                for tau in RELIABILITY_LEVELS
+            },
             "n_stations": len(per),
         }
     return out

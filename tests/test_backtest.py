@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from flows.backtest import write_outputs
 from forecasting import qc
 from forecasting.backtest import METRIC_KEYS, run_backtest, score_lead, split_station
 from forecasting.models.calibration import FINE_LEVELS
@@ -77,6 +78,22 @@ def test_backtest_on_two_real_stations(real_data, tmp_path):
     assert set(report["summary"]["1"]) >= SUMMARY_KEYS
     assert "change" in report["sigma"]
     assert set(series) == {"PROTVA_SZ", "CH2426"}
+    # calibration: the share of observations below each quantile rises with the level and is near it
+    for k in ("1", "3", "7"):
+        rel = protva["leads"][k]["reliability"]
+        shares = [rel[t] for t in ("0.05", "0.1", "0.25", "0.5", "0.75", "0.9", "0.95")]
+        assert shares == sorted(shares) and shares[0] < 0.25 and shares[-1] > 0.75
+        assert rel["0.95"] - rel["0.05"] == pytest.approx(protva["leads"][k]["coverage_90"], abs=0.01)
+    assert report["summary"]["1"]["median_reliability"]["0.5"] is not None
+
+    write_outputs(report, series, tmp_path / "bt" / "report.json")
+    written = json.loads((tmp_path / "bt" / "report.json").read_text())
+    assert written["stations"]["PROTVA_SZ"]["n_issues"] == 731
+    md = (tmp_path / "bt" / "report.md").read_text()
+    assert "## Calibration" in md and "| 7 |" in md and "UZ16279_chatkal_khudaydod" in md
+    pngs = sorted(p.name for p in (tmp_path / "bt" / "report_plots").glob("*.png"))
+    assert pngs == ["CH2426.png", "PROTVA_SZ.png", "calibration.png"]
+    assert all((tmp_path / "bt" / "report_plots" / n).stat().st_size > 10_000 for n in pngs)
 
 
 @pytest.mark.slow
