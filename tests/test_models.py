@@ -18,7 +18,7 @@ from forecasting.model_registry import (
     save_model,
 )
 from forecasting.models import OUTPUT_LEVELS, get_model
-from forecasting.models.lgbm import GLOBAL_WEIGHT, LGBMForecaster, LGBMParams, ensemble_quantiles
+from forecasting.models.lgbm import GLOBAL_WEIGHT, LGBMForecaster, LGBMParams, ensemble_quantiles, sample_weights
 from forecasting.store import station_frame
 
 FAST = LGBMParams(n_estimators=80, learning_rate=0.1, cal_years=4)
@@ -193,3 +193,20 @@ def test_a_river_that_runs_dry_is_forecast_better_than_persistence(real_ds):
         skill = 1 - np.sum((f[ok] - o[ok]) ** 2) / np.sum((p[ok] - o[ok]) ** 2)
         assert skill > 0.2, (k, skill)
         assert (q[ok, j, 0] >= 0).all()  # never a negative discharge
+
+
+def test_sample_weights_follow_the_flow_level_without_favouring_rises():
+    """Weight = the largest of Q(t), the climatological discharge of the valid day and sqrt(Q(t) Q(t+k)), relative
+    to the station's median discharge; clipped to [0.1, 50]."""
+    ln = np.log
+    x = pd.DataFrame(
+        {
+            "lq0": [0.0, 0.0, ln(2.0), ln(100.0), ln(0.01), 0.0],
+            "lq_anom": [0.0, -ln(3.0), 0.0, 0.0, 0.0, 0.0],  # Q(t) / climatology of day t
+            "clim_dlq": [0.0, 0.0, 0.0, 0.0, 0.0, ln(5.0)],  # climatology of t+k / climatology of t
+        }
+    )
+    y = np.array([ln(16.0), 0.0, -ln(4.0), 0.0, 0.0, ln(2.0)])  # log Q(t+k) - log Q(t)
+    w = sample_weights(x, y)
+    assert w == pytest.approx([4.0, 3.0, 2.0, 50.0, 0.1, 5.0])
+    assert sample_weights(x, y, power=2.0)[:3] == pytest.approx([16.0, 9.0, 4.0])
