@@ -44,7 +44,9 @@ SNOW_FEATURES: tuple[str, ...] = (
     "winput7",
     "winput30",
     "store_cover",
+    "melt_potential",
 )
+TANOM_DECAY = 0.8  # a temperature anomaly is assumed to decay by this factor per day over the lead window
 
 
 @dataclass
@@ -55,6 +57,7 @@ class StationContext:
     qscale: float  # median discharge of the flowing (Q > 0) days of the training years, m3/s
     offset: float  # added before taking logs, m3/s (1% of qscale)
     clim: list[float] = field(default_factory=list)  # mean log(Q/qscale) by day of year (366 values, smoothed)
+    tclim: list[float] = field(default_factory=list)  # mean air temperature by day of year, degC (366, smoothed)
     snow: SnowParams | None = None
     log_area: float = float("nan")
     train_start: str = ""
@@ -105,6 +108,17 @@ def _doy(index: pd.DatetimeIndex) -> np.ndarray:
     return np.minimum(index.day_of_year.to_numpy(), 366) - 1
 
 
+def _doy_climatology(values: pd.Series, window: int) -> list[float] | None:
+    """Mean of a daily series by day of year (366 values), gaps interpolated around the year, smoothed with a
+    centred `window`-day running mean; None when the series is empty."""
+    by_doy = values.groupby(_doy(pd.DatetimeIndex(values.index))).mean().reindex(range(366)).to_numpy()
+    if np.isnan(by_doy).all():
+        return None
+    vals = pd.Series(np.concatenate([by_doy, by_doy, by_doy])).interpolate(limit_direction="both").to_numpy()
+    smooth = pd.Series(vals).rolling(window, center=True, min_periods=1).mean().to_numpy()[366:732]
+    return [float(v) for v in smooth]
+
+
 def fit_context(
     station_id: str, df: pd.DataFrame, train_end: pd.Timestamp | None = None, area_km2: float = float("nan")
 ) -> StationContext:
@@ -119,18 +133,14 @@ def fit_context(
     qscale = float(max(positive.median() if len(positive) else 0.0, 1e-3))
     offset = 0.01 * qscale
     lqn = np.log((inp["q_obs"] + offset) / qscale)
-    by_doy = lqn.groupby(_doy(pd.DatetimeIndex(inp.index))).mean().reindex(range(366))
-    vals = by_doy.to_numpy()
-    if np.isnan(vals).all():
-        vals = np.zeros(366)
-    vals = pd.Series(np.concatenate([vals, vals, vals])).interpolate(limit_direction="both").to_numpy()
-    smooth = pd.Series(vals).rolling(31, center=True, min_periods=1).mean().to_numpy()[366:732]
+    clim = _doy_climatology(lqn, 31) or [0.0] * 366
     snow = fit_snow_params(inp["p"], inp["t"], inp["q_obs"])
     return StationContext(
         station_id=str(station_id),
         qscale=qscale,
         offset=offset,
-        clim=[float(v) for v in smooth],
+        clim=clim,
+        tclim=_doy_climatology(inp["t"], 15) or [],
         snow=snow,
         log_area=float(np.log(area_km2)) if area_km2 and area_km2 > 0 else float("nan"),
         train_start=str(q.index.min().date()),
@@ -222,12 +232,33 @@ def build_features(df: pd.DataFrame, ctx: StationContext, snow: bool = True) -> 
 
 
 def lead_features(base: pd.DataFrame, ctx: StationContext, lead: int) -> pd.DataFrame:
-    """Add the lead-specific feature: the climatological change of log discharge from t to t+lead."""
+    """Add the lead-specific features: the climatological change of log discharge from t to t+lead, and (with the
+    snow features) `melt_potential`, the melt (mm) the degree-day snow store on day t could give over days t+1..t+lead
+    at the climatological temperature of those days plus today's 3-day anomaly decaying by TANOM_DECAY per day,
+    capped by the store. Both use constants of the training years and data of days <= t only."""
     clim = np.asarray(ctx.clim, dtype=float)
     doy = _doy(pd.DatetimeIndex(base.index))
     out = base.copy()
     out["clim_dlq"] = clim[(doy + lead) % 366] - clim[doy]
+    if "snow_store" in base:
+        out["melt_potential"] = melt_potential(base, ctx, lead)
     return out
+
+
+def melt_potential(base: pd.DataFrame, ctx: StationContext, lead: int) -> np.ndarray:
+    """Potential snowmelt over days t+1..t+lead, mm (see `lead_features`); NaN without a snow store or a
+    temperature climatology."""
+    store = base["snow_store"].to_numpy(dtype=float)
+    if ctx.snow is None or len(ctx.tclim) != 366:
+        return np.full(len(base), np.nan)
+    tclim = np.asarray(ctx.tclim, dtype=float)
+    doy = _doy(pd.DatetimeIndex(base.index))
+    anom = np.nan_to_num(base["tmean3"].to_numpy(dtype=float) - tclim[doy], nan=0.0)
+    melt = np.zeros(len(base))
+    for j in range(1, lead + 1):
+        t_j = tclim[(doy + j) % 366] + anom * TANOM_DECAY**j
+        melt += ctx.snow.melt_factor * np.maximum(t_j - ctx.snow.t_melt, 0.0)
+    return np.minimum(store, melt)
 
 
 def targets(df: pd.DataFrame, ctx: StationContext, leads: list[int]) -> pd.DataFrame:

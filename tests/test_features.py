@@ -11,6 +11,8 @@ from forecasting.features import (
     build_features,
     fit_context,
     inputs_frame,
+    lead_features,
+    melt_potential,
     missing_inputs,
     targets,
 )
@@ -100,3 +102,39 @@ def test_swe_melt_cover_and_snow_free_features(real_data):
     assert not set(SNOW_FEATURES) & set(no_snow.columns)
     assert {"dd7", "dd30", "t0", "psum7"} <= set(no_snow.columns)  # temperature and rain stay
     pd.testing.assert_frame_equal(no_snow, f[no_snow.columns])
+
+
+def test_melt_potential_by_hand():
+    """Melt the store could give over the lead window at climatological temperature plus today's anomaly decaying
+    by 0.8 per day, capped by the store."""
+    days = pd.date_range("2001-03-20", periods=4)
+    ctx = fit_context("X", pd.DataFrame({"discharge_m3s": [5.0, 6.0, 7.0, 8.0]}, index=days))
+    ctx.snow = SnowParams(t_snow=0.5, t_melt=0.0, melt_factor=3.0)
+    ctx.tclim = [2.0] * 366
+    base = pd.DataFrame(
+        {"snow_store": [100.0, 5.0, 100.0, 0.0], "tmean3": [2.0, 6.0, np.nan, 9.0]},
+        index=days,
+    )
+    # row 0: 3 * 2 + 3 * 2 = 12; row 1: 3 * (2 + 4 * 0.8) + 3 * (2 + 4 * 0.64) = 29.28, capped at the store (5);
+    # row 2: unknown temperature counts as no anomaly (12); row 3: no snow, no melt
+    assert melt_potential(base, ctx, 2) == pytest.approx([12.0, 5.0, 12.0, 0.0])
+    assert melt_potential(base, ctx, 1)[0] == pytest.approx(6.0)
+    cold = SnowParams(t_snow=0.5, t_melt=3.0, melt_factor=3.0)  # climatology below the melt threshold
+    ctx.snow = cold
+    assert melt_potential(base, ctx, 2)[0] == pytest.approx(0.0)
+    ctx.tclim = []  # no temperature record: unknown
+    assert np.isnan(melt_potential(base, ctx, 2)).all()
+
+
+def test_melt_potential_on_the_protva(real_data):
+    df = _read(real_data, "PROTVA_SZ", "1980-01-01", "1995-12-31")
+    ctx = fit_context("PROTVA_SZ", df, pd.Timestamp("1990-12-31"))
+    assert len(ctx.tclim) == 366 and min(ctx.tclim) < -8 and max(ctx.tclim) > 16  # Moscow region climate
+    base = build_features(df, ctx)
+    m1 = lead_features(base, ctx, 1)["melt_potential"]
+    m7 = lead_features(base, ctx, 7)["melt_potential"]
+    assert (m7 >= m1 - 1e-9).all() and (m7 <= base["snow_store"] + 1e-9).all()
+    assert (m7[m7.index.month == 7] == 0).all()  # no snow in July
+    spring = m7[(m7.index.month == 4) & (m7.index.day <= 10)]
+    assert spring.groupby(spring.index.year).max().gt(5).mean() > 0.7  # melt ahead in early April most years
+    assert "melt_potential" not in lead_features(build_features(df, ctx, snow=False), ctx, 7)
