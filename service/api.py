@@ -43,7 +43,7 @@ from forecasting.home import Home
 from forecasting.risk import KINDS, LEVEL_LABELS
 from forecasting.storage import NETCDF_ENGINE, NETCDF_LOCK
 from forecasting.store import station_table
-from forecasting.variables import STATION_NUMBER_FIELDS, VARIABLE_NAMES
+from forecasting.variables import STATION_NUMBER_FIELDS, VARIABLE_NAMES, qc_name
 from service import schemas
 from service.cache import DatasetCache, ResponseCache
 from service.db import (
@@ -273,14 +273,14 @@ def _store(state: ServiceState) -> xr.Dataset | None:
         raise ServiceUnavailable(f"the observation store {path} cannot be read: {exc}") from exc
 
 
-STORE_VARIABLES = ("discharge_m3s", "discharge_m3s_qc", "water_level_cm", "precip_mm")
+STORE_VARIABLES = ("discharge_m3s", "water_level_cm", "precip_mm")  # served with their QC flags
 
 
 def _load_store(path: Path) -> xr.Dataset:
-    """The parts of the observation store the API serves (values and discharge flags; not the provenance
+    """The parts of the observation store the API serves (values and their QC flags; not the provenance
     variables), loaded into memory once per modification of the file, with which variables each station has."""
     with NETCDF_LOCK, xr.open_dataset(path, engine=NETCDF_ENGINE) as ds:
-        keep = [v for v in STORE_VARIABLES if v in ds.data_vars]
+        keep = [n for v in STORE_VARIABLES for n in (v, qc_name(v)) if n in ds.data_vars]
         out = ds[keep].load()
         have = {v: np.isfinite(ds[v].values).any(axis=1) for v in VARIABLE_NAMES if v in ds.data_vars}
     out.attrs["_tasqyn_variables"] = have

@@ -137,3 +137,32 @@ def test_api_and_station_page_show_the_same_skill(real_data: Path, tmp_path: Pat
         row = page.text[page.text.index('id="skill-table"') :].split("<tr><td>1</td>")[1].split("</tr>")[0]
         assert row.count("–") == 3 and "0.50" in row
     shutil.rmtree(h.root, ignore_errors=True)
+
+
+def test_observations_served_from_the_cached_store_leave_out_flagged_levels(tmp_path: Path) -> None:
+    """The dashboard's level chart reads the API's cached store: its QC flags must come along with the levels."""
+    import datetime as dt
+
+    from forecasting.flags import SPIKE
+    from forecasting.storage import write_netcdf_atomic
+    from service.api import _load_store
+    from service.dashboard import observations
+
+    days = np.array(["2024-04-01", "2024-04-02", "2024-04-03"], dtype="datetime64[ns]")
+    store = xr.Dataset(
+        {
+            "water_level_cm": (("station", "time"), [[310.0, 999.0, 320.0]]),
+            "water_level_cm_qc": (("station", "time"), np.array([[0, SPIKE, 0]], dtype="int32")),
+            "discharge_m3s": (("station", "time"), [[5.0, 6.0, np.nan]]),
+            "discharge_m3s_qc": (("station", "time"), np.zeros((1, 3), dtype="int32")),
+        },
+        coords={"station": ["A"], "time": days},
+    )
+    path = write_netcdf_atomic(store, tmp_path / "observations.nc")
+    cached = _load_store(path)
+    levels = observations(cached, "A", dt.date(2024, 4, 1), dt.date(2024, 4, 3), "water_level_cm")
+    assert levels == [(dt.date(2024, 4, 1), 310.0), (dt.date(2024, 4, 3), 320.0)]  # the spike of 999 cm left out
+    assert observations(cached, "A", dt.date(2024, 4, 1), dt.date(2024, 4, 3)) == [
+        (dt.date(2024, 4, 1), 5.0),
+        (dt.date(2024, 4, 2), 6.0),
+    ]
