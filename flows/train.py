@@ -76,8 +76,9 @@ train_basin_task = task(train_basin, name="train-basin", retries=0)
 
 
 @flow(name="train", log_prints=False)
-def _train(home_root: str, groups: dict[str, list[str]], leads: list[int], num_threads: int) -> dict:
-    futures = {b: train_basin_task.submit(home_root, b, s, leads, num_threads) for b, s in groups.items()}
+def _train(home_root: str, groups: dict[str, list[str]], leads: list[int]) -> dict:
+    """One task per basin (one LightGBM thread each: the task runner gives the parallelism)."""
+    futures = {b: train_basin_task.submit(home_root, b, s, leads) for b, s in groups.items()}
     trained, failed = {}, {}
     for b, fut in futures.items():
         fut.wait()
@@ -116,7 +117,7 @@ def train_flow(
         runner = DaskTaskRunner(address=address)
     else:
         runner = ThreadPoolTaskRunner(max_workers=2)
-    return _train.with_options(task_runner=runner)(str(h.root), groups, leads, 1)  # one LightGBM thread per task
+    return _train.with_options(task_runner=runner)(str(h.root), groups, leads)
 
 
 @flow(name="weekly-retrain")

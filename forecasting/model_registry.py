@@ -22,7 +22,6 @@ import lightgbm as lgb
 import pandas as pd
 
 from forecasting import level_target
-from forecasting.level_target import is_level_only
 from forecasting.models.baselines import Climatology, Persistence
 from forecasting.models.lgbm import LGBMForecaster, LGBMParams
 from forecasting.storage import json_safe
@@ -75,7 +74,9 @@ def fit_basin_model(
     leads = list(leads or range(1, 8))
     fallback: dict[str, str] = {}
     trainable = {}
-    level_refs = {sid: level_target.level_reference(df, train_end) for sid, df in frames.items() if is_level_only(df)}
+    level_refs = {
+        sid: level_target.level_reference(df, train_end) for sid, df in frames.items() if level_target.is_level_only(df)
+    }
     frames = {
         sid: level_target.as_modelled(df, level_refs[sid]) if sid in level_refs else df for sid, df in frames.items()
     }

@@ -7,9 +7,8 @@ Probability of exceeding a threshold T (REFERENCES.md "Probabilities from quanti
   outermost quantiles on each side: above the top level tau_K, P(X > x) = (1 - tau_K) exp(-(z - z_K) / b) with
   b = (z_K - z_{K-1}) / ln((1 - tau_{K-1}) / (1 - tau_K)); below tau_1, F(x) = tau_1 exp(-(z_1 - z) / b') with
   b' = (z_2 - z_1) / ln(tau_2 / tau_1). The scales never fall below a floor (0.5 % in log discharge, 1 cm in
-  water level), so a
-  threshold outside the forecast quantiles gets a small but non-zero probability, never 0 or 1 merely because
-  it lies outside them. In log discharge this is a Pareto (power-law) tail, which suits floods.
+  water level), so a threshold outside the forecast quantiles gets a small but non-zero probability, never 0 or 1
+  merely because it lies outside them. In log discharge this is a Pareto (power-law) tail, which suits floods.
 
 Levels: the level of a lead is the highest threshold whose probability reaches the alert probability (default
 0.3): 0 normal, 1 warning, 2 danger, 3 extreme. A station's level is the maximum over leads; `first_date` is the
