@@ -918,7 +918,8 @@ FAN_LEVELS: tuple[tuple[str, float], ...] = (("05", 0.05), ("25", 0.25), ("50", 
 
 
 def station_forecast(ds: xr.Dataset | None, station_id: str) -> dict[str, Any] | None:
-    """Per-lead quantiles, exceedance probabilities and levels, and the thresholds with units and source."""
+    """Per-lead quantiles, exceedance probabilities, levels and driver contributions (`drivers`, log units:
+    forecasting.explain), and the thresholds with units and source."""
     if ds is None or "station" not in ds.dims or station_id not in set(map(str, ds["station"].values)):
         return None
     one = ds.sel(station=station_id)
@@ -973,7 +974,7 @@ def station_forecast(ds: xr.Dataset | None, station_id: str) -> dict[str, Any] |
             vals = one["driver_contribution"].values[i]
             if np.isfinite(vals).any():
                 names = [str(d) for d in ds["driver"].values]
-                row["drivers"] = {n: float(as_percent(v)) for n, v in zip(names, vals, strict=True) if np.isfinite(v)}
+                row["drivers"] = {n: float(v) for n, v in zip(names, vals, strict=True) if np.isfinite(v)}  # log
         rows.append(row)
     return {
         "quantiles": qs,
@@ -1127,7 +1128,8 @@ def basin_page(request: Request, basin_id: str, issue_date: str | None = None) -
     lang = request_lang(request)
     small_map = map_svg(cfg, stations, [basin] if basin else [], lang, basin_namer(meta))
     ds = forecast_dataset(request, run)
-    why = {s.station_id: why_short(station_forecast(ds, s.station_id), lang) for s in stations}
+    explained = ds is not None and "driver_contribution" in ds  # else every station's column would be empty
+    why = {s.station_id: why_short(station_forecast(ds, s.station_id), lang) for s in stations} if explained else {}
     # the spring flood outlook current on the page's date: the run's issue date, else the asked date, else today
     on = run.issue_date if run is not None else _parse_date(issue_date) or today_local()
     return render(
@@ -1155,15 +1157,15 @@ def _visible_station(
 
 def _driver_items(lead_row: dict[str, Any], lang: str) -> str:
     """The main drivers of one lead in words, e.g. "snowpack and snowmelt (+61%), air temperature (+20%)"."""
-    top = main_drivers({d: float(np.log1p(v / 100)) for d, v in lead_row["drivers"].items()})
+    top = main_drivers(lead_row["drivers"])
     return ", ".join(f"{i18n.t('driver.' + d, lang)} ({i18n.format_change(v)})" for d, v in top)
 
 
 def _focus(fc: dict[str, Any] | None) -> tuple[list[dict[str, Any]], dict[int, float], dict[str, Any] | None]:
-    """The leads with drivers, the median's total change per lead (percent: the product of the drivers' factors)
-    and the lead where it changes most (None when no lead has drivers)."""
+    """The leads with drivers, the median's total change per lead (percent of the sum of the drivers' log
+    contributions) and the lead where it changes most (None when no lead has drivers)."""
     leads = [r for r in (fc or {}).get("leads", []) if r.get("drivers")]
-    total = {r["lead"]: 100 * (float(np.prod([1 + v / 100 for v in r["drivers"].values()])) - 1) for r in leads}
+    total = {r["lead"]: float(as_percent(sum(r["drivers"].values()))) for r in leads}
     focus = max(leads, key=lambda r: abs(total[r["lead"]])) if leads else None
     return leads, total, focus
 
@@ -1189,14 +1191,12 @@ def why_view(fc: dict[str, Any] | None, lang: str) -> dict[str, Any] | None:
         change=i18n.format_change(total[focus["lead"]]),
         drivers=drivers_text,
     )
-    shown = [d for d in DRIVERS if any(abs(r["drivers"].get(d, 0.0)) >= 0.5 for r in leads)]
+    pct = [{d: float(as_percent(v)) for d, v in r["drivers"].items()} for r in leads]
+    shown = [d for d in DRIVERS if any(abs(p.get(d, 0.0)) >= 0.5 for p in pct)]
     return {
         "sentence": sentence,
         "leads": [r["lead"] for r in leads],
-        "rows": [
-            {"driver": d, "label": i18n.t("driver." + d, lang), "values": [r["drivers"].get(d) for r in leads]}
-            for d in shown
-        ],
+        "rows": [{"driver": d, "label": i18n.t("driver." + d, lang), "values": [p.get(d) for p in pct]} for d in shown],
         "total": [total[r["lead"]] for r in leads],
     }
 
