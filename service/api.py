@@ -782,7 +782,11 @@ def _forecast_payload(
     wl = ds["water_level_cm"].transpose("station", "lead", "quantile").values[i] if "water_level_cm" in ds else None
     p = ds["p_exceed"].transpose("station", "lead", "threshold").values[i] if "p_exceed" in ds else None
     lv = ds["level"].transpose("station", "lead").values[i] if "level" in ds else None
-    dc = ds["driver_contribution"].transpose("station", "lead", "driver").values[i] if "driver" in ds.dims else None
+    dc = (
+        ds["driver_contribution"].transpose("station", "lead", "driver").values[i]
+        if "driver_contribution" in ds
+        else None
+    )
     driver_names = [str(d) for d in ds["driver"].values] if dc is not None else []
     kinds = [str(k) for k in ds["threshold"].values] if "threshold" in ds.coords else list(KINDS)
     valid = pd.DatetimeIndex(ds["valid_date"].values)

@@ -1206,7 +1206,8 @@ def station_page(request: Request, station_id: str, issue_date: str | None = Non
     principal = _reader(request)
     if isinstance(principal, RedirectResponse):
         return principal
-    meta = station_metadata(observation_store(request))
+    store = observation_store(request)
+    meta = station_metadata(store)
     with _db(request) as session:
         run, row = _visible_station(session, principal, meta, station_id, issue_date)
         if row is None:
@@ -1223,7 +1224,8 @@ def station_page(request: Request, station_id: str, issue_date: str | None = Non
     ds = forecast_dataset(request, run)
     fc = station_forecast(ds, station_id)
     issue = run.issue_date if run is not None else today_local()
-    obs = observations(observation_store(request), station_id, issue - dt.timedelta(days=HISTORY_DAYS), issue)
+    since = issue - dt.timedelta(days=HISTORY_DAYS)
+    obs = observations(store, station_id, since, issue)
     thr_m3s = {t["kind"]: t["value"] for t in (fc or {}).get("thresholds", []) if t["units"] in ("m3/s", "m3 s-1")}
     fan = [f for f in (fc or {}).get("leads", []) if f.get("date") is not None]
     svg = hydrograph_svg(obs, fan, thr_m3s, issue, lang) if (obs or fan) else None
@@ -1235,9 +1237,7 @@ def station_page(request: Request, station_id: str, issue_date: str | None = Non
         if f.get("h50") is not None
     ]
     if thr_cm and level_fan:
-        obs_h = observations(
-            observation_store(request), station_id, issue - dt.timedelta(days=HISTORY_DAYS), issue, "water_level_cm"
-        )
+        obs_h = observations(store, station_id, since, issue, "water_level_cm")
         level_svg = hydrograph_svg(obs_h, level_fan, thr_cm, issue, lang, "station.units_h")
     skill = backtest_skill(request.app.state.tasqyn, station_id)
     if skill is not None:  # the page names the report file
