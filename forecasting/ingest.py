@@ -9,7 +9,7 @@ import pandas as pd
 import xarray as xr
 
 from forecasting import flags, qc
-from forecasting.sources.base import AdapterResult, QuarantinedRow
+from forecasting.canonical import AdapterResult, QuarantinedRow
 from forecasting.store import build_dataset, data_variables, merge
 from forecasting.variables import qc_name
 

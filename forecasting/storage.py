@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from forecasting.sources.base import QuarantinedRow
+from forecasting.canonical import QuarantinedRow
 
 NETCDF_ENGINE = "netcdf4"
 

@@ -17,7 +17,7 @@ import pandas as pd
 import xarray as xr
 
 from forecasting import flags
-from forecasting.sources.base import AdapterResult, QuarantinedRow
+from forecasting.canonical import AdapterResult, QuarantinedRow
 from forecasting.variables import STATION_NUMBER_FIELDS, STATION_TEXT_FIELDS, VARIABLES, qc_name
 
 SYMBOL_VAR = "water_level_cm_symbol"

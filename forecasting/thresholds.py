@@ -32,8 +32,8 @@ import pandas as pd
 import xarray as xr
 
 from forecasting import flags
+from forecasting.canonical import QuarantinedRow
 from forecasting.extremes import annual_maxima, gumbel_lmoments, gumbel_return_level
-from forecasting.sources.base import QuarantinedRow
 from forecasting.variables import qc_name
 
 KINDS: tuple[str, ...] = ("warning", "danger", "extreme")

@@ -11,7 +11,7 @@ import pytest
 import xarray as xr
 
 from forecasting import flags, qc
-from forecasting.sources.base import AdapterResult
+from forecasting.canonical import AdapterResult
 from forecasting.store import build_dataset, data_variables, merge
 
 START = pd.Timestamp("2001-01-01")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from forecasting.sources.base import AdapterResult, QuarantinedRow
+from forecasting.canonical import AdapterResult, QuarantinedRow
 
 
 class Adapter(Protocol):

@@ -36,8 +36,8 @@ import shapely
 import xarray as xr
 
 from forecasting.basins import Basin, BasinFileError, geodesic_area_km2, read_basins
+from forecasting.canonical import AdapterResult, QuarantinedRow, empty_stations
 from forecasting.sources import register
-from forecasting.sources.base import AdapterResult, QuarantinedRow, empty_stations
 
 EARTH_RADIUS_KM = 6371.0088  # mean Earth radius (IUGG), km
 

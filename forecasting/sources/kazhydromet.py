@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from forecasting.canonical import AdapterResult, QuarantinedRow, concat_observations, empty_stations
 from forecasting.sources import register
-from forecasting.sources.base import AdapterResult, QuarantinedRow, concat_observations, empty_stations
 from forecasting.sources.numbers import clean, normalize_code, parse_date, parse_number, read_head, read_table_text
 from forecasting.sources.text import UnreadableFile
 from forecasting.variables import STATION_FIELDS

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from forecasting.canonical import AdapterResult
 from forecasting.sources import register
-from forecasting.sources.base import AdapterResult
 from forecasting.sources.station_csv import parse_station_table
 from forecasting.sources.text import read_text
 

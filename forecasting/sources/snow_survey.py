@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from forecasting.canonical import AdapterResult, QuarantinedRow, empty_stations
 from forecasting.sources import register
-from forecasting.sources.base import AdapterResult, QuarantinedRow, empty_stations
 from forecasting.sources.numbers import parse_date, parse_number
 from forecasting.sources.text import UnreadableFile, read_text
 

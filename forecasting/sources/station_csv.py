@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from forecasting.canonical import AdapterResult, QuarantinedRow, empty_stations
 from forecasting.sources import register
-from forecasting.sources.base import AdapterResult, QuarantinedRow, empty_stations
 from forecasting.sources.text import UnreadableFile, read_text
 from forecasting.variables import STATION_FIELDS, STATION_NUMBER_FIELDS, VARIABLE_NAMES
 

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from forecasting.canonical import AdapterResult, QuarantinedRow, empty_stations
 from forecasting.sources import register
-from forecasting.sources.base import AdapterResult, QuarantinedRow, empty_stations
 from forecasting.sources.kazhydromet import COUNTRY, post_registry
 from forecasting.sources.numbers import clean, parse_number, read_head, read_table_text
 from forecasting.sources.text import UnreadableFile

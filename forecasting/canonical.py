@@ -1,4 +1,5 @@
-"""What every adapter returns: observations in a long table, station metadata, and what was quarantined."""
+"""The canonical record types every adapter returns and the store, storage, thresholds and ingest take: observations in
+a long table, station metadata, and what was quarantined."""
 
 from __future__ import annotations
 
