@@ -13,6 +13,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import flows  # noqa: F401  (environment: no telemetry)
+from forecasting.config import DEFAULTS, MAX_LEAD
 from forecasting.home import Home
 
 app = typer.Typer(
@@ -213,11 +214,15 @@ def serve_cmd(
 @app.command("forecast")
 def forecast_cmd(
     issue_date: str | None = typer.Option(None, "--issue-date", help="YYYY-MM-DD (default: today, Asia/Almaty)"),
-    leads: int = typer.Option(7, "--leads", min=1, max=10, help="days ahead (1-10)"),
+    leads: int = typer.Option(max(DEFAULTS.leads), "--leads", min=1, max=MAX_LEAD, help="days ahead (1-10)"),
     publish: bool = typer.Option(False, "--publish", help="publish at once, marked unreviewed (else a draft)"),
     no_ingest: bool = typer.Option(False, "--no-ingest", help="do not ingest $TASQYN_HOME/inbox first"),
-    alert_probability: float = typer.Option(0.3, "--alert-probability", help="probability that raises a level"),
-    stale_after: int = typer.Option(2, "--stale-after", help="days after which a station's data is stale"),
+    alert_probability: float = typer.Option(
+        DEFAULTS.alert_probability, "--alert-probability", help="probability that raises a level"
+    ),
+    stale_after: int = typer.Option(
+        DEFAULTS.stale_after_days, "--stale-after", help="days after which a station's data is stale"
+    ),
     thresholds: Path | None = typer.Option(None, "--thresholds", help="thresholds CSV (official marks)"),
     home: Path | None = HomeOpt,
 ) -> None:

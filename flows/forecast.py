@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 import xarray as xr
@@ -19,17 +18,9 @@ from prefect import flow, get_run_logger, task
 
 import flows  # noqa: F401  (environment: no telemetry)
 from flows.ingest import inbox_sources
+from forecasting.config import DEFAULTS, ForecastConfig, local_today
 from forecasting.home import Home
 from forecasting.store import station_table
-
-LOCAL_TZ = ZoneInfo("Asia/Almaty")
-DEFAULT_STALE_AFTER_DAYS = 2
-DEFAULT_ALERT_PROBABILITY = 0.3
-
-
-def local_today() -> dt.date:
-    """Today's date in Asia/Almaty (the issue date of a scheduled run)."""
-    return dt.datetime.now(LOCAL_TZ).date()
 
 
 def forecast_path(home: Home, issue_date: dt.date, run_id: str) -> Path:
@@ -64,14 +55,12 @@ def load_usable(home: Home) -> xr.Dataset:
 
 
 @task(name="forecast-stations")
-def forecast_stations(
-    home: Home, usable: xr.Dataset, issue_date: dt.date, leads: list[int], stale_after_days: int
-) -> xr.Dataset:
+def forecast_stations(home: Home, usable: xr.Dataset, issue_date: dt.date, config: ForecastConfig) -> xr.Dataset:
     from forecasting.forecast import make_forecast
     from forecasting.model_registry import load_all
 
     models = load_all(home.models_dir) if home.models_dir.exists() else {}
-    return make_forecast(usable, models, pd.Timestamp(issue_date), leads, stale_after_days=stale_after_days)
+    return make_forecast(usable, models, pd.Timestamp(issue_date), config=config)
 
 
 @task(name="thresholds")
@@ -94,19 +83,21 @@ def write_forecast(fc: xr.Dataset, path: Path) -> Path:
 def forecast_flow(
     issue_date: str | None = None,
     home: str | None = None,
-    leads: int = 7,
+    leads: int | None = None,
     ingest: bool = True,
     sources: list[str] | None = None,
     publish: bool = False,
-    alert_probability: float = DEFAULT_ALERT_PROBABILITY,
-    stale_after_days: int = DEFAULT_STALE_AFTER_DAYS,
+    alert_probability: float | None = None,
+    stale_after_days: int | None = None,
     thresholds_file: str | None = None,
     database_url: str | None = None,
 ) -> dict:
     """Forecast every station as of `issue_date` (default: today in Asia/Almaty) and record the run.
 
     `publish`: publish at once, marked `unreviewed` (the demo, or a service without reviewers); otherwise the run
-    is a draft that a hydrologist approves. Returns a summary dict (run_id, path, counts, stations by status).
+    is a draft that a hydrologist approves. `leads` (the last lead day), `alert_probability` and
+    `stale_after_days` default to forecasting.config.DEFAULTS. Returns a summary dict (run_id, path, counts,
+    stations by status).
     """
     from forecasting.risk import add_risk
     from service.db import database_url as db_url
@@ -122,7 +113,12 @@ def forecast_flow(
 
     logger = get_run_logger()
     h = Home.from_env(home).ensure()
-    issue = dt.date.fromisoformat(issue_date) if issue_date else local_today()
+    config = DEFAULTS.with_(
+        leads=tuple(range(1, leads + 1)) if leads else None,
+        alert_probability=alert_probability,
+        stale_after_days=stale_after_days,
+    )
+    issue = dt.date.fromisoformat(issue_date) if issue_date else local_today(config.time_zone)
     run_id = f"{issue.isoformat()}-{uuid.uuid4().hex[:8]}"
     engine, factory = open_database(db_url(h, database_url))
     with session_scope(factory) as s:
@@ -132,7 +128,7 @@ def forecast_flow(
         if ingest:
             notes += ingest_new(h, sources if sources is not None else inbox_sources(h))
         usable = load_usable(h)
-        fc = forecast_stations(h, usable, issue, list(range(1, leads + 1)), stale_after_days)
+        fc = forecast_stations(h, usable, issue, config)
         table, th_notes = current_thresholds(h, usable, thresholds_file)
         with session_scope(factory) as s:
             stored_version = latest_threshold_version(s)
@@ -142,7 +138,7 @@ def forecast_flow(
             version, changed = next_version(table, stored, stored_version)
             if changed:
                 version = save_thresholds(s, table, valid_from=issue)
-        fc = add_risk(fc, table, alert_probability, threshold_version=version)
+        fc = add_risk(fc, table, config.alert_probability, threshold_version=version)
         meta = station_table(usable)
         basin_of = {str(k): str(v) for k, v in meta["basin"].items()}
         basin_names = _basin_names(meta)

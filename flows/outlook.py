@@ -14,7 +14,6 @@ import math
 from dataclasses import fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pandas as pd
 import xarray as xr
@@ -22,20 +21,14 @@ from prefect import flow, get_run_logger
 
 from forecasting import qc
 from forecasting.basins import BasinFileError, read_basins
+from forecasting.config import local_today
 from forecasting.home import Home
 from forecasting.outlook import OutlookConfig, basin_frame, basin_outlook, basins_of, homogenise_precip
 from forecasting.storage import json_safe, open_store, write_json_atomic
 
-LOCAL_TZ = ZoneInfo("Asia/Almaty")
-
 
 def outlooks_dir(home: Home) -> Path:
     return home.root / "outlooks"
-
-
-def today_local() -> str:
-    """Today's date in Asia/Almaty (YYYY-MM-DD)."""
-    return datetime.now(LOCAL_TZ).date().isoformat()
 
 
 def homogenised(frame: pd.DataFrame, config: OutlookConfig | None) -> tuple[pd.DataFrame, str, OutlookConfig]:
@@ -132,7 +125,7 @@ def run_outlook(
     `<home>/outlooks/<issue_date>.json`).
     """
     home = home or Home.from_env()
-    issue_date = issue_date or today_local()
+    issue_date = issue_date or local_today().isoformat()
     pd.Timestamp(issue_date)  # validates
     if data is not None:
         ds = read_data_folder(Path(data))

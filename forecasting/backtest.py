@@ -20,12 +20,14 @@ import pandas as pd
 import xarray as xr
 
 from forecasting import extremes, metrics, qc
+from forecasting.config import DEFAULTS
 from forecasting.models.calibration import FINE_LEVELS
-from forecasting.models.lgbm import GLOBAL_WEIGHT, LGBMForecaster, LGBMParams, ensemble_quantiles
-from forecasting.risk import DEFAULT_ALERT_PROBABILITY, exceedance_probability
+from forecasting.models.lgbm import LGBMForecaster, LGBMParams, ensemble_quantiles
+from forecasting.risk import exceedance_probability
 from forecasting.store import station_frame, station_table
 
-P_ALERT = DEFAULT_ALERT_PROBABILITY  # the service's alert rule: P(Q > T) >= P_ALERT, P as risk computes it
+P_ALERT = DEFAULTS.alert_probability  # the service's alert rule: P(Q > T) >= P_ALERT, P as risk computes it
+GLOBAL_WEIGHT = DEFAULTS.global_weight  # the daily run's weight of the global model
 SIGMA_NOTE = "sigma = standard deviation of the observed change Q(t+k) - Q(t) over the test pairs of each lead"
 METRIC_KEYS = (
     "nse",

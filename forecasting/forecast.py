@@ -1,12 +1,12 @@
 """The daily forecast: quantiles of discharge for every station and lead, as of an issue date.
 
-`make_forecast(usable_ds, models, issue_date, leads)` returns the "Forecast dataset" of data/FORMATS.md (without
+`make_forecast(usable_ds, models, issue_date, leads, config=...)` returns the "Forecast dataset" of FORMATS.md (without
 the risk variables, which forecasting.risk adds). A forecast issued on day t for lead k is valid for day t+k;
 only observations of days <= t are used. Every station of the input appears in the output: forecast by its
 basin's LightGBM model (status ok, or stale when the newest discharge is older than `stale_after_days`), by a baseline
 (status fallback, with the reason), or failed (NaN quantiles and the error). Where the registry has a global
 model (all stations pooled, `GLOBAL_MODEL`) that knows the station, its quantiles are averaged with the basin
-model's (weight GLOBAL_WEIGHT, as in the backtest) and the version names both ("<basin version>+_global/<v>").
+model's (weight `config.global_weight`, as in the backtest) and the version names both ("<basin version>+_global/<v>").
 Each model forecast also says why it moves (`driver_contribution`, forecasting.explain): the models' SHAP
 contributions per driver, averaged like the quantiles and closed on the published median.
 """
@@ -21,18 +21,18 @@ import pandas as pd
 import xarray as xr
 
 from forecasting import explain, level_target, rating
+from forecasting.config import DEFAULTS, ForecastConfig
 from forecasting.features import Q_FFILL_DAYS, inputs_frame, log_q, missing_inputs
 from forecasting.model_registry import GLOBAL_MODEL, BasinModel
 from forecasting.models import OUTPUT_LEVELS
 from forecasting.models.baselines import Climatology, Persistence
-from forecasting.models.lgbm import GLOBAL_WEIGHT, ensemble_quantiles
+from forecasting.models.lgbm import ensemble_quantiles
 from forecasting.store import station_frame, station_table
 
-HISTORY_DAYS = 730  # history used for the features of one issue day (the snow store spins up from here)
 
-
-def _history(df: pd.DataFrame, issue: pd.Timestamp) -> pd.DataFrame:
-    start = issue - pd.Timedelta(days=HISTORY_DAYS)
+def _history(df: pd.DataFrame, issue: pd.Timestamp, history_days: int = DEFAULTS.history_days) -> pd.DataFrame:
+    """The rows of `df` used for the features of `issue`: `history_days` back, from the 1 August before."""
+    start = issue - pd.Timedelta(days=history_days)
     start = pd.Timestamp(year=start.year, month=8, day=1) if start.month >= 8 else pd.Timestamp(start.year - 1, 8, 1)
     return df.loc[start:issue]
 
@@ -118,15 +118,21 @@ def make_forecast(
     issue_date: str | pd.Timestamp,
     leads: list[int] | None = None,
     created_at: datetime | None = None,
-    stale_after_days: int = 1,
+    config: ForecastConfig = DEFAULTS,
 ) -> xr.Dataset:
-    """Forecast every station of `usable_ds` (QC'd: bad values masked) as of `issue_date` for `leads` days.
+    """Forecast every station of `usable_ds` (QC'd: bad values masked) as of `issue_date` for `leads` days
+    (default `config.leads`).
 
     `models`: basin id -> BasinModel (forecasting.model_registry). Quantiles in m3/s at OUTPUT_LEVELS.
-    A station whose newest discharge is more than `stale_after_days` days before the issue date is `stale` (if its
-    model still forecasts it) and its message says how old its data is; `data_age_days` gives the age."""
+    A station whose newest discharge is more than `config.stale_after_days` days before the issue date is `stale`
+    (if its model still forecasts it) and its message says how old its data is; `data_age_days` gives the age.
+    The configuration is written into the file (attribute `run_config`)."""
     issue = pd.Timestamp(issue_date).normalize()
-    leads = list(leads or range(1, 8))
+    if leads is not None:
+        config = config.with_(leads=tuple(leads))
+    leads = list(config.leads)
+    stale_after_days = config.stale_after_days
+    gw = config.global_weight
     meta = station_table(usable_ds)
     sids = list(meta.index)
     n_s, n_l, n_q = len(sids), len(leads), len(OUTPUT_LEVELS)
@@ -150,7 +156,7 @@ def make_forecast(
             if bm is not None and sid in bm.level_refs:  # a level-only post: its model forecasts the level
                 level_refs[i] = bm.level_refs[sid]
                 full = level_target.as_modelled(full, level_refs[i])
-            df = _history(full, issue)
+            df = _history(full, issue, config.history_days)
             frames = {sid: df}
             missing[i] = ",".join(missing_inputs(df, issue))
             q = df["discharge_m3s"].dropna() if "discharge_m3s" in df else pd.Series(dtype=float)
@@ -180,9 +186,9 @@ def make_forecast(
                     parts = [(bm, 1.0)]
                     gres = _global_quantiles(models.get(GLOBAL_MODEL), bm, sid, frames, idx, leads)
                     if gres is not None:
-                        res = ensemble_quantiles([res, gres], [1.0 - GLOBAL_WEIGHT, GLOBAL_WEIGHT])
+                        res = ensemble_quantiles([res, gres], [1.0 - gw, gw])
                         version = f"{bm.version}+{GLOBAL_MODEL}/{models[GLOBAL_MODEL].version}"
-                        parts = [(bm, 1.0 - GLOBAL_WEIGHT), (models[GLOBAL_MODEL], GLOBAL_WEIGHT)]
+                        parts = [(bm, 1.0 - gw), (models[GLOBAL_MODEL], gw)]
                     qarr[i] = res
                     drivers[i], why_not = _drivers(parts, sid, frames, issue, leads)
                     if why_not:
@@ -257,7 +263,6 @@ def make_forecast(
                     "day (LightGBM SHAP values summed per driver; exp(c) is the factor it applies)",
                 },
             ),
-            "valid_date": (("lead",), (issue + pd.to_timedelta(leads, unit="D")).values.astype("datetime64[ns]")),
             "model_name": (("station",), np.array(names, dtype=object)),
             "model_version": (("station",), np.array(versions, dtype=object)),
             "status": (("station",), np.array(status, dtype=object)),
@@ -273,7 +278,17 @@ def make_forecast(
         },
         coords={
             "station": ("station", np.array(sids, dtype=object)),
-            "lead": ("lead", np.array(leads, dtype=np.int32), {"units": "days"}),
+            "lead": ("lead", np.array(leads, dtype=np.int32), {"units": "days", "long_name": "lead time"}),
+            "valid_date": (
+                "lead",
+                (issue + pd.to_timedelta(leads, unit="D")).values.astype("datetime64[ns]"),
+                {"long_name": "day the forecast is valid for (issue date + lead)"},
+            ),
+            "forecast_reference_time": (
+                (),
+                np.datetime64(issue, "ns"),
+                {"standard_name": "forecast_reference_time", "long_name": "issue date (local day)"},
+            ),
             "quantile": ("quantile", np.array(OUTPUT_LEVELS, dtype=float)),
             "driver": ("driver", np.array(explain.DRIVERS, dtype=object)),
         },
@@ -284,6 +299,8 @@ def make_forecast(
             "created_at": created,
             "comment": "a forecast issued on day t for lead k is valid for day t+k; only data of days <= t used",
             "stale_after_days": int(stale_after_days),
+            "run_config": config.to_json(),
+            "Conventions": "CF-1.10",
         },
     )
     if "water_level_cm" in usable_ds:

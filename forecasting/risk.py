@@ -35,11 +35,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from forecasting.config import DEFAULTS
 from forecasting.thresholds import KINDS
 
 LEVEL_LABELS: dict[int, str] = {0: "normal", 1: "warning", 2: "danger", 3: "extreme"}
 LEVEL_TREND_CM = 10.0  # a level forecast rises or falls when its median moves more than this over the leads, cm
-DEFAULT_ALERT_PROBABILITY = 0.3
 TAIL_SCALE_FLOOR = 0.005  # minimum tail scale in log discharge (0.5 %)
 # minimum tail scale of a linear variable (water level, cm): absolute, since a level may be read from a gauge zero
 # (300 cm) or as an elevation (56,000 cm) and its spread does not grow with it
@@ -88,7 +88,9 @@ def exceedance_probability(
     return np.where(bad, np.nan, p)
 
 
-def levels_from_probabilities(p_exceed: np.ndarray, alert_probability: float = DEFAULT_ALERT_PROBABILITY) -> np.ndarray:
+def levels_from_probabilities(
+    p_exceed: np.ndarray, alert_probability: float = DEFAULTS.alert_probability
+) -> np.ndarray:
     """Level 0-3 from P(exceed) with the thresholds on the last axis (warning, danger, extreme); NaN never alerts."""
     reached = np.nan_to_num(p_exceed, nan=-1.0) >= alert_probability
     n = p_exceed.shape[-1]
@@ -141,7 +143,7 @@ def _trend(median: np.ndarray, last_obs: np.ndarray, tolerance: float, abs_toler
 def add_risk(
     forecast: xr.Dataset,
     thresholds: pd.DataFrame,
-    alert_probability: float = DEFAULT_ALERT_PROBABILITY,
+    alert_probability: float = DEFAULTS.alert_probability,
     threshold_version: int | None = None,
     trend_tolerance: float = 0.10,
 ) -> xr.Dataset:

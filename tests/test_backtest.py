@@ -11,8 +11,9 @@ import pytest
 from flows.backtest import write_outputs
 from forecasting import qc
 from forecasting.backtest import METRIC_KEYS, run_backtest, score_lead, split_station
+from forecasting.config import DEFAULTS
 from forecasting.models.calibration import FINE_LEVELS
-from forecasting.models.lgbm import GLOBAL_WEIGHT, LGBMParams
+from forecasting.models.lgbm import LGBMParams
 from forecasting.sources import get_adapter
 from forecasting.store import build_dataset
 
@@ -70,7 +71,7 @@ def test_backtest_on_two_real_stations(real_data, tmp_path):
         assert protva["leads"][k]["skill_vs_persistence"] > 0
         assert protva["leads"][k]["crpss_vs_persistence"] > 0
     assert protva["leads"]["7"]["nse"] > protva["leads"]["7"]["nse_persistence"]
-    assert protva["global_model_weight"] == GLOBAL_WEIGHT  # two basins: averaged with the global model
+    assert protva["global_model_weight"] == DEFAULTS.global_weight  # two basins: averaged with the global model
     swiss = report["stations"]["CH2426"]  # record ends in 2005 here (time slice): test 2004-2005
     assert swiss["leads"]["1"]["skill_vs_persistence"] > 0
     chatkal = report["stations"]["UZ16279_chatkal_khudaydod"]

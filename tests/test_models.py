@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+from forecasting.config import DEFAULTS
 from forecasting.forecast import make_forecast
 from forecasting.model_registry import (
     GLOBAL_MODEL,
@@ -18,7 +19,7 @@ from forecasting.model_registry import (
     save_model,
 )
 from forecasting.models import OUTPUT_LEVELS, get_model
-from forecasting.models.lgbm import GLOBAL_WEIGHT, LGBMForecaster, LGBMParams, ensemble_quantiles, sample_weights
+from forecasting.models.lgbm import LGBMForecaster, LGBMParams, ensemble_quantiles, sample_weights
 from forecasting.store import station_frame
 
 FAST = LGBMParams(n_estimators=80, learning_rate=0.1, cal_years=4)
@@ -151,7 +152,8 @@ def test_forecast_averages_the_basin_model_with_the_global_model(real_ds):
     both = make_forecast(ds, {"CH2426": basin, GLOBAL_MODEL: glob}, "2004-06-01", [1, 3])
     g_only = make_forecast(ds, {"CH2426": glob}, "2004-06-01", [1, 3])  # the global model alone
     expected = ensemble_quantiles(
-        [alone["discharge_m3s"].values[0], g_only["discharge_m3s"].values[0]], [1 - GLOBAL_WEIGHT, GLOBAL_WEIGHT]
+        [alone["discharge_m3s"].values[0], g_only["discharge_m3s"].values[0]],
+        [1 - DEFAULTS.global_weight, DEFAULTS.global_weight],
     )
     np.testing.assert_allclose(both["discharge_m3s"].values[0], expected, rtol=1e-9)
     assert not np.allclose(both["discharge_m3s"].values, alone["discharge_m3s"].values)

@@ -43,7 +43,6 @@ from forecasting.models.calibration import (
 )
 
 BLEND_GRID = tuple(np.round(np.arange(0.0, 1.01, 0.05), 2))
-GLOBAL_WEIGHT = 0.5  # weight of the global model (all stations pooled) in the ensemble with the basin model
 
 
 def ensemble_quantiles(parts: list[np.ndarray], weights: list[float]) -> np.ndarray:
