@@ -8,47 +8,53 @@ from pathlib import Path
 import pandas as pd
 from prefect import flow, get_run_logger, task
 
-from forecasting import sources
+from forecasting import locks, sources
 from forecasting.home import Home
 from forecasting.ingest import IngestReport, ingest
 from forecasting.storage import append_csv, open_store, write_netcdf_atomic, write_quarantine
 
 
 def run_ingest(source: str | Path, fmt: str | None = None, home: Home | None = None) -> IngestReport:
-    """Ingest one source (file or folder, or 'sample') into the home's store. Plain function (no Prefect)."""
+    """Ingest one source (file or folder, or 'sample') into the home's store. Plain function (no Prefect).
+
+    The source is read first (no lock); then, holding the home's store lock (forecasting.locks), the store is
+    opened, merged, QC'd and written, and the revision and ingest logs appended: concurrent ingests on one home
+    wait for each other instead of overwriting each other's data.
+    """
     home = (home or Home.from_env()).ensure()
     src = str(source)
     if fmt is None:
         fmt = "sample" if src == "sample" else sources.detect_format(Path(src))
     adapter = sources.get_adapter(fmt)
     result = adapter.read(Path(src))
-    store = open_store(home.observations)
-    new_store, revisions, report = ingest(result, store, src, fmt)
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
-    if report.ok and new_store is not None:
-        write_netcdf_atomic(new_store, home.observations)
-        if len(revisions):
-            append_csv(home.revisions, revisions.assign(ingested_at=stamp))
-    qfile = write_quarantine(home.quarantine_dir, src.rstrip("/"), report.quarantine)
-    report.quarantine_file = str(qfile) if qfile else None
-    append_csv(
-        home.ingest_log,
-        pd.DataFrame(
-            [
-                {
-                    "ingested_at": stamp,
-                    "source": src,
-                    "format": fmt,
-                    "stations": len(report.stations),
-                    "kept": report.kept,
-                    "flagged": report.flagged,
-                    "quarantined": report.quarantined,
-                    "revised": report.revised,
-                    "quarantine_file": report.quarantine_file or "",
-                }
-            ]
-        ),
-    )
+    with home.lock(locks.STORE):
+        store = open_store(home.observations)
+        new_store, revisions, report = ingest(result, store, src, fmt)
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        if report.ok and new_store is not None:
+            write_netcdf_atomic(new_store, home.observations)
+            if len(revisions):
+                append_csv(home.revisions, revisions.assign(ingested_at=stamp))
+        qfile = write_quarantine(home.quarantine_dir, src.rstrip("/"), report.quarantine)
+        report.quarantine_file = str(qfile) if qfile else None
+        append_csv(
+            home.ingest_log,
+            pd.DataFrame(
+                [
+                    {
+                        "ingested_at": stamp,
+                        "source": src,
+                        "format": fmt,
+                        "stations": len(report.stations),
+                        "kept": report.kept,
+                        "flagged": report.flagged,
+                        "quarantined": report.quarantined,
+                        "revised": report.revised,
+                        "quarantine_file": report.quarantine_file or "",
+                    }
+                ]
+            ),
+        )
     return report
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,18 @@ class Home:
     def ingest_log(self) -> Path:
         """Append-only log of ingests (CSV): when, what, counts."""
         return self.store_dir / "ingest_log.csv"
+
+    @property
+    def locks_dir(self) -> Path:
+        """Lock files of forecasting.locks (one per guarded resource: store, models, thresholds, forcing)."""
+        return self.root / "locks"
+
+    def lock(self, name: str = "store", timeout: float | None = None) -> AbstractContextManager[Path]:
+        """The cross-process lock `name` of this home (forecasting.locks.home_lock): hold it around every
+        read-merge-write of the resource it guards."""
+        from forecasting.locks import home_lock
+
+        return home_lock(self, name, timeout)
 
     @property
     def quarantine_dir(self) -> Path:

@@ -22,9 +22,10 @@ import lightgbm as lgb
 import pandas as pd
 
 from forecasting import level_target
+from forecasting.locks import MODELS, home_lock
 from forecasting.models.baselines import Climatology, Persistence
 from forecasting.models.lgbm import LGBMForecaster, LGBMParams
-from forecasting.storage import json_safe
+from forecasting.storage import atomic_target, json_safe
 
 MIN_TRAIN_DAYS = 730  # a station needs 2 years of discharge to be trained; else it falls back to climatology
 GLOBAL_MODEL = "_global"  # registry name of the model trained on all stations (not a basin of the store)
@@ -150,10 +151,11 @@ def save_model(models_dir: Path, bm: BasinModel, set_current: bool = True) -> Pa
 
 
 def set_current_version(models_dir: Path, basin: str, version: str) -> None:
+    """Make `version` the CURRENT model of `basin`, holding the home's model-registry lock (forecasting.locks;
+    the home is the parent of `models_dir`) so that concurrent trainings never interleave their writes."""
     path = Path(models_dir) / basin / "CURRENT"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(version + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    with home_lock(Path(models_dir).parent, MODELS), atomic_target(path) as tmp:
+        tmp.write_text(version + "\n", encoding="utf-8")
 
 
 def current_version(models_dir: Path, basin: str) -> str | None:
