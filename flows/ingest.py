@@ -9,9 +9,10 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 
 from forecasting import locks, sources
+from forecasting.confirmations import read_confirmations
 from forecasting.home import Home
 from forecasting.ingest import IngestReport, ingest
-from forecasting.storage import append_csv, open_store, write_netcdf_atomic, write_quarantine
+from forecasting.storage import append_csv, open_store, write_quarantine, write_store
 
 
 def run_ingest(source: str | Path, fmt: str | None = None, home: Home | None = None) -> IngestReport:
@@ -29,10 +30,10 @@ def run_ingest(source: str | Path, fmt: str | None = None, home: Home | None = N
     result = adapter.read(Path(src))
     with home.lock(locks.STORE):
         store = open_store(home.observations)
-        new_store, revisions, report = ingest(result, store, src, fmt)
+        new_store, revisions, report = ingest(result, store, src, fmt, confirmations=read_confirmations(home))
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         if report.ok and new_store is not None:
-            write_netcdf_atomic(new_store, home.observations)
+            write_store(home, new_store)
             if len(revisions):
                 append_csv(home.revisions, revisions.assign(ingested_at=stamp))
         qfile = write_quarantine(home.quarantine_dir, src.rstrip("/"), report.quarantine)

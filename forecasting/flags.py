@@ -16,6 +16,9 @@ REPEATED = 16  # a block of days identical day for day to an earlier period (cop
 DUPLICATE = 32  # the same date came twice with conflicting values (first kept, others quarantined)
 FILLED = 64  # value filled across a short gap (not observed)
 REVISED = 128  # value changed by a later ingest (old value in the revision log)
+UNCONFIRMED = 256  # suspect until a hydrologist confirms it: far beyond the station's own record, or a jump no
+# river makes in a day on a day without a right-hand neighbour yet (the newest day); confirmations in
+# store/confirmations.csv (forecasting.confirmations) lift it
 
 FLAG_BITS: dict[str, int] = {
     "impossible": IMPOSSIBLE,
@@ -26,10 +29,11 @@ FLAG_BITS: dict[str, int] = {
     "duplicate": DUPLICATE,
     "filled": FILLED,
     "revised": REVISED,
+    "unconfirmed": UNCONFIRMED,
 }
 
 # Flags that make a value unusable for training and forecasting.
-BAD = IMPOSSIBLE | RATE | FLATLINE | SPIKE | REPEATED | DUPLICATE
+BAD = IMPOSSIBLE | RATE | FLATLINE | SPIKE | REPEATED | DUPLICATE | UNCONFIRMED
 FLAG_DTYPE = np.int16
 
 
@@ -40,7 +44,7 @@ def cf_flag_attrs() -> dict[str, object]:
         "flag_masks": np.array(list(FLAG_BITS.values()), dtype=FLAG_DTYPE),
         "flag_meanings": " ".join(FLAG_BITS),
         "comment": "0 = passed all checks; a flagged value is kept but not used for training or forecasting "
-        "(except 'filled' and 'revised')",
+        "(except 'filled' and 'revised'); 'unconfirmed' values are held until a hydrologist confirms them",
     }
 
 

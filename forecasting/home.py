@@ -32,6 +32,11 @@ class Home:
         return self.store_dir / "revisions.csv"
 
     @property
+    def confirmations(self) -> Path:
+        """Append-only log of held (UNCONFIRMED) values a hydrologist confirmed (CSV; forecasting.confirmations)."""
+        return self.store_dir / "confirmations.csv"
+
+    @property
     def ingest_log(self) -> Path:
         """Append-only log of ingests (CSV): when, what, counts."""
         return self.store_dir / "ingest_log.csv"

@@ -29,6 +29,17 @@ The checks (each sets one bit and keeps the value):
   day-to-day changes: slowly varying, coarsely rounded series (winter base flow, SWE melting 1-2 mm a day) match
   earlier stretches by chance, a real hydrograph copied to the digit does not. A confirmed copy is extended over
   its whole run of identical days (constant winter stretches inside a copied year included).
+- UNCONFIRMED (no alert from a typo): discharge and level values checked against the station's own record and held
+  (masked like any BAD value) until a hydrologist confirms them (forecasting.confirmations):
+  * record: discharge above `record_factor` x the largest accepted discharge of the station before that day (and
+    above `record_floor_m3s`), a level more than `level_record_range_factor` x the recorded range above the
+    recorded maximum or below the minimum; once the station has `record_min_days` accepted values. The reference
+    leaves out values already flagged (a typo never raises the bar for the values after it);
+  * newest day: a value without a right-hand neighbour (the newest day, or the day before a gap), where the
+    two-sided SPIKE test cannot look, whose discharge differs from the previous accepted value (at most
+    `newest_jump_max_gap_days` before) by more than a factor `newest_jump_ratio` (an upward jump with
+    `spike_rain_mm` of rain is a flash flood, not held). Once the next day arrives, SPIKE decides.
+  Non-finite values (inf) and values beyond `physical_max` (500,000 m3/s, |level| 10 km) are IMPOSSIBLE.
 - DUPLICATE (set at ingest by forecasting.store.deduplicate) and REVISED (set by forecasting.store.merge) are kept.
 """
 
@@ -65,6 +76,10 @@ def _default_flatline_days() -> dict[str, int | None]:
     }
 
 
+def _default_physical_max() -> dict[str, float]:
+    return {"discharge_m3s": 500_000.0, "water_level_cm": 1_000_000.0, "swe_mm": 20_000.0, "snow_depth_cm": 5_000.0}
+
+
 @dataclass(frozen=True)
 class QCConfig:
     """Thresholds of the QC checks (units of the canonical variables; "day" = one step of the daily time axis)."""
@@ -81,20 +96,33 @@ class QCConfig:
     repeat_min_days: int = 7  # REPEATED: shortest copied block, days (and shortest lag)
     repeat_min_steps: int = 6  # REPEATED: distinct day-to-day changes a block needs to count as a copy
     max_gap_fill_days: int = 2  # usable(): never fill gaps longer than this, days
+    physical_max: dict[str, float] = field(default_factory=_default_physical_max)  # IMPOSSIBLE: |value| above
+    record_factor: float | None = 3.0  # UNCONFIRMED: discharge above this x the station's record maximum so far
+    record_floor_m3s: float = 1.0  # ... and above this (a creek's record of 0.2 m3/s does not hold 0.7 m3/s)
+    level_record_range_factor: float | None = 2.0  # UNCONFIRMED: level beyond max + this x (max - min) so far
+    level_record_min_range_cm: float = 50.0  # ... the range counted as at least this, cm
+    record_min_days: int = 365  # the record check starts once a station has this many accepted values
+    newest_jump_ratio: float | None = 10.0  # UNCONFIRMED: factor of change to a day without a right neighbour
+    newest_jump_max_gap_days: int = 3  # ... from the previous accepted value at most this many days before
 
 
 # --------------------------------------------------------------------------------------------------- checks
 
 
-def range_flags(values: np.ndarray, var: str) -> np.ndarray:
-    """IMPOSSIBLE where a value lies outside the physical limits of `var` (forecasting.variables)."""
+def range_flags(values: np.ndarray, var: str, physical_max: dict[str, float] | None = None) -> np.ndarray:
+    """IMPOSSIBLE where a value lies outside the physical limits of `var` (forecasting.variables), is not finite
+    (inf: e.g. '1e400' parsed), or its magnitude exceeds `physical_max[var]` (no river carries 1e308 m3/s)."""
     v = VARIABLES[var]
     out = np.zeros(values.shape, dtype=flags.FLAG_DTYPE)
     with np.errstate(invalid="ignore"):
+        out[np.isinf(values)] |= flags.IMPOSSIBLE
         if v.valid_min is not None:
             out[values < v.valid_min] |= flags.IMPOSSIBLE
         if v.valid_max is not None:
             out[values > v.valid_max] |= flags.IMPOSSIBLE
+        cap = (physical_max or {}).get(var)
+        if cap is not None:
+            out[np.abs(values) > cap] |= flags.IMPOSSIBLE
     return out
 
 
@@ -292,13 +320,125 @@ def repeated_flags(values: np.ndarray, min_days: int, min_steps: int) -> np.ndar
     return out.reshape(values.shape)
 
 
+def _previous_max_min(values: np.ndarray, accepted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per position: the max and min of the accepted values strictly before it, and how many there were."""
+    shape = values.shape
+    hi = np.where(accepted, values, -np.inf)
+    lo = np.where(accepted, values, np.inf)
+    prev_hi = np.full(shape, -np.inf)
+    prev_lo = np.full(shape, np.inf)
+    count = np.zeros(shape, dtype=np.int64)
+    if shape[1] > 1:
+        prev_hi[:, 1:] = np.maximum.accumulate(hi, axis=1)[:, :-1]
+        prev_lo[:, 1:] = np.minimum.accumulate(lo, axis=1)[:, :-1]
+        count[:, 1:] = np.cumsum(accepted, axis=1)[:, :-1]
+    return prev_hi, prev_lo, count
+
+
+def unconfirmed_check(
+    values: np.ndarray,
+    var: str,
+    config: QCConfig,
+    excluded: np.ndarray | None = None,
+    confirmed: np.ndarray | None = None,
+    rain: np.ndarray | None = None,
+    explain: bool = False,
+) -> tuple[np.ndarray, dict[tuple[int, int], str]]:
+    """The UNCONFIRMED mask of a (station, time) array of discharge (m3/s) or level (cm), see the module docstring.
+
+    `excluded`: values already flagged BAD by other checks (neither checked nor used as reference); `confirmed`:
+    values a hydrologist confirmed (never held, and part of the reference); `rain`: precipitation (mm) on the same
+    grid. With `explain`, also {(row, column): reason} for every held value. Other variables: nothing held.
+    """
+    v = np.atleast_2d(np.asarray(values, dtype="float64"))
+    held = np.zeros(v.shape, dtype=bool)
+    reasons: dict[tuple[int, int], str] = {}
+    if var not in ("discharge_m3s", "water_level_cm") or v.size == 0:
+        return held.reshape(np.shape(values)), reasons
+    present = np.isfinite(v)
+    excl = np.zeros(v.shape, dtype=bool) if excluded is None else np.atleast_2d(excluded).astype(bool)
+    conf = np.zeros(v.shape, dtype=bool) if confirmed is None else np.atleast_2d(confirmed).astype(bool)
+    candidate = present & ~excl & ~conf
+    unit = "m3/s" if var == "discharge_m3s" else "cm"
+    # 1. far beyond the station's own record (iterated: a held value leaves the reference of the later ones)
+    record = np.zeros(v.shape, dtype=bool)
+    if (var == "discharge_m3s" and config.record_factor) or (
+        var == "water_level_cm" and config.level_record_range_factor
+    ):
+        for _ in range(20):
+            accepted = present & ~excl & ~record
+            prev_hi, prev_lo, count = _previous_max_min(v, accepted)
+            enough = count >= config.record_min_days
+            with np.errstate(invalid="ignore"):
+                if var == "discharge_m3s":
+                    limit_hi = config.record_factor * np.maximum(prev_hi, config.record_floor_m3s)
+                    new = candidate & enough & (v > limit_hi)
+                else:
+                    span = np.maximum(prev_hi - prev_lo, config.level_record_min_range_cm)
+                    limit_hi = prev_hi + config.level_record_range_factor * span
+                    limit_lo = prev_lo - config.level_record_range_factor * span
+                    new = candidate & enough & ((v > limit_hi) | (v < limit_lo))
+            if (new == record).all():
+                break
+            record = new
+        if explain:
+            for i, t in zip(*np.nonzero(record), strict=True):
+                if var == "discharge_m3s":
+                    reasons[(int(i), int(t))] = (
+                        f"{v[i, t]:.6g} {unit} is {v[i, t] / max(prev_hi[i, t], 1e-12):.1f} x the station's largest "
+                        f"accepted value before it ({prev_hi[i, t]:.6g} {unit}, {int(count[i, t])} days of record; "
+                        f"limit {config.record_factor:g} x)"
+                    )
+                else:
+                    reasons[(int(i), int(t))] = (
+                        f"{v[i, t]:.6g} {unit} lies outside the station's recorded range {prev_lo[i, t]:.6g}.."
+                        f"{prev_hi[i, t]:.6g} {unit} by more than {config.level_record_range_factor:g} x its width "
+                        f"({int(count[i, t])} days of record)"
+                    )
+    held |= record
+    # 2. a jump no river makes in a day, on a day whose right-hand neighbour has not come (the newest day)
+    if var == "discharge_m3s" and config.newest_jump_ratio:
+        nt = v.shape[1]
+        no_right = present.copy()
+        no_right[:, :-1] &= ~present[:, 1:]
+        accepted = present & ~excl & ~record
+        idx = np.where(accepted, np.arange(nt), -1)
+        last = np.full(v.shape, -1, dtype=np.int64)
+        if nt > 1:
+            last[:, 1:] = np.maximum.accumulate(idx, axis=1)[:, :-1]
+        rows = np.arange(v.shape[0])[:, None]
+        gap = np.arange(nt)[None, :] - last
+        ok_prev = (last >= 0) & (gap <= config.newest_jump_max_gap_days)
+        prev = v[rows, np.maximum(last, 0)]
+        floor = config.spike_floor_m3s
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = np.maximum(v, floor) / np.maximum(prev, floor)
+            up = ratio > config.newest_jump_ratio
+            down = ratio < 1.0 / config.newest_jump_ratio
+        if rain is not None and config.spike_rain_mm is not None:
+            r = np.atleast_2d(rain)
+            wet = r >= config.spike_rain_mm
+            wet[:, 1:] |= r[:, :-1] >= config.spike_rain_mm
+            up &= ~wet
+        jump = candidate & no_right & ok_prev & (up | down) & ~record
+        held |= jump
+        if explain:
+            for i, t in zip(*np.nonzero(jump), strict=True):
+                reasons[(int(i), int(t))] = (
+                    f"{v[i, t]:.6g} {unit} is {ratio[i, t]:.2g} x the value {int(gap[i, t])} day(s) before "
+                    f"({prev[i, t]:.6g} {unit}; limit a factor {config.newest_jump_ratio:g} either way) and no later "
+                    "day confirms it yet"
+                )
+    return held.reshape(np.shape(values)), reasons
+
+
 # ------------------------------------------------------------------------------------------------ the store
 
 
 def check_variable(ds: xr.Dataset, var: str, config: QCConfig, values: np.ndarray | None = None) -> np.ndarray:
     """All QC bits (except the persistent ones) of `var` in `ds`, as an int16 (station, time) array."""
     v = ds[var].values if values is None else values
-    q = range_flags(v, var)
+    q = range_flags(v, var, config.physical_max)
     if var == "water_level_cm" and config.level_max_rate_cm_per_day is not None:
         q |= rate_flags(v, config.level_max_rate_cm_per_day)
     if var == "discharge_m3s":
@@ -321,10 +461,14 @@ def check_variable(ds: xr.Dataset, var: str, config: QCConfig, values: np.ndarra
     return q
 
 
-def run_qc(ds: xr.Dataset, config: QCConfig | None = None) -> xr.Dataset:
+def run_qc(
+    ds: xr.Dataset, config: QCConfig | None = None, confirmed: dict[str, np.ndarray] | None = None
+) -> xr.Dataset:
     """Recompute the QC flags of every variable (keeping DUPLICATE and REVISED); returns a new dataset.
 
-    Values are never changed or removed; only the `<var>_qc` arrays are replaced.
+    `confirmed`: {variable: boolean (station, time) mask} of values a hydrologist confirmed
+    (forecasting.confirmations.confirmed_masks); they are never held UNCONFIRMED. Values are never changed or
+    removed; only the `<var>_qc` arrays are replaced.
     """
     config = config or QCConfig()
     out = ds.copy()
@@ -338,10 +482,52 @@ def run_qc(ds: xr.Dataset, config: QCConfig | None = None) -> xr.Dataset:
             inverted = ds["tmin_c"].values > ds["tmax_c"].values
         computed["tmin_c"][inverted] |= flags.IMPOSSIBLE
         computed["tmax_c"][inverted] |= flags.IMPOSSIBLE
+    rain = ds["precip_mm"].values if "precip_mm" in ds.data_vars else None
+    for var in ("discharge_m3s", "water_level_cm"):
+        if var in computed:
+            held, _ = unconfirmed_check(
+                ds[var].values, var, config, (computed[var] & flags.BAD) != 0, (confirmed or {}).get(var), rain
+            )
+            computed[var][held] |= flags.UNCONFIRMED
     for var, q in computed.items():
         name = qc_name(var)
         out[name] = (ds[name].dims, q.astype(flags.FLAG_DTYPE), ds[name].attrs)
     return out
+
+
+def unconfirmed_values(
+    ds: xr.Dataset, config: QCConfig | None = None, confirmed: dict[str, np.ndarray] | None = None
+) -> pd.DataFrame:
+    """The values QC holds as UNCONFIRMED in `ds` (as flagged by run_qc), with why: a DataFrame with columns
+    station_id, variable, date (local day), value (canonical units: m3/s, cm), units, reason; newest first."""
+    config = config or QCConfig()
+    cols = ["station_id", "variable", "date", "value", "units", "reason"]
+    rows = []
+    stations = ds["station"].values.astype(str)
+    times = pd.DatetimeIndex(ds["time"].values) if ds.sizes.get("time", 0) else pd.DatetimeIndex([])
+    rain = ds["precip_mm"].values if "precip_mm" in ds.data_vars else None
+    for var in ("discharge_m3s", "water_level_cm"):
+        if var not in ds.data_vars:
+            continue
+        q = ds[qc_name(var)].values
+        flagged = (q & flags.UNCONFIRMED) != 0
+        if not flagged.any():
+            continue
+        other = (q & (flags.BAD & ~flags.UNCONFIRMED)) != 0
+        _, reasons = unconfirmed_check(ds[var].values, var, config, other, (confirmed or {}).get(var), rain, True)
+        for i, t in zip(*np.nonzero(flagged), strict=True):
+            rows.append(
+                {
+                    "station_id": stations[i],
+                    "variable": var,
+                    "date": times[t],
+                    "value": float(ds[var].values[i, t]),
+                    "units": VARIABLES[var].units,
+                    "reason": reasons.get((int(i), int(t)), "held as unconfirmed by QC"),
+                }
+            )
+    df = pd.DataFrame(rows, columns=cols)
+    return df.sort_values(["date", "station_id", "variable"], ascending=[False, True, True], ignore_index=True)
 
 
 def fill_short_gaps(values: np.ndarray, max_days: int) -> tuple[np.ndarray, np.ndarray]:

@@ -20,6 +20,7 @@ import pandas as pd
 import xarray as xr
 
 from forecasting.canonical import QuarantinedRow
+from forecasting.home import Home
 
 NETCDF_ENGINE = "netcdf4"
 
@@ -75,6 +76,11 @@ def write_netcdf_atomic(ds: xr.Dataset, path: Path, compress: bool = True) -> Pa
     with NETCDF_LOCK, atomic_target(path) as tmp:
         ds.to_netcdf(tmp, engine=NETCDF_ENGINE, encoding=encoding)
     return path
+
+
+def write_store(home: Home, ds: xr.Dataset) -> Path:
+    """Write the observation store of `home` (the caller holds the home's store lock, forecasting.locks)."""
+    return write_netcdf_atomic(ds, home.observations)
 
 
 def read_netcdf(path: Path) -> xr.Dataset:

@@ -70,11 +70,35 @@ def deduplicate(obs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, list[Qua
     return unique, conflicts, quarantine
 
 
+def drop_nonfinite(obs: pd.DataFrame) -> tuple[pd.DataFrame, list[QuarantinedRow]]:
+    """Observations without the rows whose value is not a finite number (inf, NaN; e.g. '1e400' parsed to inf),
+    which are quarantined: a non-finite number is never stored as a value (every adapter should catch them; this
+    is the store's own guard)."""
+    values = pd.to_numeric(obs["value"], errors="coerce").to_numpy(dtype="float64")
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return obs, []
+    quarantine = [
+        QuarantinedRow(
+            str(r.source_file),
+            int(r.source_row),
+            str(r.variable),
+            f"value {r.value} of station {r.station_id} on {pd.Timestamp(r.date).date()} is not a finite number; "
+            "not stored",
+            f"{r.station_id},{pd.Timestamp(r.date).date()},{r.variable},{r.value}",
+        )
+        for r in obs[bad].itertuples(index=False)
+    ]
+    return obs[~bad], quarantine
+
+
 def build_dataset(result: AdapterResult) -> tuple[xr.Dataset, list[QuarantinedRow]]:
     """Turn adapter output into the canonical dataset. Returns (dataset, quarantined duplicate rows)."""
     obs = result.observations
     obs = obs[obs["variable"].isin(list(VARIABLES))]
-    unique, conflicts, quarantine = deduplicate(obs)
+    obs, quarantine = drop_nonfinite(obs)
+    unique, conflicts, dups = deduplicate(obs)
+    quarantine.extend(dups)
     station_ids = sorted(str(s) for s in unique["station_id"].unique())  # registry rows without data are not stored
     if len(unique):
         dates = unique["date"].dt.normalize()

@@ -5,6 +5,7 @@ Shared by the `kazhydromet` (portal exports), `kazhydromet-yearbook` (ЕДС tab
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -51,13 +52,15 @@ def parse_number(raw: object) -> Cell:
 
     Accepts decimal commas ("12,5"), decimal points, spaces as thousands separators ("1 140,0"), a dot as
     thousands separator when a decimal comma follows ("1.140,5"), a Unicode minus; `-`, empty and similar
-    are missing; `нб` (no flow) is 0. Anything else is 'bad'.
+    are missing; `нб` (no flow) is 0. Anything else is 'bad', also a number that overflows to infinity ('1e400').
     """
     if isinstance(raw, bool):
         return Cell("bad")
     if isinstance(raw, int | float):
         v = float(raw)
-        return Cell("missing") if v != v else Cell("value", v)
+        if v != v:
+            return Cell("missing")
+        return Cell("value", v) if math.isfinite(v) else Cell("bad")
     s = clean(raw)
     low = s.lower()
     if low in MISSING_TOKENS:
@@ -72,7 +75,8 @@ def parse_number(raw: object) -> Cell:
         s = s.replace(",", ".")
     if not _NUMBER.match(s):
         return Cell("bad")
-    return Cell("value", float(s))
+    v = float(s)
+    return Cell("value", v) if math.isfinite(v) else Cell("bad")  # '1e400' overflows to inf: not a number
 
 
 _DMY = re.compile(r"^(\d{1,2})[./](\d{1,2})[./](\d{4}|\d{2})$")

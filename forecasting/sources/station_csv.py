@@ -229,14 +229,11 @@ def _add_observations(
         else:
             values, bad = parse_numbers(col)
         for k in np.flatnonzero(bad):
+            raw = raw_row(int(idx[k]))
+            fields = raw.split(",")
+            text = fields[j] if col.dtype == np.float64 and len(fields) == len(header) else str(cells[j][idx[k]])
             result.quarantine.append(
-                QuarantinedRow(
-                    source,
-                    int(lines[idx[k]]),
-                    header[j],
-                    f"not a number: '{str(cells[j][idx[k]]).strip()}'",
-                    raw_row(int(idx[k])),
-                )
+                QuarantinedRow(source, int(lines[idx[k]]), header[j], f"not a number: '{text.strip()}'", raw)
             )
         ok = ~np.isnan(values)
         if conv is not None:
