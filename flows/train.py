@@ -102,10 +102,13 @@ def train_flow(
     Returns {"trained": {basin: summary}, "failed": {basin: error}}; a failing basin never stops the others.
     Training all basins also trains the global model (key GLOBAL_MODEL) on all stations.
     Runs in-process (two threads) unless a Dask scheduler address is given (or set in $TASQYN_DASK_ADDRESS)."""
+    from forecasting.ids import id_problem
     from forecasting.model_registry import GLOBAL_MODEL
 
     h = Home.from_env(home).ensure()
     groups = basin_stations(h, basins)
+    invalid = {b: f"basin id {b[:80]!r} is not a valid id ({p}); not trained" for b in groups if (p := id_problem(b))}
+    groups = {b: s for b, s in groups.items() if b not in invalid}
     everyone = [s for sids in groups.values() for s in sids]
     if not basins and len(groups) > 1:  # the global model, all stations pooled (first: it takes longest)
         groups = {GLOBAL_MODEL: everyone, **groups}
@@ -117,7 +120,11 @@ def train_flow(
         runner = DaskTaskRunner(address=address)
     else:
         runner = ThreadPoolTaskRunner(max_workers=2)
-    return _train.with_options(task_runner=runner)(str(h.root), groups, leads)
+    if not groups:
+        return {"trained": {}, "failed": invalid}
+    out = _train.with_options(task_runner=runner)(str(h.root), groups, leads)
+    out["failed"].update(invalid)
+    return out
 
 
 @flow(name="weekly-retrain")

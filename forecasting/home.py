@@ -73,6 +73,13 @@ class Home:
     def database(self) -> Path:
         return self.root / "tasqyn.db"
 
+    def child(self, *parts: str) -> Path:
+        """`root / parts...`, each part a plain file name and the result inside the home (forecasting.ids.safe_join;
+        raises UnsafePath): the way to build a path from an id that came from a data file."""
+        from forecasting.ids import safe_join
+
+        return safe_join(self.root, *parts)
+
     def ensure(self) -> Home:
         for d in (self.store_dir, self.quarantine_dir, self.models_dir, self.forecasts_dir):
             d.mkdir(parents=True, exist_ok=True)

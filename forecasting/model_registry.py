@@ -22,6 +22,7 @@ import lightgbm as lgb
 import pandas as pd
 
 from forecasting import level_target
+from forecasting.ids import check_id, is_valid_id, safe_join
 from forecasting.locks import MODELS, home_lock
 from forecasting.models.baselines import Climatology, Persistence
 from forecasting.models.lgbm import LGBMForecaster, LGBMParams
@@ -107,11 +108,17 @@ def fit_basin_model(
     )
 
 
+def basin_folder(models_dir: Path, basin: str) -> Path:
+    """`<models_dir>/<basin>`, the basin id checked (forecasting.ids: InvalidId) and the path kept inside
+    `models_dir` (UnsafePath): a basin id from a data file never writes outside the home."""
+    return safe_join(models_dir, check_id(basin, "basin"))
+
+
 def save_model(models_dir: Path, bm: BasinModel, set_current: bool = True) -> Path:
     """Write `bm` to `<models_dir>/<basin>/<version>/` atomically; update CURRENT. Returns the folder."""
-    basin_dir = Path(models_dir) / bm.basin
+    basin_dir = basin_folder(models_dir, bm.basin)
     basin_dir.mkdir(parents=True, exist_ok=True)
-    final = basin_dir / bm.version
+    final = safe_join(basin_dir, check_id(bm.version, "model version"))
     if final.exists():
         raise FileExistsError(f"{final} exists: versions are never overwritten")
     tmp = Path(tempfile.mkdtemp(prefix=f".{bm.version}.", dir=basin_dir))
@@ -153,24 +160,27 @@ def save_model(models_dir: Path, bm: BasinModel, set_current: bool = True) -> Pa
 def set_current_version(models_dir: Path, basin: str, version: str) -> None:
     """Make `version` the CURRENT model of `basin`, holding the home's model-registry lock (forecasting.locks;
     the home is the parent of `models_dir`) so that concurrent trainings never interleave their writes."""
-    path = Path(models_dir) / basin / "CURRENT"
+    path = basin_folder(models_dir, basin) / "CURRENT"
+    check_id(version, "model version")
     with home_lock(Path(models_dir).parent, MODELS), atomic_target(path) as tmp:
         tmp.write_text(version + "\n", encoding="utf-8")
 
 
 def current_version(models_dir: Path, basin: str) -> str | None:
-    path = Path(models_dir) / basin / "CURRENT"
+    path = basin_folder(models_dir, basin) / "CURRENT"
     return path.read_text(encoding="utf-8").strip() if path.exists() else None
 
 
 def list_versions(models_dir: Path, basin: str) -> list[str]:
-    d = Path(models_dir) / basin
+    d = basin_folder(models_dir, basin)
     return sorted(p.name for p in d.iterdir() if p.is_dir() and not p.name.startswith(".")) if d.exists() else []
 
 
 def list_basins(models_dir: Path) -> list[str]:
     d = Path(models_dir)
-    return sorted(p.name for p in d.iterdir() if p.is_dir() and (p / "CURRENT").exists()) if d.exists() else []
+    if not d.exists():
+        return []
+    return sorted(p.name for p in d.iterdir() if p.is_dir() and is_valid_id(p.name) and (p / "CURRENT").exists())
 
 
 def load_model(models_dir: Path, basin: str, version: str | None = None) -> BasinModel:
@@ -178,7 +188,7 @@ def load_model(models_dir: Path, basin: str, version: str | None = None) -> Basi
     version = version or current_version(models_dir, basin)
     if version is None:
         raise FileNotFoundError(f"no model for basin {basin} in {models_dir} (no CURRENT file)")
-    folder = Path(models_dir) / basin / version
+    folder = safe_join(basin_folder(models_dir, basin), check_id(version, "model version"))
     doc = json.loads((folder / "model.json").read_text(encoding="utf-8"))
     model = None
     if doc.get("trained_stations"):

@@ -21,6 +21,7 @@ import xarray as xr
 
 from forecasting.canonical import QuarantinedRow
 from forecasting.home import Home
+from forecasting.ids import safe_filename, safe_join
 
 NETCDF_ENGINE = "netcdf4"
 
@@ -186,8 +187,8 @@ def write_quarantine(folder: Path, source: str, rows: list[QuarantinedRow]) -> P
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    name = Path(source).name or "source"
-    path = folder / f"{stamp}_{name}.quarantine.csv"
+    name = safe_filename(Path(str(source).replace("\x00", "")).name)
+    path = safe_join(folder, f"{stamp}_{name}.quarantine.csv")
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["file", "line", "field", "reason", "raw"])

@@ -12,12 +12,15 @@ All functions here are pure; reading and writing files is in forecasting.storage
 
 from __future__ import annotations
 
+import unicodedata
+
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from forecasting import flags
 from forecasting.canonical import AdapterResult, QuarantinedRow
+from forecasting.ids import ID_RULE, id_problem
 from forecasting.variables import STATION_NUMBER_FIELDS, STATION_TEXT_FIELDS, VARIABLES, qc_name
 
 SYMBOL_VAR = "water_level_cm_symbol"
@@ -92,11 +95,42 @@ def drop_nonfinite(obs: pd.DataFrame) -> tuple[pd.DataFrame, list[QuarantinedRow
     return obs[~bad], quarantine
 
 
+def drop_invalid_ids(obs: pd.DataFrame) -> tuple[pd.DataFrame, list[QuarantinedRow]]:
+    """Observations without the stations whose id breaks the id rule (forecasting.ids.ID_RULE): an id reaches the
+    file system (model folders, exports), so such a station is quarantined whole, one entry per station and source
+    file (its first line, and how many values). The store's own guard; adapters check ids where they read them."""
+    ids = obs["station_id"].astype("str")
+    uniq = pd.unique(ids)
+    problems = {sid: id_problem(unicodedata.normalize("NFC", sid)) for sid in uniq}
+    bad_ids = {sid for sid, p in problems.items() if p is not None}
+    if not bad_ids:
+        if any(unicodedata.normalize("NFC", sid) != sid for sid in uniq):
+            obs = obs.assign(station_id=[unicodedata.normalize("NFC", sid) for sid in ids])
+        return obs, []
+    bad = ids.isin(bad_ids).to_numpy()
+    quarantine = []
+    for (sid, src), grp in obs[bad].groupby([ids[bad], obs.loc[bad, "source_file"]], sort=False):
+        first = int(grp["source_row"].min())
+        quarantine.append(
+            QuarantinedRow(
+                str(src),
+                first,
+                "station_id",
+                f"station id {sid!r} is not a valid id ({problems[sid]}; ids are {ID_RULE}); its {len(grp)} values "
+                "are not stored",
+                str(sid)[:200],
+            )
+        )
+    return obs[~bad], quarantine
+
+
 def build_dataset(result: AdapterResult) -> tuple[xr.Dataset, list[QuarantinedRow]]:
     """Turn adapter output into the canonical dataset. Returns (dataset, quarantined duplicate rows)."""
     obs = result.observations
     obs = obs[obs["variable"].isin(list(VARIABLES))]
     obs, quarantine = drop_nonfinite(obs)
+    obs, bad_ids = drop_invalid_ids(obs)
+    quarantine.extend(bad_ids)
     unique, conflicts, dups = deduplicate(obs)
     quarantine.extend(dups)
     station_ids = sorted(str(s) for s in unique["station_id"].unique())  # registry rows without data are not stored
@@ -139,8 +173,36 @@ def build_dataset(result: AdapterResult) -> tuple[xr.Dataset, list[QuarantinedRo
                     arr,
                     {"long_name": "observation symbol of the water level"},
                 )
-    ds = set_station_metadata(ds, result.stations)
-    return ds, quarantine
+    stations, bad_meta = check_station_ids(result.stations)
+    ds = set_station_metadata(ds, stations)
+    return ds, quarantine + bad_meta
+
+
+def check_station_ids(stations: pd.DataFrame) -> tuple[pd.DataFrame, list[QuarantinedRow]]:
+    """Station metadata with every basin id that breaks the id rule blanked (the station becomes its own basin),
+    each reported. The store's guard for the metadata of any adapter."""
+    if "basin" not in stations or stations.empty:
+        return stations, []
+    out = stations.copy()
+    quarantine = []
+    for sid, basin in out["basin"].items():
+        if basin is None or (isinstance(basin, float) and np.isnan(basin)) or basin == "":
+            continue
+        problem = id_problem(unicodedata.normalize("NFC", str(basin)))
+        if problem is None:
+            out.loc[sid, "basin"] = unicodedata.normalize("NFC", str(basin))
+            continue
+        out.loc[sid, "basin"] = None
+        quarantine.append(
+            QuarantinedRow(
+                "station metadata",
+                None,
+                "basin",
+                f"station {sid}: basin {str(basin)[:80]!r} is not a valid id ({problem}); the station is its own basin",
+                str(basin)[:200],
+            )
+        )
+    return out, quarantine
 
 
 def empty_dataset(station_ids: list[str], time: pd.DatetimeIndex, sources: list[str] | None = None) -> xr.Dataset:

@@ -27,6 +27,7 @@ the time step in the file.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,7 @@ import xarray as xr
 
 from forecasting.basins import Basin, BasinFileError, geodesic_area_km2, read_basins
 from forecasting.canonical import AdapterResult, QuarantinedRow, empty_stations
+from forecasting.ids import ID_RULE, id_problem
 from forecasting.sources import register
 
 EARTH_RADIUS_KM = 6371.0088  # mean Earth radius (IUGG), km
@@ -404,6 +406,22 @@ def basin_means(
         basins = read_basins(Path(geojson_path))
     except BasinFileError as exc:
         result.quarantine.append(QuarantinedRow(str(geojson_path), None, None, str(exc)))
+        return result
+    for bid in list(basins):
+        problem = id_problem(unicodedata.normalize("NFC", bid))
+        if problem is not None:
+            b = basins.pop(bid)
+            result.quarantine.append(
+                QuarantinedRow(
+                    b.source or str(geojson_path),
+                    None,
+                    "basin_id",
+                    f"basin id {bid[:80]!r} is not a valid id ({problem}; ids are {ID_RULE}); polygon not used",
+                    bid[:200],
+                )
+            )
+    if not basins:
+        result.messages.append(f"{geojson_path}: no basin with a valid id")
         return result
     from forecasting.storage import NETCDF_LOCK  # here: storage imports the sources package
 

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.canonical import AdapterResult, QuarantinedRow, concat_observations, empty_stations
+from forecasting.ids import MAX_ID_LENGTH, InvalidId, check_id
 from forecasting.sources import register
 from forecasting.sources.numbers import clean, normalize_code, parse_date, parse_number, read_head, read_table_text
 from forecasting.sources.text import UnreadableFile
@@ -438,6 +439,11 @@ def _sibling_posts(path: Path, result: AdapterResult) -> list[pd.DataFrame]:
     return found
 
 
+def is_post_code(code: str) -> bool:
+    """A Kazhydromet post code: ASCII digits only (usually five), at most MAX_ID_LENGTH of them."""
+    return code.isascii() and code.isdigit() and len(code) <= MAX_ID_LENGTH
+
+
 def _fit_row(row: list[str], layout: Layout) -> tuple[list[str] | None, str]:
     """The row padded/trimmed to the layout, or None and the reason (wrong number of fields)."""
     n = layout.ncols
@@ -502,8 +508,8 @@ def parse_data(rows: list[list[str]], layout: Layout, src: str) -> tuple[pd.Data
     days = np.array(_cached(table[:, c["date"]], parse_date), dtype=object)
     ok = np.ones(len(good), dtype=bool)
     for k, code in enumerate(codes):
-        if not code.isdigit():
-            reason = "empty post code" if not code else f"not a post code: '{code}'"
+        if not is_post_code(code):
+            reason = "empty post code" if not code else f"not a post code: '{code[:80]}'"
             quarantine.append(QuarantinedRow(src, int(line_arr[k]), "post_code", reason, raws[k]))
             ok[k] = False
         elif days[k] is None:
@@ -587,8 +593,8 @@ def parse_posts(
             quarantine.append(QuarantinedRow(src, line, None, why, raw))
             continue
         code = normalize_code(row[c["post_code"]])
-        if not code.isdigit():
-            reason = "empty post code" if not code else f"not a post code: '{code}'"
+        if not is_post_code(code):
+            reason = "empty post code" if not code else f"not a post code: '{code[:80]}'"
             quarantine.append(QuarantinedRow(src, line, "post_code", reason, raw))
             continue
         if code in seen:
@@ -599,6 +605,12 @@ def parse_posts(
         for fld, key in (("post_name", "name"), ("water_object", "river"), ("basin", "basin")):
             if fld in c:
                 out[key] = clean(row[c[fld]]) or None
+        if out.get("basin"):
+            try:
+                out["basin"] = check_id(out["basin"], "basin")
+            except InvalidId as exc:
+                quarantine.append(QuarantinedRow(src, line, "basin", f"{exc}; the post is its own basin", raw))
+                out["basin"] = None
         for fld in NUMBER_FIELDS:
             if fld not in c:
                 continue

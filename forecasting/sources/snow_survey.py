@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.canonical import AdapterResult, QuarantinedRow, empty_stations
+from forecasting.ids import InvalidId, check_id
 from forecasting.sources import register
 from forecasting.sources.numbers import parse_date, parse_number
 from forecasting.sources.text import UnreadableFile, read_text
@@ -112,7 +113,10 @@ def read_basin_table(path: Path) -> tuple[dict[str, str], list[QuarantinedRow]]:
         if len(row) <= max(i, j) or not row[i].strip() or not row[j].strip():
             q.append(QuarantinedRow(str(path), k, None, "incomplete row", d.join(row)))
             continue
-        out[_key(row[i])] = row[j].strip()
+        try:
+            out[_key(row[i])] = check_id(row[j].strip(), "basin_id")
+        except InvalidId as exc:
+            q.append(QuarantinedRow(str(path), k, header[j], str(exc), d.join(row)[:1000]))
     return out, q
 
 
@@ -166,6 +170,11 @@ def parse_survey_file(path: Path) -> tuple[pd.DataFrame, AdapterResult]:
         station = row[pos["station"]].strip()
         if not station:
             res.quarantine.append(QuarantinedRow(src, line, header[pos["station"]], "empty station name", raw))
+            continue
+        try:
+            station = check_id(" ".join(station.split()), "survey point")
+        except InvalidId as exc:
+            res.quarantine.append(QuarantinedRow(src, line, header[pos["station"]], str(exc), raw[:1000]))
             continue
         vals: dict[str, float | None] = {}
         for f in ("depth", "density", "swe"):

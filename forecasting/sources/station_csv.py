@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from forecasting.canonical import AdapterResult, QuarantinedRow, empty_stations
+from forecasting.ids import ID_RULE, InvalidId, check_id, id_problem
 from forecasting.sources import register
 from forecasting.sources.text import UnreadableFile, read_text
 from forecasting.variables import STATION_FIELDS, STATION_NUMBER_FIELDS, VARIABLE_NAMES
@@ -307,6 +309,19 @@ def read_stations_csv(path: Path) -> tuple[pd.DataFrame, list[QuarantinedRow], l
         if not rec["station_id"]:
             quarantine.append(QuarantinedRow(str(path), i, "station_id", "empty station_id", ",".join(row)))
             continue
+        try:
+            rec["station_id"] = check_id(rec["station_id"], "station_id")
+        except InvalidId as exc:
+            quarantine.append(QuarantinedRow(str(path), i, "station_id", str(exc), ",".join(row)[:1000]))
+            continue
+        if rec.get("basin"):
+            try:
+                rec["basin"] = check_id(rec["basin"], "basin")
+            except InvalidId as exc:
+                quarantine.append(
+                    QuarantinedRow(str(path), i, "basin", f"{exc}; the station is its own basin", ",".join(row)[:1000])
+                )
+                rec["basin"] = ""
         out: dict[str, object] = {"station_id": rec["station_id"]}
         for f in STATION_FIELDS:
             val = rec.get(f, "")
@@ -363,7 +378,19 @@ class StationCsv:
         files = sorted(p for p in folder.glob("*.csv") if p.name != "stations.csv") if path.is_dir() else [path]
         seen: set[str] = set()
         for f in files:
-            sid = f.stem
+            sid = unicodedata.normalize("NFC", f.stem)
+            problem = id_problem(sid)
+            if problem is not None:
+                result.quarantine.append(
+                    QuarantinedRow(
+                        str(f),
+                        None,
+                        None,
+                        f"file name gives the station id {sid!r}: not a valid id ({problem}; ids "
+                        f"are {ID_RULE}); the file is not read",
+                    )
+                )
+                continue
             seen.add(sid)
             try:
                 text, _ = read_text(f)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import calendar
 import csv
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -29,6 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from forecasting.canonical import AdapterResult, QuarantinedRow, empty_stations
+from forecasting.ids import ID_RULE, id_problem
 from forecasting.sources import register
 from forecasting.sources.kazhydromet import COUNTRY, post_registry
 from forecasting.sources.numbers import clean, parse_number, read_head, read_table_text
@@ -181,6 +183,7 @@ class Table:
     station_id: str = ""
     summary: list[str] = field(default_factory=list)
     n_values: int = 0
+    id_error: str = ""  # why the post named by the title cannot be a station id
 
 
 def _col_label(j: int, excel: bool) -> str:
@@ -235,6 +238,14 @@ def parse_sheet(
                     f"{source}, line {header_line}: no post code in the title '{title.text}'; "
                     f"station id '{title.name}' is the post name"
                 )
+        if t.station_id:
+            sid = unicodedata.normalize("NFC", t.station_id)
+            problem = id_problem(sid)
+            if problem is None:
+                t.station_id = sid
+            else:
+                t.id_error = f"gives the station id {sid[:80]!r}, not a valid id ({problem}; ids are {ID_RULE})"
+                t.station_id = ""
         if title.variable is None:
             title.variable = last.title.variable if last is not None else "discharge_m3s"
         if title.factor is None:
@@ -341,6 +352,8 @@ def _day_row(
         if not table.station_id or year is None or not table.title.variable:
             if not table.title.variable:
                 why = f"a table of '{table.title.other}...' (not discharge or level); not stored"
+            elif table.id_error:
+                why = table.id_error
             else:
                 why = "gives no " + ("post" if not table.station_id else "year")
             result.quarantine.append(
