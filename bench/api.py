@@ -35,8 +35,9 @@ def prepare_home(data: Path, root: Path) -> tuple[str, str]:
     from forecasting.risk import add_risk
     from forecasting.storage import open_store, write_netcdf_atomic
     from forecasting.thresholds import station_thresholds
-    from service.db import init_db, make_engine, make_session_factory, session_scope
-    from service.publish import publish_forecast, save_thresholds, synthetic_forecast
+    from records.db import init_db, make_engine, make_session_factory, session_scope
+    from records.publication import publish_forecast, save_thresholds
+    from tests.synthetic import synthetic_forecast
 
     home = Home(root / "home").ensure()
     run_ingest(data, "station-csv", home)

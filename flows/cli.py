@@ -194,21 +194,21 @@ def serve_cmd(
     workers: int = typer.Option(1, "--workers", min=1, help="worker processes (2 on a 2-core machine under load)"),
 ) -> None:
     """Serve what is published: the JSON API under /api/v1 and the dashboard under /."""
+    _serve(Home.from_env(home), database_url, host, port, workers)
+
+
+def _serve(home: Home, database_url: str | None, host: str, port: int, workers: int = 1) -> None:
+    """Run the web application (service.app.create_app, built from the environment in each worker process: the
+    flows do not import the web package)."""
     import os
 
     import uvicorn
 
-    from service.app import create_app
-    from service.settings import Settings
-
-    settings = Settings.from_env(Home.from_env(home), database_url)
-    console.print(f"serving {settings.home.root} on http://{host}:{port} (API docs at /docs)")
-    if workers > 1:  # worker processes build the app from the environment
-        os.environ["TASQYN_HOME"] = str(settings.home.root)
-        os.environ["TASQYN_DATABASE_URL"] = settings.database_url
-        uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning")
-        return
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+    os.environ["TASQYN_HOME"] = str(home.root)
+    if database_url:
+        os.environ["TASQYN_DATABASE_URL"] = database_url
+    console.print(f"serving {home.root} on http://{host}:{port} (API docs at /docs)")
+    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning")
 
 
 @app.command("forecast")
@@ -339,12 +339,7 @@ def demo_cmd(
         console.print("[bold]4/4[/bold] published; run 'tasqyn serve' to serve it")
         return
     console.print(f"[bold]4/4 serve[/bold] http://{host}:{port}  (API: /api/v1/basins, docs: /docs; Ctrl-C stops)")
-    import uvicorn
-
-    from service.app import create_app
-    from service.settings import Settings
-
-    uvicorn.run(create_app(Settings.from_env(h)), host=host, port=port, log_level="warning")
+    _serve(h, None, host, port)
 
 
 users_app = typer.Typer(help="Dashboard users (admin, hydrologist, akimat).", no_args_is_help=True)
@@ -357,14 +352,14 @@ RegionOpt = typer.Option(None, "--region", help="limit to the basins of this reg
 
 
 def _scope(basins: list[str] | None, regions: list[str] | None) -> list[str]:
-    from service.auth import REGION_PREFIX
+    from records.accounts import REGION_PREFIX
 
     return [*(basins or []), *(REGION_PREFIX + r for r in regions or [])]
 
 
 def _auth_session(home: Path | None, database_url: str | None):
-    from service.db import database_url as db_url
-    from service.db import open_database
+    from records.db import database_url as db_url
+    from records.db import open_database
 
     return open_database(db_url(Home.from_env(home).ensure(), database_url))[1]()
 
@@ -372,7 +367,7 @@ def _auth_session(home: Path | None, database_url: str | None):
 @contextmanager
 def _auth_change(home: Path | None, database_url: str | None):
     """A session for a change of users or keys: committed on success; an AuthError is printed and exits 1."""
-    from service.auth import AuthError
+    from records.accounts import AuthError
 
     with _auth_session(home, database_url) as s:
         try:
@@ -394,7 +389,7 @@ def users_add(
     database_url: str | None = DbUrlOpt,
 ) -> None:
     """Add a user (the password is hashed with argon2id)."""
-    from service.auth import add_user
+    from records.accounts import add_user
 
     basins = _scope(basins, regions)
 
@@ -406,7 +401,7 @@ def users_add(
 @users_app.command("list")
 def users_list(home: Path | None = HomeOpt, database_url: str | None = DbUrlOpt) -> None:
     """List the users."""
-    from service.auth import list_users
+    from records.accounts import list_users
 
     table = Table(title="users")
     for col in ("user", "role", "basins", "created", "disabled"):
@@ -423,7 +418,7 @@ def users_remove(
     username: str = typer.Argument(...), home: Path | None = HomeOpt, database_url: str | None = DbUrlOpt
 ) -> None:
     """Remove a user (its sessions end at once)."""
-    from service.auth import remove_user
+    from records.accounts import remove_user
 
     with _auth_change(home, database_url) as s:
         remove_user(s, username)
@@ -440,7 +435,7 @@ def keys_create(
     database_url: str | None = DbUrlOpt,
 ) -> None:
     """Create an API key and print it once (send it as 'Authorization: Bearer <key>')."""
-    from service.auth import create_api_key
+    from records.accounts import create_api_key
 
     basins = _scope(basins, regions)
 
@@ -458,7 +453,7 @@ def keys_revoke(
     database_url: str | None = DbUrlOpt,
 ) -> None:
     """Revoke a key: requests with it fail with 401 from now on."""
-    from service.auth import revoke_api_key
+    from records.accounts import revoke_api_key
 
     with _auth_change(home, database_url) as s:
         revoked = [f"{r.key_prefix} ({r.name})" for r in revoke_api_key(s, key)]
@@ -468,7 +463,7 @@ def keys_revoke(
 @keys_app.command("list")
 def keys_list(home: Path | None = HomeOpt, database_url: str | None = DbUrlOpt) -> None:
     """List the keys (prefixes only; the keys themselves are not stored)."""
-    from service.auth import list_api_keys
+    from records.accounts import list_api_keys
 
     table = Table(title="API keys")
     for col in ("prefix", "name", "role", "basins", "created", "revoked"):
@@ -575,6 +570,49 @@ def backtest_cmd(
         if st.get("reason"):
             err.print(f"[yellow]{sid}[/yellow]: {escape(st['reason'])}")
     console.print(f"report written to {out} (summary {out.with_suffix('.md')})")
+
+
+store_app = typer.Typer(help="The observation store: check it, restore a previous generation.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("check")
+def store_check(home: Path | None = HomeOpt) -> None:
+    """Read the store and its kept generations (observations.nc.1 .. .3) fully; exit 1 if the current one is bad."""
+    from forecasting.storage import check_store
+
+    h = Home.from_env(home)
+    files = check_store(h)
+    if not files:
+        err.print(f"no store in {h.store_dir}; run 'tasqyn ingest' first")
+        raise typer.Exit(1)
+    for f in files:
+        label = "current" if f.generation == 0 else f"generation {f.generation}"
+        state = "[green]ok[/green]" if f.ok else "[red]BAD[/red]"
+        console.print(
+            f"{label}: {state} {escape(str(f.path))} ({f.size_bytes} bytes, {f.modified}): {escape(f.message)}"
+        )
+    if not files[0].ok or files[0].generation != 0:
+        good = [f.generation for f in files if f.ok and f.generation > 0]
+        hint = f"'tasqyn store restore {good[0]}'" if good else "re-ingest the sources"
+        err.print(f"[red]the current store is missing or cannot be read[/red]; {hint}")
+        raise typer.Exit(1)
+
+
+@store_app.command("restore")
+def store_restore(
+    generation: int = typer.Argument(..., help="1 = the store before the last write, 2 and 3 older"),
+    home: Path | None = HomeOpt,
+) -> None:
+    """Make a kept generation the current store (the current file is kept as observations.nc.replaced-<time>)."""
+    from forecasting.storage import StoreCorrupt, restore_store
+
+    try:
+        path = restore_store(Home.from_env(home), generation)
+    except (FileNotFoundError, StoreCorrupt, ValueError, OSError) as exc:
+        err.print(f"[red]error[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    console.print(f"generation {generation} restored as {path}")
 
 
 def main() -> None:

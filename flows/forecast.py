@@ -100,9 +100,9 @@ def forecast_flow(
     stations by status).
     """
     from forecasting.risk import add_risk
-    from service.db import database_url as db_url
-    from service.db import open_database, session_scope
-    from service.publish import (
+    from records.db import database_url as db_url
+    from records.db import open_database, session_scope
+    from records.publication import (
         fail_run,
         latest_threshold_version,
         load_thresholds,

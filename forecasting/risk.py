@@ -252,56 +252,131 @@ def _meanings() -> str:
     return " ".join(LEVEL_LABELS.values())
 
 
+STATES: dict[str, str] = {
+    "ok": "a current forecast: the level is the forecast's",
+    "stale": "no current data: the newest observation is older than the stale limit at the issue date",
+    "climatology": "climatology only: no model forecast for the station, only the day-of-year climatology",
+    "fallback": "a fallback forecast (persistence of the last observation), not a model forecast",
+    "no_thresholds": "no usable thresholds: the forecast cannot be turned into a level",
+    "failed": "the forecast failed",
+}
+
+
+def station_state(
+    status: str,
+    model_name: str,
+    data_age_days: float | None,
+    stale_after_days: int,
+    has_usable_threshold: bool,
+    message: str = "",
+) -> tuple[str, str]:
+    """The state of a station's forecast and its reason ("" when ok): the one rule of when a level may be shown.
+
+    Only `ok` carries a level. A station is `stale` when its newest usable observation is more than
+    `stale_after_days` days before the issue date (or it has none), `climatology` / `fallback` when a baseline
+    made the forecast, `no_thresholds` when no threshold can be compared with it, `failed` when nothing was
+    forecast. Never shown as normal: these states have no level (grey, with the reason).
+    """
+    message = (message or "").strip("; ")
+    if status == "failed":
+        return "failed", f"forecast failed: {message}" if message else "forecast failed"
+    if data_age_days is None or not np.isfinite(data_age_days):
+        return "stale", "no observations before the issue date"
+    if data_age_days > stale_after_days:
+        return "stale", f"no current data: newest observation {int(data_age_days)} days before the issue date"
+    if model_name == "climatology":
+        return "climatology", f"climatology only: {message}" if message else "climatology only"
+    if status == "fallback":
+        return "fallback", f"{model_name or 'baseline'} forecast: {message}" if message else "fallback forecast"
+    if not has_usable_threshold:
+        return "no_thresholds", message or "no thresholds"
+    return "ok", ""
+
+
 def station_summary(ds: xr.Dataset) -> pd.DataFrame:
-    """One row per station of a dataset with risk added: level, level_label, first_date, probability, trend,
-    status, stale, message, basin_id (coordinate `basin` where present and non-empty, else the station)."""
+    """One row per station of a dataset with risk added: level (nullable Int64: only for state `ok`),
+    model_level (the risk computation's level, whatever the state), level_label, first_date, probability, trend,
+    status, state and state_reason (`station_state`), stale, data_age_days, model_name, message, basin_id
+    (coordinate `basin` where present and non-empty, else the station). The stale limit is the forecast's
+    `stale_after_days` attribute (forecasting.config.DEFAULTS where absent)."""
     stations = [str(s) for s in ds["station"].values]
+    n = len(stations)
     basin = (
         [str(b) if str(b) else s for s, b in zip(stations, ds["basin"].values, strict=True)]
         if "basin" in ds.coords or "basin" in ds
         else stations
     )
-    status = ds["status"].values.astype(str) if "status" in ds else np.full(len(stations), "ok")
-    msg = ds["message"].values.astype(str) if "message" in ds else np.full(len(stations), "")
+    status = ds["status"].values.astype(str) if "status" in ds else np.full(n, "ok")
+    msg = ds["message"].values.astype(str) if "message" in ds else np.full(n, "")
     lmsg = ds["level_message"].values.astype(str)
+    names = ds["model_name"].values.astype(str) if "model_name" in ds else np.full(n, "")
+    age = ds["data_age_days"].values.astype(float) if "data_age_days" in ds else np.full(n, 0.0)
+    stale_after = int(ds.attrs.get("stale_after_days", DEFAULTS.stale_after_days))
+    usable = np.isfinite(ds["p_exceed"].values).any(axis=(1, 2)) if "p_exceed" in ds else np.zeros(n, bool)
+    message = ["; ".join(x for x in (a, b) if x and x != "nan") for a, b in zip(msg, lmsg, strict=True)]
+    states = [station_state(status[i], names[i], age[i], stale_after, bool(usable[i]), message[i]) for i in range(n)]
+    model_level = ds["station_level"].values.astype(int)
+    state = np.array([st for st, _ in states], dtype=object)
     df = pd.DataFrame(
         {
             "station_id": stations,
             "basin_id": basin,
-            "level": ds["station_level"].values.astype(int),
+            "level": pd.array(np.where(state == "ok", model_level, 0), dtype="Int64"),
+            "model_level": model_level,
             "first_date": pd.DatetimeIndex(ds["first_date"].values),
             "probability": ds["level_probability"].values.astype(float),
             "trend": ds["trend"].values.astype(str),
             "status": status,
-            "stale": status == "stale",
-            "message": ["; ".join(x for x in (a, b) if x and x != "nan") for a, b in zip(msg, lmsg, strict=True)],
+            "state": state,
+            "state_reason": [r for _, r in states],
+            "stale": state == "stale",
+            "data_age_days": pd.array([None if not np.isfinite(a) else int(a) for a in age], dtype="Int64"),
+            "model_name": names,
+            "message": message,
         }
     )
-    df["level_label"] = df["level"].map(LEVEL_LABELS)
+    df.loc[df["state"] != "ok", "level"] = pd.NA
+    df["level_label"] = [LEVEL_LABELS[int(v)] if not pd.isna(v) else s for v, s in zip(df["level"], state, strict=True)]
     return df
 
 
 def basin_levels(summary: pd.DataFrame, basin_of: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """Basin roll-up of `station_summary`: level = max over its stations; first_date the earliest first date and
-    probability the largest probability among the stations at that level; n_stations."""
+    """Basin roll-up of `station_summary`: level = max over its stations that have a level (state ok; NA when none
+    has), first_date the earliest first date and probability the largest probability among the stations at that
+    level; n_stations; n_no_level, the stations without a current level (stale, climatology, fallback, failed, no
+    thresholds), which the basin must name."""
     df = summary.copy()
     if basin_of is not None:
         df["basin_id"] = [basin_of.get(s, b) for s, b in zip(df["station_id"], df["basin_id"], strict=True)]
     rows = []
     for bid, grp in df.groupby("basin_id", sort=True):
-        lv = int(grp["level"].max())
-        top = grp[grp["level"] == lv]
+        have = grp[grp["level"].notna()]
+        lv = int(have["level"].max()) if len(have) else None
+        top = have[have["level"] == lv] if lv is not None else have
         rows.append(
             {
                 "basin_id": str(bid),
                 "level": lv,
-                "level_label": LEVEL_LABELS[lv],
-                "first_date": top["first_date"].min() if lv > 0 else pd.NaT,
+                "level_label": LEVEL_LABELS[lv] if lv is not None else "no_data",
+                "first_date": top["first_date"].min() if lv else pd.NaT,
                 "probability": float(top["probability"].max()) if top["probability"].notna().any() else np.nan,
                 "n_stations": len(grp),
+                "n_no_level": int(grp["level"].isna().sum()),
                 "station_ids": sorted(grp["station_id"]),
             }
         )
-    return pd.DataFrame(
-        rows, columns=["basin_id", "level", "level_label", "first_date", "probability", "n_stations", "station_ids"]
+    out = pd.DataFrame(
+        rows,
+        columns=[
+            "basin_id",
+            "level",
+            "level_label",
+            "first_date",
+            "probability",
+            "n_stations",
+            "n_no_level",
+            "station_ids",
+        ],
     )
+    out["level"] = pd.array(out["level"], dtype="Int64")
+    return out

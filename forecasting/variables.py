@@ -70,7 +70,7 @@ VARIABLES: dict[str, Variable] = {
             0.0,
             None,
         ),
-        Variable("snow_depth_cm", "cm", "snow depth", "thickness_of_snowfall_amount", "time: point", 0.0, None),
+        Variable("snow_depth_cm", "cm", "snow depth", "surface_snow_thickness", "time: point", 0.0, None),
     ]
 }
 

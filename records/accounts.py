@@ -1,4 +1,6 @@
-"""Roles and access: users, API keys, browser sessions, CSRF tokens, login rate limiting, FastAPI dependencies.
+"""Accounts and who may see what: users, API keys, the typed `Principal`, signed sessions, CSRF tokens, login limits.
+
+No web framework here: service.auth turns requests into principals with these functions.
 
 Roles: `admin` (everything), `hydrologist` (read everything, review), `akimat` (read, optionally limited to given
 basins), and the anonymous reader (published levels only, and only where the `anonymous_read` setting allows it).
@@ -25,21 +27,17 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from fastapi import HTTPException, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.db import ROLES, ApiKey, User, utcnow
+from records.db import ROLES, ApiKey, User, utcnow
 
-SESSION_COOKIE = "tasqyn_session"
-CSRF_COOKIE = "tasqyn_csrf"
-CSRF_FIELD = "csrf_token"
 KEY_PREFIX = "tq_"
 SESSION_HOURS = 12
 REVIEW_ROLES = ("admin", "hydrologist")
@@ -341,114 +339,3 @@ class LoginLimiter:
     def succeeded(self, username: str, ip: str) -> None:
         with self._lock:
             self._fails.pop(self._key(username, ip), None)
-
-
-# --- request context -----------------------------------------------------------------------------------------
-
-
-@dataclass
-class AuthConfig:
-    """What the access rules need from the application (kept on `app.state.auth`)."""
-
-    session_factory: Callable[[], Session]
-    secret: bytes
-    anonymous_read: bool = True
-    secure_cookies: bool = False
-    limiter: LoginLimiter = field(default_factory=LoginLimiter)
-    region_lookup: Callable[[str], frozenset[str]] | None = None  # basin id -> its regions (set by the dashboard)
-
-
-def setup_auth(app: Any, session_factory: Callable[[], Session], settings: Any = None) -> AuthConfig:
-    """Create the access configuration of `app` (idempotent) from its settings: `anonymous_read` (default true),
-    `secret_key` (else `<home>/secret_key`), `secure_cookies`, `login_max_failures`, `login_window_s`."""
-    existing = getattr(app.state, "auth", None)
-    if isinstance(existing, AuthConfig):
-        return existing
-    home = getattr(settings, "home", None)
-    home_root = getattr(home, "root", home)
-    cfg = AuthConfig(
-        session_factory=session_factory,
-        secret=load_secret(Path(home_root) if home_root else None, getattr(settings, "secret_key", None)),
-        anonymous_read=bool(getattr(settings, "anonymous_read", True)),
-        secure_cookies=bool(getattr(settings, "secure_cookies", False)),
-        limiter=LoginLimiter(
-            int(getattr(settings, "login_max_failures", 5) or 5), float(getattr(settings, "login_window_s", 900) or 900)
-        ),
-    )
-    app.state.auth = cfg
-    return cfg
-
-
-def auth_config(request: Request) -> AuthConfig:
-    cfg = getattr(request.app.state, "auth", None)
-    if cfg is None:
-        raise RuntimeError("service.auth.setup_auth(app, ...) was not called")
-    return cfg
-
-
-def _api_key_from(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip()
-    return request.headers.get("x-api-key") or None
-
-
-def resolve_principal(request: Request) -> Principal:
-    """Who sent `request`: an API key (an invalid or revoked key is a 401, never silently anonymous), else a
-    valid session cookie, else the anonymous reader. Cached on the request."""
-    cached = getattr(request.state, "principal", None)
-    if cached is not None:
-        return cached
-    cfg = auth_config(request)
-    key = _api_key_from(request)
-    principal: Principal | None = None
-    if key:
-        with cfg.session_factory() as s:
-            principal = principal_for_key(s, key)
-        if principal is None:
-            raise HTTPException(401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"})
-    else:
-        cookie = request.cookies.get(SESSION_COOKIE)
-        if cookie:
-            with cfg.session_factory() as s:
-                user = user_for_session(s, cfg.secret, cookie)
-                if user is not None:
-                    principal = Principal(user.username, user.role, _basins(user.basins), "session")
-    principal = principal or ANONYMOUS
-    if principal.basins is not None and cfg.region_lookup is not None:
-        principal = replace(principal, regions_of=cfg.region_lookup)
-    request.state.principal = principal
-    return principal
-
-
-def require_read(request: Request) -> Principal:
-    """FastAPI dependency for read endpoints: anonymous readers pass only if the `anonymous_read` setting is on."""
-    principal = resolve_principal(request)
-    if not principal.authenticated and not auth_config(request).anonymous_read:
-        raise HTTPException(401, "an API key or a login is required", headers={"WWW-Authenticate": "Bearer"})
-    return principal
-
-
-def require_role(*roles: str) -> Callable[[Request], Principal]:
-    """A FastAPI dependency that lets through only the given roles (admin always passes): 401 if not logged in,
-    403 if logged in with another role."""
-
-    def dependency(request: Request) -> Principal:
-        principal = resolve_principal(request)
-        if not principal.authenticated:
-            raise HTTPException(401, "an API key or a login is required", headers={"WWW-Authenticate": "Bearer"})
-        if principal.role != "admin" and principal.role not in roles:
-            raise HTTPException(403, f"the role {principal.role!r} may not do this (needs {' or '.join(roles)})")
-        return principal
-
-    return dependency
-
-
-def check_basin(principal: Principal, basin_id: str | None) -> None:
-    """Raise 403 if `principal` is limited to other basins than `basin_id`."""
-    if not principal.can_read_basin(basin_id):
-        raise HTTPException(403, f"this key or user is not allowed to read basin {basin_id!r}")
-
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "?"

@@ -1,11 +1,12 @@
-"""The service database (SQLAlchemy 2): forecast runs, published levels, thresholds, review trail, users, API keys.
+"""The database (SQLAlchemy 2 tables): forecast runs, published levels, thresholds, review trail, users, API keys.
 
 SQLite file `<home>/tasqyn.db` by default; PostgreSQL (or any SQLAlchemy URL) through `TASQYN_DATABASE_URL`.
-The schema is created and upgraded by the Alembic migrations in `service/migrations` (`init_db`).
+The schema is created and upgraded by the Alembic migrations in `records/migrations` (`init_db`).
 
 Conventions: `issue_date` is the local day (Asia/Almaty) the forecast was issued; a run is *published* when
-`published_at` is not null; the public API serves the latest published run, draft runs are visible to reviewers
-only. Timestamps are stored in UTC (timezone-aware where the backend supports it).
+`published_at` is not null. Which run a reader sees is decided in one place, records.published.visible_run.
+Timestamps are stored in UTC (timezone-aware where the backend supports it). A station level is null when the
+station has no current forecast (its `state` says why: stale, climatology, fallback, no_thresholds, failed).
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
-    select,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
@@ -43,7 +43,6 @@ DATABASE_URL_ENV = "TASQYN_DATABASE_URL"
 RUN_STATUSES = ("running", "success", "failed")
 REVIEW_STATUSES = ("draft", "approved", "unreviewed")
 ROLES = ("admin", "hydrologist", "akimat")
-REVIEW_ACTIONS = ("approve", "override", "publish", "auto_publish")
 
 
 def utcnow() -> dt.datetime:
@@ -76,6 +75,8 @@ class ForecastRun(Base):
     n_forecast: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     n_stale: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     n_failed: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    state_counts: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # {state: n stations}
+    run_config: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # forecasting.config
     forecast_path: Mapped[str | None] = mapped_column(Text, nullable=True)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
 
@@ -102,8 +103,12 @@ class StationLevel(Base):
     issue_date: Mapped[dt.date] = mapped_column(Date, index=True, nullable=False)
     station_id: Mapped[str] = mapped_column(String(64), index=True, nullable=False)
     basin_id: Mapped[str] = mapped_column(String(64), index=True, nullable=False)
-    level: Mapped[int] = mapped_column(SmallInteger, nullable=False, default=0)  # 0-3
+    level: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)  # 0-3; null unless state is ok
     level_label: Mapped[str] = mapped_column(String(16), nullable=False, default="normal")
+    state: Mapped[str] = mapped_column(String(16), nullable=False, default="ok")  # forecasting.risk.STATES
+    model_level: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)  # the risk computation's level
+    data_age_days: Mapped[int | None] = mapped_column(Integer, nullable=True)  # newest observation -> issue date
+    model_name: Mapped[str | None] = mapped_column(String(32), nullable=True)
     first_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)  # first valid day at that level
     probability: Mapped[float | None] = mapped_column(Float, nullable=True)  # P(exceed) of that level's threshold
     trend: Mapped[str | None] = mapped_column(String(16), nullable=True)  # rising | steady | falling
@@ -116,8 +121,8 @@ class StationLevel(Base):
     run: Mapped[ForecastRun] = relationship(back_populates="station_levels")
 
     @property
-    def effective_level(self) -> int:
-        """The level shown to the public: the reviewer's override where one was set."""
+    def effective_level(self) -> int | None:
+        """The level shown to the public: the reviewer's override where one was set (None: no current level)."""
         return self.override_level if self.override_level is not None else self.level
 
 
@@ -132,17 +137,18 @@ class BasinLevel(Base):
     issue_date: Mapped[dt.date] = mapped_column(Date, index=True, nullable=False)
     basin_id: Mapped[str] = mapped_column(String(64), index=True, nullable=False)
     name: Mapped[str | None] = mapped_column(Text, nullable=True)
-    level: Mapped[int] = mapped_column(SmallInteger, nullable=False, default=0)
+    level: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)  # null: no station has a current level
     first_date: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
     probability: Mapped[float | None] = mapped_column(Float, nullable=True)
     n_stations: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    n_no_level: Mapped[int] = mapped_column(Integer, nullable=False, default=0)  # stale, fallback, failed, ...
     override_level: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
     override_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     run: Mapped[ForecastRun] = relationship(back_populates="basin_levels")
 
     @property
-    def effective_level(self) -> int:
+    def effective_level(self) -> int | None:
         return self.override_level if self.override_level is not None else self.level
 
 
@@ -276,7 +282,7 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 def init_db(engine: Engine) -> None:
     """Create or upgrade the schema to the newest Alembic revision (idempotent; SQLite and PostgreSQL)."""
-    from service.migrations import upgrade
+    from records.migrations import upgrade
 
     upgrade(engine)
 
@@ -286,37 +292,3 @@ def open_database(url: str) -> tuple[Engine, sessionmaker[Session]]:
     engine = make_engine(url)
     init_db(engine)
     return engine, make_session_factory(engine)
-
-
-def latest_published_run(session: Session) -> ForecastRun | None:
-    """The run the public sees: the most recently published successful run."""
-    stmt = (
-        select(ForecastRun)
-        .where(ForecastRun.published_at.is_not(None), ForecastRun.status == "success")
-        .order_by(ForecastRun.issue_date.desc(), ForecastRun.published_at.desc(), ForecastRun.id.desc())
-        .limit(1)
-    )
-    return session.scalars(stmt).first()
-
-
-def published_run_for_date(session: Session, issue_date: dt.date) -> ForecastRun | None:
-    """The latest published successful run of `issue_date`, or None."""
-    stmt = (
-        select(ForecastRun)
-        .where(
-            ForecastRun.issue_date == issue_date,
-            ForecastRun.published_at.is_not(None),
-            ForecastRun.status == "success",
-        )
-        .order_by(ForecastRun.published_at.desc(), ForecastRun.id.desc())
-        .limit(1)
-    )
-    return session.scalars(stmt).first()
-
-
-def latest_run_for_date(session: Session, issue_date: dt.date, successful: bool = True) -> ForecastRun | None:
-    """The newest run (published or draft) of `issue_date`; for reviewers."""
-    stmt = select(ForecastRun).where(ForecastRun.issue_date == issue_date)
-    if successful:
-        stmt = stmt.where(ForecastRun.status == "success")
-    return session.scalars(stmt.order_by(ForecastRun.id.desc()).limit(1)).first()

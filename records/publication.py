@@ -1,4 +1,4 @@
-"""Recording forecast runs and publishing their station and basin levels in the database.
+"""Publication: recording forecast runs and writing their station and basin levels and thresholds in the database.
 
 - `record_run` creates (or updates) the row of a run when it starts; `fail_run` marks it failed (the previous
   publication stays in place: the public API serves the latest *published successful* run).
@@ -7,8 +7,6 @@
   its levels (idempotent); a rerun of the same issue date is a new run (new run_id) and, once published, is the one
   served for that date.
 - `save_thresholds` / `load_thresholds` keep the versioned threshold sets (forecasting.thresholds.next_version).
-- `synthetic_forecast` builds a forecast dataset in the data/FORMATS.md layout from the store's last observations
-  (for tests, benchmarks and demos without a trained model; it is not a forecast).
 """
 
 from __future__ import annotations
@@ -23,12 +21,10 @@ import xarray as xr
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from forecasting.models import OUTPUT_LEVELS
+from forecasting.config import ForecastConfig
 from forecasting.risk import basin_levels, station_summary
 from forecasting.thresholds import THRESHOLD_COLUMNS, empty_table, next_version
-from service.db import BasinLevel, ForecastRun, ReviewAction, StationLevel, Threshold, utcnow
-
-QUANTILES = OUTPUT_LEVELS  # the engine's quantile levels
+from records.db import BasinLevel, ForecastRun, ReviewAction, StationLevel, Threshold, utcnow
 
 
 def _date(value: Any) -> dt.date | None:
@@ -97,8 +93,10 @@ def publish_forecast(
     service runs without reviewers); with `publish` the run becomes the public one (published_at set, an
     `auto_publish` action in the audit trail). Station -> basin from `basin_of`, else from `stations` (the store's
     forecasting.store.station_table, column `basin`), else the dataset's `basin` coordinate, else the station
-    itself. Counts: n_forecast = stations with status ok|stale|fallback,
-    n_stale, n_failed. Flushes; the caller commits.
+    itself. Each station gets its state (forecasting.risk.station_state): only `ok` stations carry a level; a
+    basin's level is the maximum over its stations with a level and it counts the others (n_no_level). Counts:
+    n_forecast = stations with status ok|stale|fallback, n_stale (state stale), n_failed, and state_counts.
+    The forecast's run configuration (attribute `run_config`) is kept on the run. Flushes; the caller commits.
     """
     if review_status not in ("draft", "unreviewed", "approved"):
         raise ValueError(f"review_status must be draft, unreviewed or approved, not {review_status!r}")
@@ -138,8 +136,10 @@ def publish_forecast(
     run.alert_probability = _float_or_none(forecast_ds.attrs.get("alert_probability"))
     run.n_stations = len(summary)
     run.n_forecast = int(status.isin(["ok", "stale", "fallback"]).sum())
-    run.n_stale = int((status == "stale").sum())
+    run.n_stale = int((summary["state"] == "stale").sum())
     run.n_failed = int((status == "failed").sum())
+    run.state_counts = {str(k): int(v) for k, v in summary["state"].value_counts().items()}
+    run.run_config = ForecastConfig.from_json(forecast_ds.attrs.get("run_config")).to_dict()
     session.execute(delete(StationLevel).where(StationLevel.run_id == run.id))
     session.execute(delete(BasinLevel).where(BasinLevel.run_id == run.id))
     session.add_all(
@@ -148,14 +148,18 @@ def publish_forecast(
             issue_date=issue,
             station_id=r.station_id,
             basin_id=r.basin_id,
-            level=int(r.level),
+            level=None if pd.isna(r.level) else int(r.level),
             level_label=r.level_label,
+            state=r.state,
+            model_level=int(r.model_level),
+            data_age_days=None if pd.isna(r.data_age_days) else int(r.data_age_days),
+            model_name=r.model_name or None,
             first_date=_date(r.first_date),
             probability=_float_or_none(r.probability),
             trend=r.trend or None,
             stale=bool(r.stale),
             status=r.status,
-            message=r.message or None,
+            message=(r.state_reason or r.message) or None,
         )
         for r in summary.itertuples(index=False)
     )
@@ -165,10 +169,11 @@ def publish_forecast(
             issue_date=issue,
             basin_id=r.basin_id,
             name=(basin_names or {}).get(r.basin_id) or r.basin_id,
-            level=int(r.level),
+            level=None if pd.isna(r.level) else int(r.level),
             first_date=_date(r.first_date),
             probability=_float_or_none(r.probability),
             n_stations=int(r.n_stations),
+            n_no_level=int(r.n_no_level),
         )
         for r in basins.itertuples(index=False)
     )
@@ -252,70 +257,3 @@ def save_thresholds(session: Session, table: pd.DataFrame, valid_from: dt.date |
     )
     session.flush()
     return version
-
-
-# --- a synthetic forecast (tests, benchmarks, demos without a model) -------------------------------------------
-
-
-def synthetic_forecast(
-    store: xr.Dataset,
-    issue_date: dt.date | str | None = None,
-    leads: int = 7,
-    spread: float = 0.15,
-    growth: Mapping[str, float] | None = None,
-    run_id: str = "synthetic",
-) -> xr.Dataset:
-    """A forecast dataset (data/FORMATS.md layout) from the last observations: NOT a forecast.
-
-    For each station the median at lead k is last_obs * growth**k (growth default 1.0, per station in `growth`)
-    and the quantiles spread log-normally with sigma = `spread` * sqrt(k). `issue_date` defaults to the day after
-    the newest observation; observations after it are ignored. A station without any discharge is `failed`.
-    """
-    from scipy.stats import norm
-
-    times = pd.DatetimeIndex(store["time"].values)
-    issue = pd.Timestamp(issue_date) if issue_date is not None else times.max() + pd.Timedelta(days=1)
-    q = store["discharge_m3s"].sel(time=slice(None, issue)).transpose("station", "time").values
-    tt = times[times <= issue]
-    stations = [str(s) for s in store["station"].values]
-    n_s = len(stations)
-    last = np.full(n_s, np.nan)
-    last_date = np.full(n_s, np.datetime64("NaT"), dtype="datetime64[ns]")
-    for i in range(n_s):
-        ok = np.flatnonzero(np.isfinite(q[i]))
-        if ok.size:
-            last[i] = q[i, ok[-1]]
-            last_date[i] = tt[ok[-1]].to_datetime64()
-    lead = np.arange(1, leads + 1)
-    z = norm.ppf(np.array(QUANTILES))
-    g = np.array([(growth or {}).get(s, 1.0) for s in stations])
-    med = last[:, None] * g[:, None] ** lead[None, :]
-    sig = spread * np.sqrt(lead)
-    data = med[:, :, None] * np.exp(sig[None, :, None] * z[None, None, :])
-    status = np.where(np.isfinite(last), "ok", "failed").astype(object)
-    age = (issue - pd.DatetimeIndex(last_date)).days.to_numpy(dtype=float)
-    status = np.where((status == "ok") & (age > 10), "stale", status).astype(object)
-    cutoff = pd.Timestamp(np.nanmax(last_date.astype("datetime64[ns]"))) if np.isfinite(last).any() else pd.NaT
-    ds = xr.Dataset(
-        {
-            "discharge_m3s": (("station", "lead", "quantile"), data, {"units": "m3 s-1"}),
-            "valid_date": ("lead", (issue + pd.to_timedelta(lead, "D")).values),
-            "model_name": ("station", np.array(["persistence"] * n_s, dtype=object)),
-            "model_version": ("station", np.array(["synthetic-1"] * n_s, dtype=object)),
-            "status": ("station", status),
-            "message": ("station", np.where(status == "failed", "no discharge observations", "").astype(object)),
-            "missing_inputs": ("station", np.array([""] * n_s, dtype=object)),
-            "last_obs_date": ("station", last_date),
-            "last_obs_m3s": ("station", last),
-        },
-        coords={"station": np.array(stations, dtype=object), "lead": lead, "quantile": np.array(QUANTILES)},
-        attrs={
-            "issue_date": str(issue.date()),
-            "data_cutoff": "" if pd.isna(cutoff) else str(cutoff.date()),
-            "created_at": utcnow().isoformat(timespec="seconds"),
-            "run_id": run_id,
-        },
-    )
-    if "basin" in store.coords:
-        ds = ds.assign_coords(basin=("station", store["basin"].values.astype(object)))
-    return ds

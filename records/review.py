@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.db import BasinLevel, ForecastRun, ReviewAction, StationLevel, latest_run_for_date, utcnow
+from records.db import BasinLevel, ForecastRun, ReviewAction, StationLevel, utcnow
 
 SYSTEM_USER = "system"
 MAX_REASON = 2000
@@ -51,9 +51,15 @@ def _log(session: Session, run: ForecastRun, actor: Actor, action: str, **fields
     return entry
 
 
+def newest_run_of(session: Session, issue_date: dt.date) -> ForecastRun | None:
+    """The newest successful run of `issue_date` (draft or published): what reviewers see and act on."""
+    stmt = select(ForecastRun).where(ForecastRun.issue_date == issue_date, ForecastRun.status == "success")
+    return session.scalars(stmt.order_by(ForecastRun.id.desc()).limit(1)).first()
+
+
 def run_for_review(session: Session, issue_date: dt.date) -> ForecastRun:
     """The run a review of `issue_date` acts on: the newest successful run of that day (draft or published)."""
-    run = latest_run_for_date(session, issue_date, successful=True)
+    run = newest_run_of(session, issue_date)
     if run is None:
         raise ReviewError(f"no successful forecast run for issue date {issue_date.isoformat()}", 404)
     return run
@@ -99,7 +105,7 @@ def auto_publish_due(session: Session, deadline_hours: float | None, now: dt.dat
         started = _aware(run.finished_at or run.created_at)
         if started > cutoff:
             continue
-        newest = latest_run_for_date(session, run.issue_date, successful=True)
+        newest = newest_run_of(session, run.issue_date)
         if newest is not None and newest.id != run.id:
             continue  # a newer run of the same day supersedes this draft
         if publish_unreviewed(session, run, SYSTEM, "auto_publish"):
@@ -222,7 +228,8 @@ def refresh_basin(session: Session, run: ForecastRun, basin_id: str) -> None:
         basin.override_level = None
         basin.override_reason = None
         return
-    basin.override_level = max(s.effective_level for s in stations)
+    levels = [s.effective_level for s in stations if s.effective_level is not None]
+    basin.override_level = max(levels) if levels else None
     basin.override_reason = "; ".join(f"{s.station_id}: {s.override_reason}" for s in overridden)
 
 

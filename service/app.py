@@ -1,14 +1,12 @@
 """The FastAPI application: `create_app(settings) -> FastAPI`.
 
-Serves the JSON API under `/api/v1` (service.api) and, where present, the review endpoints and the web dashboard
-(service.review_api / service.dashboard, each exposing `setup(app)`, or `router` and optionally
-`setup_<name>(app, settings)`). The database schema is migrated at
-startup; if the database is down then, the API answers 503 and migrates as soon as it is reachable again.
+Presentation only: the JSON API under `/api/v1` (service.routers) and the dashboard under `/` (service.pages),
+both rendering the read model of records.published. Routers are included explicitly below. The database schema is
+migrated at startup; if the database is down then, the API answers 503 and migrates as soon as it is reachable.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,30 +15,36 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from service.api import ServiceState, ServiceUnavailable, _short, router
+from records.db import make_engine, make_session_factory
+from service.auth import setup_auth
 from service.cache import CachedGetMiddleware, DatasetCache, ResponseCache
-from service.db import make_engine, make_session_factory
+from service.middleware import DashboardGZip, ReviewDeadline
+from service.pages import basin_page, login_page, map_page, runs_page, station_page
+from service.pages.render import HERE
+from service.routers import basins, health, observations, outlook, review, stations
 from service.settings import Settings
+from service.state import ServiceState, ServiceUnavailable, short_error
 
 log = logging.getLogger("tasqyn.service")
 
 DESCRIPTION = """Flood risk levels and forecasts for Kazakhstan's rivers.
 
-Levels: 0 normal, 1 warning (the 2-year flood or the official unfavourable mark), 2 danger, 3 extreme. Dates are
-local days (Asia/Almaty); a forecast issued on day t for lead k is valid for day t+k. Discharge in m3/s, water level
-in cm. Every forecast response carries its issue date, review status and data age. Errors: `{"detail": "..."}`.
+Levels: 0 normal, 1 warning (the 2-year flood or the official unfavourable mark), 2 danger, 3 extreme; `null`
+with a `state` (stale, climatology, fallback, no_thresholds, failed) and its `reason` where a station has no
+current forecast: never shown as normal. Dates are local days (Asia/Almaty); a forecast issued on day t for lead k
+is valid for day t+k. Discharge in m3/s, water level in cm. Every forecast response carries its issue date, review
+status, data age (newest observation to issue date) and forecast age (issue date to today).
+Errors: `{"detail": "..."}`.
 """
-
-# Optional parts built beside the API: a module exposing `router` (an APIRouter) or `setup(app)`.
-OPTIONAL_PARTS = ("service.review_api", "service.dashboard", "service.routers.outlook")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The application for `settings` (default: from the environment)."""
-    settings = settings or Settings.from_env()
+    settings = settings or Settings()
     engine = make_engine(settings.database_url)
     state = ServiceState(
         settings=settings,
@@ -64,29 +68,37 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        openapi_tags=[{"name": "api v1", "description": "published flood risk levels, forecasts, observations"}],
+        openapi_tags=[
+            {"name": "api v1", "description": "published flood risk levels, forecasts, observations"},
+            {"name": "review", "description": "approval and overrides by hydrologists"},
+        ],
     )
     app.state.tasqyn = state
     app.state.settings = settings
-    app.state.session_factory = state.session_factory
-    app.state.engine = engine
-    app.state.response_cache = state.cache
+    setup_auth(app, state.session_factory, settings, region_lookup=state.regions_of)
+    _error_handlers(app)
 
-    try:
-        from service.auth import setup_auth
+    for api in (health, basins, stations, observations, outlook, review):
+        app.include_router(api.router)
+    for page in (map_page, basin_page, station_page, runs_page, login_page):
+        app.include_router(page.router)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 
-        state._auth = setup_auth(app, state.session_factory, settings)
-    except ImportError:  # pragma: no cover - auth is part of the service
-        pass
+    app.add_middleware(CachedGetMiddleware, state=state)
+    app.add_middleware(DashboardGZip)
+    app.add_middleware(ReviewDeadline, state=state)
+    return app
 
+
+def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceUnavailable)
     async def _unavailable(request: Request, exc: ServiceUnavailable) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
 
     async def _db_down(request: Request, exc: Exception) -> JSONResponse:
-        log.warning("database error on %s: %s", request.url.path, _short(exc))
+        log.warning("database error on %s: %s", request.url.path, short_error(exc))
         return JSONResponse(
-            {"detail": f"the database is unavailable: {_short(exc)}"}, status_code=503, headers={"Retry-After": "5"}
+            {"detail": "the database is unavailable; try again shortly"}, status_code=503, headers={"Retry-After": "5"}
         )
 
     app.add_exception_handler(OperationalError, _db_down)
@@ -104,22 +116,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             hint = " (expected YYYY-MM-DD)" if "date" in str(e.get("type", "")) else ""
             parts.append(f"invalid {loc or 'request'} {inp!r}: {e.get('msg', 'invalid')}{hint}")
         return JSONResponse({"detail": "; ".join(parts) or "invalid request"}, status_code=422)
-
-    app.include_router(router)
-    app.add_middleware(CachedGetMiddleware, state=state)
-    for name in OPTIONAL_PARTS:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        short = name.rsplit(".", 1)[-1]
-        if hasattr(mod, "setup"):
-            mod.setup(app)
-            continue
-        if hasattr(mod, f"setup_{short}"):
-            getattr(mod, f"setup_{short}")(app, settings)
-        if hasattr(mod, "router"):
-            app.include_router(mod.router)
-    return app

@@ -125,7 +125,7 @@ class CachedGetMiddleware:
     application (no routing, dependencies or database beyond the generation check), and empties the cache after
     any request that may change data (POST, PUT, PATCH, DELETE) in this process.
 
-    `state` is the service state (service.api.ServiceState): its `cache`, `read_generation()` and settings.
+    `state` is the service state (service.state.ServiceState): its `cache`, `read_generation()` and settings.
     """
 
     SKIP = ("/api/v1/health",)
@@ -159,8 +159,7 @@ class CachedGetMiddleware:
         await self.app(scope, receive, send)
 
     def _anonymous(self, scope: dict) -> bool:
-        auth = getattr(self.state, "auth_config", None)
-        if auth is not None and not getattr(auth, "anonymous_read", True):
+        if not self.state.settings.anonymous_read:
             return False
         for k, v in scope.get("headers", ()):
             if k in (b"authorization", b"x-api-key") or (k == b"cookie" and b"tasqyn_session" in v):

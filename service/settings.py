@@ -1,81 +1,94 @@
-"""Settings of the service, from arguments or the environment (TASQYN_*)."""
+"""Settings of the service (pydantic-settings): one name per setting, from arguments or `TASQYN_<NAME>`.
+
+| setting | environment | meaning |
+|---|---|---|
+| home | TASQYN_HOME | the home directory (store, forecasts, backtest reports, SQLite database); default ./var |
+| database_url | TASQYN_DATABASE_URL | SQLAlchemy URL; default `sqlite:///<home>/tasqyn.db` |
+| anonymous_read | TASQYN_ANONYMOUS_READ | published levels, forecasts and observations readable without a key |
+| secret_key | TASQYN_SECRET_KEY | signs session cookies; default `<home>/secret_key`, created once |
+| secure_cookies | TASQYN_SECURE_COOKIES | cookies only over HTTPS (behind a TLS proxy) |
+| observation_days | TASQYN_OBSERVATION_DAYS | recent days of observations in a forecast response |
+| cache_revalidate_s | TASQYN_CACHE_REVALIDATE_S | how often (s) cached answers look for a new publication |
+| basins_path | TASQYN_BASINS_PATH, TASQYN_BASINS | basin polygons (GeoJSON file or folder); <home>/basins |
+| review_deadline_hours | TASQYN_REVIEW_DEADLINE_HOURS | publish drafts unreviewed after this many hours |
+| tile_url, tile_attribution | TASQYN_TILE_URL, TASQYN_TILE_ATTRIBUTION | map tiles (unset: offline layers only) |
+| login_max_failures | TASQYN_LOGIN_MAX_FAILURES | failed logins allowed per window |
+| login_window_s | TASQYN_LOGIN_WINDOW_S | that window, seconds |
+
+A change made through this application (any POST) empties the response cache at once; one made by another process
+(the daily flow) shows after at most `cache_revalidate_s`.
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from forecasting.home import Home
-from service.db import database_url
+from records.db import database_url as default_database_url
 
 
-def _env_bool(name: str, default: bool) -> bool:
-    v = os.environ.get(name)
-    if v is None or v == "":
-        return default
-    return v.strip().lower() in ("1", "true", "yes", "on")
+class Settings(BaseSettings):
+    """What the application needs (see the module docstring for each setting)."""
 
+    model_config = SettingsConfigDict(
+        env_prefix="TASQYN_", extra="ignore", frozen=True, validate_default=True, arbitrary_types_allowed=True
+    )
 
-@dataclass(frozen=True)
-class Settings:
-    """What the application needs.
-
-    home: the home directory (store, forecasts, backtest report, SQLite database);
-    database_url: SQLAlchemy URL (default `sqlite:///<home>/tasqyn.db`, or $TASQYN_DATABASE_URL);
-    anonymous_read: published levels, forecasts and observations readable without a key ($TASQYN_ANONYMOUS_READ);
-    secret_key: signs session cookies (default: `<home>/secret_key`, created once; $TASQYN_SECRET_KEY);
-    observation_days: recent days of observations in a forecast response;
-    cache_revalidate_s: how often (seconds) cached responses check the database for a new publication, review
-        action or changed store (0 = on every request). A change made through this application (any POST) empties
-        the cache at once; one made by another process (the daily flow) shows after at most this delay;
-    basins_path: basin polygons (GeoJSON file or folder) for `basins.geojson` (default `<home>/basins` if present);
-    review_deadline_hours: auto-publish unreviewed drafts after this many hours (None: never);
-    tile_url, tile_attribution: the dashboard's map tiles ($TASQYN_TILE_URL; none: an offline outline map).
-    """
-
-    home: Home
-    database_url: str
+    home: Annotated[Home, NoDecode] = Field(default_factory=Home.from_env)
+    database_url: str = ""
     anonymous_read: bool = True
     secret_key: str | None = None
     secure_cookies: bool = False
-    observation_days: int = 30
-    cache_revalidate_s: float = 1.0
-    basins_path: Path | None = None
+    observation_days: int = Field(30, ge=1, le=3660)
+    cache_revalidate_s: float = Field(1.0, ge=0)
+    basins_path: Path | None = Field(
+        None, validation_alias=AliasChoices("basins_path", "TASQYN_BASINS_PATH", "TASQYN_BASINS")
+    )
     review_deadline_hours: float | None = None
     tile_url: str | None = None
     tile_attribution: str = ""
-    login_max_failures: int = 5
-    login_window_s: float = 900.0
-    extra: dict[str, str] = field(default_factory=dict)
+    login_max_failures: int = Field(5, ge=1)
+    login_window_s: float = Field(900.0, gt=0)
+
+    @field_validator("home", mode="before")
+    @classmethod
+    def _home(cls, v: Any) -> Home:
+        if isinstance(v, dict) and "root" in v:
+            v = v["root"]
+        return v if isinstance(v, Home) else Home.from_env(v)
+
+    @field_validator("secret_key", "tile_url", "review_deadline_hours", "basins_path", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, v: Any) -> Any:
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @model_validator(mode="after")
+    def _database(self) -> Settings:
+        if not self.database_url:
+            object.__setattr__(self, "database_url", default_database_url(self.home))  # frozen model
+        return self
 
     @classmethod
-    def from_env(
-        cls, home: Home | str | Path | None = None, database_url_: str | None = None, **kw: object
-    ) -> Settings:
-        h = home if isinstance(home, Home) else Home.from_env(home)
-        deadline = os.environ.get("TASQYN_REVIEW_DEADLINE_HOURS")
-        basins = os.environ.get("TASQYN_BASINS")
-        base = cls(
-            home=h,
-            database_url=database_url(h, database_url_),
-            anonymous_read=_env_bool("TASQYN_ANONYMOUS_READ", True),
-            secret_key=os.environ.get("TASQYN_SECRET_KEY") or None,
-            secure_cookies=_env_bool("TASQYN_SECURE_COOKIES", False),
-            cache_revalidate_s=float(os.environ.get("TASQYN_CACHE_REVALIDATE_S", "1") or 0),
-            basins_path=Path(basins) if basins else None,
-            review_deadline_hours=float(deadline) if deadline else None,
-            tile_url=os.environ.get("TASQYN_TILE_URL") or None,
-            tile_attribution=os.environ.get("TASQYN_TILE_ATTRIBUTION", ""),
-        )
-        return replace(base, **kw)  # type: ignore[arg-type]
+    def from_env(cls, home: Home | str | Path | None = None, database_url: str | None = None, **kw: Any) -> Settings:
+        """Settings from the environment, with the home, database URL and any other setting given explicitly."""
+        given: dict[str, Any] = {k: v for k, v in kw.items()}
+        if home is not None:
+            given["home"] = home
+        if database_url:
+            given["database_url"] = database_url
+        return cls(**given)
 
-    @property
-    def basins_dir(self) -> Path | None:
-        return self.basin_polygons
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some settings changed (validated)."""
+        return type(self)(**{**dict(self), **changes})
 
     @property
     def basin_polygons(self) -> Path | None:
+        """The basin polygons: the setting, else `<home>/basins` if it exists."""
         if self.basins_path is not None:
             return self.basins_path
         d = self.home.root / "basins"

@@ -1,5 +1,5 @@
 """Helpers for the dashboard, review, access and browser tests: a home with real stations ingested and a synthetic
-forecast (data/FORMATS.md layout, risk added) published through service.publish, users and keys, a live server.
+forecast (data/FORMATS.md layout, risk added) published through records.publication, users and keys, a live server.
 
 The forecast is synthetic (the last observation grown by a per-station factor, log-normal spread): it exercises
 the publication, review and display paths, not the models. The lead may swap in real forecasts.
@@ -79,7 +79,7 @@ def settings_for(home: Home, **kw: object):
 
 
 def session_factory(settings):
-    from service.db import open_database
+    from records.db import open_database
 
     return open_database(settings.database_url)[1]
 
@@ -99,7 +99,8 @@ def publish_synthetic(
     from forecasting.storage import open_store, write_netcdf_atomic
     from forecasting.store import station_table
     from forecasting.thresholds import station_thresholds
-    from service.publish import publish_forecast, synthetic_forecast
+    from records.publication import publish_forecast
+    from tests.synthetic import synthetic_forecast
 
     store = open_store(home.observations)
     assert store is not None, "nothing ingested"
@@ -132,7 +133,7 @@ def publish_synthetic(
 def publish_dataset(home: Home, settings, fc, run_id: str) -> None:
     """Write a forecast dataset (risk added) into the home's forecast folder and publish it, unreviewed."""
     from forecasting.storage import write_netcdf_atomic
-    from service.publish import publish_forecast
+    from records.publication import publish_forecast
 
     path = home.forecasts_dir / str(fc.attrs["issue_date"]) / f"forecast-{run_id}.nc"
     write_netcdf_atomic(fc, path)

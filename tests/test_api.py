@@ -17,8 +17,8 @@ from sqlalchemy.engine import make_url
 
 from forecasting.storage import write_netcdf_atomic
 from service.app import create_app
-from service.db import init_db, make_engine, make_session_factory, session_scope
-from service.publish import publish_forecast, save_thresholds
+from records.db import init_db, make_engine, make_session_factory, session_scope
+from records.publication import publish_forecast, save_thresholds
 from service.settings import Settings
 from tests.test_db import STATIONS, _drop_extra_schemas, make_forecast, new_pg_url, pg_schema, risk_store  # noqa: F401 (fixtures)
 
@@ -337,7 +337,7 @@ def test_database_down_then_back(api, pg_schema: str) -> None:  # noqa: F811
 
 
 def test_reviewers_see_drafts_and_basin_limits(api) -> None:
-    from service.auth import create_api_key
+    from records.accounts import create_api_key
 
     client, _, dates = api
     factory = client.app.state.session_factory
@@ -373,7 +373,7 @@ def test_cache_follows_publications(tmp_path: Path, risk_store) -> None:  # noqa
         # another process publishes the draft: within the revalidation delay the cache still answers
         e = make_engine(url)
         with session_scope(make_session_factory(e)) as s:
-            from service.db import ForecastRun
+            from records.db import ForecastRun
 
             run = s.query(ForecastRun).filter(ForecastRun.run_id == "run2").one()
             run.published_at = dt.datetime.now(dt.UTC)

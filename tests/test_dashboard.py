@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from service import i18n
-from service.db import StationLevel
+from records.db import StationLevel
 from tests import dashboard_support as ds
 
 

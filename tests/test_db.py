@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from forecasting.risk import add_risk
 from forecasting.thresholds import station_thresholds
-from service.db import (
+from records.db import (
     BasinLevel,
     ForecastRun,
     ReviewAction,
@@ -27,16 +27,16 @@ from service.db import (
     published_run_for_date,
     session_scope,
 )
-from service.migrations import current_revision
-from service.publish import (
+from records.migrations import current_revision
+from records.publication import (
     fail_run,
     latest_threshold_version,
     load_thresholds,
     publish_forecast,
     record_run,
     save_thresholds,
-    synthetic_forecast,
 )
+from tests.synthetic import synthetic_forecast
 from tests.test_thresholds import make_subset
 
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

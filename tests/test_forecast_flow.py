@@ -36,7 +36,7 @@ def _prepare(real_data, home, tmp_path):
 def test_forecast_flow_reports_every_station_and_reruns_idempotently(prefect_harness, real_data, home, tmp_path):
     from flows.forecast import forecast_flow
     from flows.train import train_flow
-    from service.db import ForecastRun, latest_published_run, open_database
+    from records.db import ForecastRun, latest_published_run, open_database
 
     _prepare(real_data, home, tmp_path)
     trained = train_flow(home=str(home.root), basins=["CH2232", "CH2185"])

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from service import auth, review
-from service.db import BasinLevel, ForecastRun, ReviewAction, StationLevel
+from records.db import BasinLevel, ForecastRun, ReviewAction, StationLevel
 from tests import dashboard_support as ds
 
 STATIONS = ["CH2141", "CH2185", "PROTVA_SZ"]

@@ -1,4 +1,4 @@
-"""Alembic migrations of the service database, run programmatically by `service.db.init_db`."""
+"""Alembic migrations of the service database, run programmatically by `records.db.init_db`."""
 
 from __future__ import annotations
 

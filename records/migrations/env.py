@@ -1,11 +1,11 @@
-"""Alembic environment: uses the connection passed by service.migrations.upgrade, else the configured URL."""
+"""Alembic environment: uses the connection passed by records.migrations.upgrade, else the configured URL."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import pool
 
-from service.db import Base, database_url, make_engine
+from records.db import Base, database_url, make_engine
 
 config = context.config
 target_metadata = Base.metadata

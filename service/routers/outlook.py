@@ -10,54 +10,14 @@ SWE), plus `issue_date` and `created_at` of the outlook file. 404 if no outlook 
 from __future__ import annotations
 
 import datetime as dt
-import json
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
-from service.api import HomeDep, PrincipalDep, _check_basin
+from records.outlooks import latest_outlook
+from service.deps import ReaderDep, SettingsDep
 
 router = APIRouter(prefix="/api/v1", tags=["api v1"])
-
-
-def outlook_files(root: Path) -> list[Path]:
-    """Outlook files of a home root, newest issue date first."""
-    folder = Path(root) / "outlooks"
-    if not folder.is_dir():
-        return []
-    files = []
-    for p in folder.glob("*.json"):
-        try:
-            dt.date.fromisoformat(p.stem)
-        except ValueError:
-            continue
-        files.append(p)
-    return sorted(files, key=lambda p: p.stem, reverse=True)
-
-
-def latest_outlook(root: Path, basin_id: str, issue_date: dt.date | None = None) -> dict[str, Any] | None:
-    """The newest outlook of `basin_id` (on or before `issue_date` if given), or None.
-
-    Without a date, the newest outlook that has a result is preferred (after the flood season the newest file only
-    says that the season is over); it falls back to the newest one of any status.
-    """
-    newest_any = None
-    for path in outlook_files(root):
-        if issue_date is not None and path.stem > issue_date.isoformat():
-            continue
-        try:
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        basin = (doc.get("basins") or {}).get(basin_id)
-        if basin is None:
-            continue
-        found = {**basin, "issue_date": doc.get("issue_date", path.stem), "created_at": doc.get("created_at")}
-        if issue_date is not None or basin.get("status") == "ok":
-            return found
-        newest_any = newest_any or found
-    return newest_any
 
 
 @router.get(
@@ -67,12 +27,13 @@ def latest_outlook(root: Path, basin_id: str, issue_date: dt.date | None = None)
 )
 def basin_outlook(
     basin_id: str,
-    home: HomeDep,
-    principal: PrincipalDep,
+    settings: SettingsDep,
+    principal: ReaderDep,
     issue_date: Annotated[dt.date | None, Query(description="newest outlook on or before this date")] = None,
 ) -> dict[str, Any]:
-    _check_basin(principal, basin_id)  # a key limited to some basins reads only their outlooks
-    out = latest_outlook(home.root, basin_id, issue_date)
+    if not principal.can_read_basin(basin_id):  # a key limited to some basins reads only their outlooks
+        raise HTTPException(403, f"this key or user is not allowed to read basin {basin_id!r}")
+    out = latest_outlook(settings.home.root, basin_id, issue_date)
     if out is None:
         raise HTTPException(status_code=404, detail=f"no spring flood outlook for basin '{basin_id}'")
     return out

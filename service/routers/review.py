@@ -10,13 +10,13 @@ form route, which checks a CSRF token.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
-from service.auth import Principal, require_role
-from service.review import Actor, ReviewError, apply_review, audit_trail
+from records.review import Actor, ReviewError, apply_review, audit_trail
+from service.deps import ReviewerDep, SessionDep, StateDep
 
 router = APIRouter(prefix="/api/v1", tags=["review"])
 
@@ -78,52 +78,29 @@ def _action_out(a: object) -> ReviewActionOut:
     },
 )
 def review(
-    issue_date: dt.date,
-    body: ReviewIn,
-    request: Request,
-    principal: Annotated[Principal, Depends(require_role("hydrologist"))],
+    issue_date: dt.date, body: ReviewIn, state: StateDep, session: SessionDep, principal: ReviewerDep
 ) -> ReviewOut:
     """Approve the forecast of `issue_date`, or override a station's or basin's level with a reason."""
-    factory = request.app.state.auth.session_factory
-    state = getattr(request.app.state, "tasqyn", None)
-    if state is not None:
-        state.ensure_db()
+    actor = Actor(principal.name, principal.role)
     try:
-        with factory() as session:
-            run, entry = apply_review(
-                session,
-                issue_date,
-                Actor(principal.name, principal.role),
-                body.action,
-                body.station_id,
-                body.basin_id,
-                body.level,
-                body.reason,
-            )
-            session.commit()
-            out = ReviewOut(
-                issue_date=run.issue_date,
-                run_id=run.run_id,
-                review_status=run.review_status,
-                published=run.published_at is not None,
-                published_at=run.published_at,
-                action=_action_out(entry),
-            )
+        run, entry = apply_review(
+            session, issue_date, actor, body.action, body.station_id, body.basin_id, body.level, body.reason
+        )
     except ReviewError as exc:
         raise HTTPException(exc.status, str(exc)) from None
-    cache = getattr(request.app.state, "response_cache", None)
-    if cache is not None and hasattr(cache, "invalidate"):
-        cache.invalidate()
-    return out
+    session.commit()
+    state.cache.invalidate()
+    return ReviewOut(
+        issue_date=run.issue_date,
+        run_id=run.run_id,
+        review_status=run.review_status,
+        published=run.published_at is not None,
+        published_at=run.published_at,
+        action=_action_out(entry),
+    )
 
 
 @router.get("/forecasts/{issue_date}/review", response_model=list[ReviewActionOut])
-def review_trail(
-    issue_date: dt.date,
-    request: Request,
-    principal: Annotated[Principal, Depends(require_role("hydrologist"))],
-) -> list[ReviewActionOut]:
+def review_trail(issue_date: dt.date, session: SessionDep, principal: ReviewerDep) -> list[ReviewActionOut]:
     """The audit trail of `issue_date` (who, when, what, why), newest first."""
-    factory = request.app.state.auth.session_factory
-    with factory() as session:
-        return [_action_out(a) for a in audit_trail(session, [issue_date])]
+    return [_action_out(a) for a in audit_trail(session, [issue_date])]

@@ -1,0 +1,836 @@
+"""The read model: what a reader sees of what was forecast, reviewed and published.
+
+Every reader renders these objects: the JSON API serialises them, the dashboard renders them to HTML, the command
+line prints them, the bulletins lay them out. The rules are written once, here:
+
+- **Which run a reader sees** (`visible_run`): reviewers (admin, hydrologist) see the newest successful run, draft
+  or published (of the asked issue date, else the newest issue date); everybody else sees the newest *published*
+  successful run (of the asked date, else of the newest published date). A rerun of a date supersedes the older
+  run once it is published (for the public) or at once (for reviewers).
+- **Two ages**: the *data age* of a station is the days between its newest usable observation and the issue date
+  (forecasting.forecast writes it, forecasting.risk turns it into a state); the *forecast age* of a run is the days
+  between its issue date and today (wall clock, local day: forecasting.config.local_today). A run whose forecast
+  age exceeds OUTDATED_AFTER_DAYS is outdated and shown so.
+- **States**: only a station in state `ok` has a level; `stale`, `climatology`, `fallback`, `no_thresholds`,
+  `failed` have `level: None` and a reason (forecasting.risk.station_state), never a level 0 "normal". A basin's
+  level is the maximum over its stations that have one; it counts those that have none. A reviewer's override
+  gives a level whatever the state, with its reason.
+- **Skill** shown beside a forecast is the backtest skill of the model that made it (the LightGBM ensemble the
+  backtest scores), or none for a baseline fallback.
+
+Units: discharge m3/s, water level cm, probabilities in [0, 1], dates local days (Asia/Almaty).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from forecasting import flags as qcflags
+from forecasting.config import ForecastConfig, local_today
+from forecasting.explain import as_percent
+from forecasting.risk import LEVEL_LABELS, STATES
+from forecasting.store import station_table
+from forecasting.thresholds import KINDS
+from records.accounts import Principal
+from records.db import BasinLevel, ForecastRun, ReviewAction, StationLevel
+
+OUTDATED_AFTER_DAYS = 1  # a run issued more than this many days before today is outdated (shown in red)
+BACKTESTED_MODELS = ("lightgbm",)  # the models whose skill a backtest report gives
+State = Literal["ok", "stale", "climatology", "fallback", "no_thresholds", "failed", "no_forecast"]
+STATE_REASONS: dict[str, str] = {**STATES, "no_forecast": "not in the forecast of this issue date"}
+
+
+# --- which run a reader sees ------------------------------------------------------------------------------------
+
+
+def visible_run(session: Session, principal: Principal, issue_date: dt.date | None = None) -> ForecastRun | None:
+    """The run `principal` sees (of `issue_date`, else the newest): the one rule of visibility (module docstring)."""
+    stmt = select(ForecastRun).where(ForecastRun.status == "success")
+    if issue_date is not None:
+        stmt = stmt.where(ForecastRun.issue_date == issue_date)
+    if principal.sees_drafts:
+        stmt = stmt.order_by(ForecastRun.issue_date.desc(), ForecastRun.id.desc())
+    else:
+        stmt = stmt.where(ForecastRun.published_at.is_not(None)).order_by(
+            ForecastRun.issue_date.desc(), ForecastRun.published_at.desc(), ForecastRun.id.desc()
+        )
+    return session.scalars(stmt.limit(1)).first()
+
+
+def visible_runs(session: Session, principal: Principal, limit: int = 60) -> list[ForecastRun]:
+    """The runs list (newest first): every run for reviewers (failed and running ones too), published ones else."""
+    stmt = select(ForecastRun)
+    if not principal.sees_drafts:
+        stmt = stmt.where(ForecastRun.published_at.is_not(None), ForecastRun.status == "success")
+    return list(session.scalars(stmt.order_by(ForecastRun.issue_date.desc(), ForecastRun.id.desc()).limit(limit)))
+
+
+def no_run_message(issue_date: dt.date | None) -> str:
+    """Why there is nothing to show (the 404 of the API, the empty state of the pages)."""
+    if issue_date is None:
+        return "no forecast has been published yet (run 'tasqyn forecast' and publish it)"
+    return f"no published forecast for issue date {issue_date.isoformat()}"
+
+
+# --- ages -------------------------------------------------------------------------------------------------------
+
+
+def forecast_age_days(issue_date: dt.date, today: dt.date | None = None) -> int:
+    """Days between the issue date and today (local day): 0 for today's forecast."""
+    return ((today or local_today()) - issue_date).days
+
+
+def is_outdated(issue_date: dt.date, today: dt.date | None = None) -> bool:
+    """True when the run is older than OUTDATED_AFTER_DAYS: it must not be presented as today's."""
+    return forecast_age_days(issue_date, today) > OUTDATED_AFTER_DAYS
+
+
+# --- runs -------------------------------------------------------------------------------------------------------
+
+
+class RunView(BaseModel):
+    """A forecast run as readers see it."""
+
+    run_id: str
+    issue_date: dt.date
+    status: str = Field(description="running | success | failed")
+    review_status: str = Field(description="draft (not published) | approved | unreviewed")
+    published: bool
+    published_at: dt.datetime | None
+    approved_by: str | None = Field(description="who approved it (None unless approved)")
+    superseded: bool = Field(description="a newer successful run of the same issue date exists")
+    forecast_age_days: int = Field(description="days from the issue date to today (local day)")
+    outdated: bool = Field(description=f"issued more than {OUTDATED_AFTER_DAYS} day(s) before today")
+    data_cutoff: dt.date | None = Field(description="newest observation day the run used")
+    alert_probability: float | None
+    n_stations: int
+    n_forecast: int
+    n_stale: int
+    n_failed: int
+    n_no_level: int = Field(description="stations without a current level (stale, climatology, fallback, ...)")
+    state_counts: dict[str, int]
+    config: dict[str, Any] | None
+    message: str | None
+
+
+def run_view(session: Session, run: ForecastRun, today: dt.date | None = None) -> RunView:
+    """The view of one run (approver and supersession read from the database)."""
+    approver = None
+    if run.review_status == "approved":
+        approver = session.scalars(
+            select(ReviewAction.username)
+            .where(ReviewAction.run_id == run.id, ReviewAction.action == "approve")
+            .order_by(ReviewAction.id.desc())
+            .limit(1)
+        ).first()
+    newer = session.scalars(
+        select(ForecastRun.id).where(
+            ForecastRun.issue_date == run.issue_date, ForecastRun.status == "success", ForecastRun.id > run.id
+        )
+    ).first()
+    counts = {str(k): int(v) for k, v in (run.state_counts or {}).items()}
+    return RunView(
+        run_id=run.run_id,
+        issue_date=run.issue_date,
+        status=run.status,
+        review_status=run.review_status if run.published_at is not None else "draft",
+        published=run.published_at is not None,
+        published_at=run.published_at,
+        approved_by=approver,
+        superseded=newer is not None,
+        forecast_age_days=forecast_age_days(run.issue_date, today),
+        outdated=is_outdated(run.issue_date, today),
+        data_cutoff=run.data_cutoff,
+        alert_probability=run.alert_probability,
+        n_stations=run.n_stations,
+        n_forecast=run.n_forecast,
+        n_stale=run.n_stale,
+        n_failed=run.n_failed,
+        n_no_level=sum(v for k, v in counts.items() if k != "ok") if counts else run.n_stale + run.n_failed,
+        state_counts=counts,
+        config=run.run_config,
+        message=run.message,
+    )
+
+
+def run_config(run: ForecastRun) -> ForecastConfig:
+    """The configuration the run was made with (defaults for runs recorded before it was kept)."""
+    return ForecastConfig.from_dict(run.run_config)
+
+
+# --- stations: metadata in one shape ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StationInfo:
+    """Station metadata (from the observation store: forecasting.store.station_table). Numbers are None when
+    unknown, text ''; the basin defaults to the station itself."""
+
+    station_id: str
+    name: str
+    river: str
+    country: str
+    basin_id: str
+    region: str
+    lat: float | None
+    lon: float | None
+    area_km2: float | None
+
+    @property
+    def has_coords(self) -> bool:
+        return self.lat is not None and self.lon is not None
+
+
+def station_infos(store: xr.Dataset | None) -> dict[str, StationInfo]:
+    """The metadata of every station of the observation store by id ({} when nothing was ingested)."""
+    if store is None or store.sizes.get("station", 0) == 0:
+        return {}
+    table = station_table(store)
+    out = {}
+    for sid, row in zip(table.index, table.to_dict("records"), strict=True):
+        out[str(sid)] = StationInfo(
+            station_id=str(sid),
+            name=str(row.get("name") or sid),
+            river=str(row.get("river") or ""),
+            country=str(row.get("country") or ""),
+            basin_id=str(row.get("basin") or sid),
+            region=str(row.get("region") or ""),
+            lat=finite(row.get("lat")),
+            lon=finite(row.get("lon")),
+            area_km2=finite(row.get("area_km2")),
+        )
+    return out
+
+
+def finite(v: Any) -> float | None:
+    """A finite float, else None (NaN, inf, text, None)."""
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+# --- station and basin levels -----------------------------------------------------------------------------------
+
+
+def level_label(level: int | None, state: str) -> str:
+    """normal | warning | danger | extreme for a level; the state (stale, climatology, ...) without one."""
+    return LEVEL_LABELS.get(level, "normal") if level is not None else state
+
+
+class StationLevelView(BaseModel):
+    """One station's level in a run (or its state without one)."""
+
+    station_id: str
+    name: str
+    river: str
+    basin_id: str
+    lat: float | None
+    lon: float | None
+    level: int | None = Field(ge=0, le=3, description="0-3; null when the station has no current forecast")
+    level_label: str = Field(description="normal | warning | danger | extreme, or the state when level is null")
+    state: State = Field(
+        description="ok, or why there is no level: " + "; ".join(f"{k}: {v}" for k, v in STATES.items())
+    )  # noqa: E501
+    reason: str | None = Field(description="why the state is not ok (or the model's note)")
+    model_level: int | None = Field(description="the level the risk computation gave (before state and override)")
+    first_date: dt.date | None = Field(description="first valid day at that level (None for level 0 or null)")
+    probability: float | None
+    trend: str | None = Field(description="rising | steady | falling")
+    data_age_days: int | None = Field(description="days from the newest usable observation to the issue date")
+    model_name: str | None = Field(description="lightgbm, climatology or persistence")
+    overridden: bool = False
+    override_reason: str | None = None
+    status: str | None = Field(description="the forecast's status: ok | stale | fallback | failed")
+    stale: bool
+    message: str | None
+
+
+def _station_view(row: StationLevel | None, info: StationInfo | None, station_id: str) -> StationLevelView:
+    if row is None:  # in the store, not in this run
+        return StationLevelView(
+            station_id=station_id,
+            name=info.name if info else station_id,
+            river=info.river if info else "",
+            basin_id=info.basin_id if info else station_id,
+            lat=info.lat if info else None,
+            lon=info.lon if info else None,
+            level=None,
+            level_label="no_forecast",
+            state="no_forecast",
+            reason=STATE_REASONS["no_forecast"],
+            model_level=None,
+            first_date=None,
+            probability=None,
+            trend=None,
+            data_age_days=None,
+            model_name=None,
+            status=None,
+            stale=False,
+            message=None,
+        )
+    level = row.effective_level
+    state = row.state or "ok"
+    return StationLevelView(
+        station_id=row.station_id,
+        name=info.name if info else row.station_id,
+        river=info.river if info else "",
+        basin_id=row.basin_id,
+        lat=info.lat if info else None,
+        lon=info.lon if info else None,
+        level=level,
+        level_label=level_label(level, state),
+        state=state,  # type: ignore[arg-type]
+        reason=row.message if state != "ok" else None,
+        model_level=row.model_level if row.model_level is not None else row.level,
+        first_date=row.first_date if level else None,
+        probability=row.probability,
+        trend=row.trend,
+        data_age_days=row.data_age_days,
+        model_name=row.model_name,
+        overridden=row.override_level is not None,
+        override_reason=row.override_reason if row.override_level is not None else None,
+        status=row.status,
+        stale=state == "stale",
+        message=row.message,
+    )
+
+
+def station_levels(
+    session: Session,
+    run: ForecastRun | None,
+    stations: Mapping[str, StationInfo],
+    principal: Principal,
+    include_unforecast: bool = True,
+) -> list[StationLevelView]:
+    """Every station the principal may read, with its level in `run` (and, with `include_unforecast`, the
+    stations of the store that are not in it, state `no_forecast`), highest level first, then by name."""
+    rows: list[StationLevelView] = []
+    seen: set[str] = set()
+    if run is not None:
+        for sl in session.scalars(select(StationLevel).where(StationLevel.run_id == run.id)):
+            if principal.can_read_basin(sl.basin_id):
+                rows.append(_station_view(sl, stations.get(sl.station_id), sl.station_id))
+            seen.add(sl.station_id)
+    if include_unforecast:
+        for sid, info in stations.items():
+            if sid not in seen and principal.can_read_basin(info.basin_id):
+                rows.append(_station_view(None, info, sid))
+    rows.sort(key=lambda r: (-(r.level if r.level is not None else -1), r.name.lower(), r.station_id))
+    return rows
+
+
+def station_level(
+    session: Session, run: ForecastRun | None, stations: Mapping[str, StationInfo], station_id: str
+) -> StationLevelView | None:
+    """One station's level in `run` (state `no_forecast` if the store has it but the run not; None if unknown)."""
+    row = None
+    if run is not None:
+        row = session.scalars(
+            select(StationLevel).where(StationLevel.run_id == run.id, StationLevel.station_id == station_id)
+        ).first()
+    if row is None and station_id not in stations:
+        return None
+    return _station_view(row, stations.get(station_id), station_id)
+
+
+class BasinView(BaseModel):
+    """A basin's level in a run: the maximum over its stations that have a current level."""
+
+    basin_id: str
+    name: str
+    level: int | None = Field(ge=0, le=3, description="0-3; null when none of its stations has a current level")
+    level_label: str
+    state: Literal["ok", "no_data"] = Field(description="no_data: no station of the basin has a current level")
+    first_date: dt.date | None
+    probability: float | None
+    n_stations: int
+    n_no_level: int = Field(description="stations of the basin without a current level (stale, fallback, ...)")
+    issue_date: dt.date
+    review_status: str
+    data_age_days: int | None = Field(description="the oldest data age at the issue date among its stations")
+    forecast_age_days: int
+    outdated: bool
+    model_level: int | None
+    overridden: bool = False
+    override_reason: str | None = None
+
+
+class BasinDetailView(BasinView):
+    stations: list[StationLevelView]
+
+
+def basin_name(row: BasinLevel | None, basin_id: str, stations: Mapping[str, StationInfo]) -> str:
+    """A basin's display name: its published name, else for a basin of one station that station's river (or
+    name), else the id."""
+    if row is not None and row.name and row.name != basin_id:
+        return row.name
+    members = [s for s in stations.values() if s.basin_id == basin_id]
+    if len(members) == 1:
+        return members[0].river or members[0].name
+    return basin_id
+
+
+def basin_levels(
+    session: Session,
+    run: ForecastRun | None,
+    stations: Mapping[str, StationInfo],
+    principal: Principal,
+    basin_id: str | None = None,
+    today: dt.date | None = None,
+) -> list[BasinView]:
+    """The basins of `run` the principal may read (or only `basin_id`), highest level first."""
+    if run is None:
+        return []
+    stmt = select(BasinLevel).where(BasinLevel.run_id == run.id)
+    if basin_id is not None:
+        stmt = stmt.where(BasinLevel.basin_id == basin_id)
+    ages: dict[str, int] = {}
+    for bid, age in session.execute(
+        select(StationLevel.basin_id, StationLevel.data_age_days).where(StationLevel.run_id == run.id)
+    ):
+        if age is not None:
+            ages[bid] = max(ages.get(bid, age), age)
+    review = run.review_status if run.published_at is not None else "draft"
+    out = []
+    for b in session.scalars(stmt):
+        if not principal.can_read_basin(b.basin_id):
+            continue
+        level = b.effective_level
+        out.append(
+            BasinView(
+                basin_id=b.basin_id,
+                name=basin_name(b, b.basin_id, stations),
+                level=level,
+                level_label=level_label(level, "no_data"),
+                state="ok" if level is not None else "no_data",
+                first_date=b.first_date if level else None,
+                probability=b.probability,
+                n_stations=b.n_stations,
+                n_no_level=b.n_no_level,
+                issue_date=run.issue_date,
+                review_status=review,
+                data_age_days=ages.get(b.basin_id),
+                forecast_age_days=forecast_age_days(run.issue_date, today),
+                outdated=is_outdated(run.issue_date, today),
+                model_level=b.level,
+                overridden=b.override_level is not None,
+                override_reason=b.override_reason,
+            )
+        )
+    out.sort(key=lambda b: (-(b.level if b.level is not None else -1), b.name.lower()))
+    return out
+
+
+# --- the forecast of one station --------------------------------------------------------------------------------
+
+
+class ThresholdView(BaseModel):
+    kind: Literal["warning", "danger", "extreme"]
+    value: float
+    units: Literal["m3/s", "cm"]
+    source: str = Field(examples=["derived: Gumbel L-moments 2-year flood of annual maxima"])
+    years: str | None = Field(default=None, examples=["1981-2020: 40 complete years (<= 30 missing days)"])
+    version: int | None = None
+
+
+class ObservationView(BaseModel):
+    date: dt.date
+    discharge_m3s: float | None = None
+    water_level_cm: float | None = None
+    precip_mm: float | None = None
+    flags: list[str] = Field(default_factory=list, description="QC flags of the discharge")
+
+
+class LeadView(BaseModel):
+    lead: int = Field(description="days after the issue date")
+    valid_date: dt.date
+    quantiles: dict[str, float | None] = Field(examples=[{"0.05": 4.1, "0.5": 5.3, "0.95": 7.9}])
+    p_exceed: dict[str, float | None] = Field(examples=[{"warning": 0.12, "danger": 0.03, "extreme": 0.004}])
+    level: int | None = Field(description="the level of this lead (null when the station has no current level)")
+    water_level_quantiles: dict[str, float | None] | None = None
+    drivers: dict[str, float | None] | None = Field(
+        default=None,
+        description="why the median changes from the issue day: per driver (flow, rain, snow, temperature, season, "
+        "basin, calibration) the percentage by which it moves the forecast (model contributions; null when the "
+        "station was forecast by a baseline)",
+    )
+    driver_log: dict[str, float] | None = Field(default=None, exclude=True)  # log units, for the totals shown
+
+
+class StationForecastView(BaseModel):
+    """A station's forecast in a run, with everything a reader needs to judge it."""
+
+    station_id: str
+    issue_date: dt.date
+    review_status: str
+    run_id: str
+    forecast_age_days: int
+    outdated: bool
+    data_age_days: int | None = Field(description="days from the newest usable observation to the issue date")
+    last_obs_date: dt.date | None
+    last_obs_m3s: float | None
+    model_version: str | None
+    model_name: str | None
+    status: str | None
+    state: State
+    reason: str | None
+    message: str | None = None
+    level: int | None
+    level_label: str
+    model_level: int | None
+    first_date: dt.date | None
+    probability: float | None
+    trend: str | None
+    overridden: bool = False
+    override_reason: str | None = None
+    units: str = "m3/s"
+    threshold_version: int | None = None
+    alert_probability: float | None = None
+    rating_note: str | None = None
+    thresholds: list[ThresholdView]
+    observations: list[ObservationView]
+    leads: list[LeadView]
+    skill: dict[str, Any] | None = Field(default=None, description="backtest skill of the model that made it")
+
+
+def _text(v: Any) -> str:
+    if isinstance(v, bytes):
+        v = v.decode("utf-8", "replace")
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    s = str(v)
+    return "" if s == "nan" else s
+
+
+def _date(v: Any) -> dt.date | None:
+    if v is None:
+        return None
+    ts = pd.Timestamp(v)
+    return None if pd.isna(ts) else ts.date()
+
+
+def forecast_stations(ds: xr.Dataset | None) -> set[str]:
+    return set() if ds is None else {str(s) for s in ds["station"].values}
+
+
+def thresholds_of(ds: xr.Dataset, station_id: str, version: int | None) -> list[ThresholdView]:
+    """The thresholds a forecast was computed with (from the file), in order warning, danger, extreme."""
+    if "threshold_value" not in ds:
+        return []
+    one = ds.sel(station=station_id)
+    out = []
+    for kind in (str(k) for k in ds["threshold"].values):
+        value = finite(one["threshold_value"].sel(threshold=kind).values)
+        if value is None or kind not in KINDS:
+            continue
+
+        def text(var: str, kind: str = kind) -> str:
+            return _text(one[var].sel(threshold=kind).values) if var in one else ""
+
+        out.append(
+            ThresholdView(
+                kind=kind,  # type: ignore[arg-type]
+                value=value,
+                units="cm" if text("threshold_units") == "cm" else "m3/s",
+                source=text("threshold_source"),
+                years=text("threshold_years") or None,
+                version=version,
+            )
+        )
+    return out
+
+
+def observations_of(
+    store: xr.Dataset | None, station_id: str, start: dt.date | None, end: dt.date | None
+) -> list[ObservationView]:
+    """Observed daily discharge (m3/s), water level (cm) and precipitation (mm) of a station between two local
+    days (inclusive; None: open), with the discharge's QC flags; days with nothing observed are left out."""
+    if store is None or station_id not in forecast_stations(store):
+        return []
+    lo = None if start is None else np.datetime64(start, "ns")
+    hi = None if end is None else np.datetime64(end, "ns")
+    one = store.sel(station=station_id).sel(time=slice(lo, hi))
+    names = [v for v in ("discharge_m3s", "water_level_cm", "precip_mm") if v in one]
+    cols = {v: one[v].values for v in names}
+    qc = one["discharge_m3s_qc"].values if "discharge_m3s_qc" in one else None
+    out = []
+    for k, t in enumerate(pd.DatetimeIndex(one["time"].values)):
+        vals = {v: finite(cols[v][k]) for v in names}
+        if all(x is None for x in vals.values()):
+            continue
+        flags = qcflags.describe(int(qc[k])) if qc is not None and qc[k] else []
+        out.append(ObservationView(date=t.date(), flags=flags, **vals))
+    return out
+
+
+def usable_series(
+    store: xr.Dataset | None, station_id: str, start: dt.date, end: dt.date, var: str = "discharge_m3s"
+) -> list[tuple[dt.date, float]]:
+    """Observed daily values of `var` (discharge m3/s, or water level cm) between two local days, with the values
+    QC flagged as unusable (forecasting.flags.BAD) left out: what a chart draws."""
+    if store is None or var not in store or station_id not in forecast_stations(store):
+        return []
+    one = store.sel(station=station_id).sel(time=slice(np.datetime64(start, "ns"), np.datetime64(end, "ns")))
+    vals = one[var].values.astype(float)
+    qc = one[f"{var}_qc"].values.astype(int) if f"{var}_qc" in one else np.zeros(len(vals), dtype=int)
+    keep = np.isfinite(vals) & ((qc & qcflags.BAD) == 0)
+    times = pd.DatetimeIndex(one["time"].values)
+    return [(times[i].date(), float(vals[i])) for i in np.flatnonzero(keep)]
+
+
+def _observed(store: xr.Dataset, station_id: str | None) -> np.ndarray:
+    """Days with a discharge or water-level value (of one station, or of any)."""
+    names = [v for v in ("discharge_m3s", "water_level_cm") if v in store]
+    one = store.sel(station=[station_id]) if station_id is not None else store
+    ok = np.zeros(one.sizes.get("time", 0), dtype=bool)
+    for v in names:
+        ok |= np.isfinite(one[v].transpose("station", "time").values).any(axis=0)
+    return ok
+
+
+def newest_observation(store: xr.Dataset, station_id: str | None = None) -> dt.date | None:
+    """The newest day with a discharge or water-level value, of one station or of any."""
+    ok = _observed(store, station_id)
+    return pd.Timestamp(store["time"].values[np.flatnonzero(ok)[-1]]).date() if ok.any() else None
+
+
+def observed_period(store: xr.Dataset, station_id: str) -> tuple[dt.date | None, dt.date | None]:
+    """The first and the last day with a discharge or water-level value of a station."""
+    ok = np.flatnonzero(_observed(store, station_id))
+    if not ok.size:
+        return None, None
+    times = store["time"].values
+    return pd.Timestamp(times[ok[0]]).date(), pd.Timestamp(times[ok[-1]]).date()
+
+
+def _percent(row: np.ndarray, names: list[str]) -> tuple[dict[str, float | None] | None, dict[str, float] | None]:
+    if not np.isfinite(row).any():
+        return None, None
+    pct = {n: (round(float(as_percent(v)), 1) if np.isfinite(v) else None) for n, v in zip(names, row, strict=True)}
+    log = {n: float(v) for n, v in zip(names, row, strict=True) if np.isfinite(v)}
+    return pct, log
+
+
+def station_forecast_view(
+    session: Session,
+    run: ForecastRun,
+    ds: xr.Dataset,
+    station_id: str,
+    stations: Mapping[str, StationInfo],
+    store: xr.Dataset | None = None,
+    observation_days: int = 30,
+    skill: dict[str, Any] | None = None,
+    today: dt.date | None = None,
+) -> StationForecastView | None:
+    """The forecast of `station_id` in `run` (its dataset `ds`), or None if the run has no forecast for it.
+    `observation_days` recent days of observations up to the issue date come with it; `skill` (the newest backtest
+    report's entry for the station) is kept only if the model that made this forecast is the one it scores."""
+    if station_id not in forecast_stations(ds):
+        return None
+    level_row = station_level(session, run, stations, station_id)
+    one = ds.sel(station=station_id)
+    qkeys = [f"{float(q):g}" for q in ds["quantile"].values]
+    kinds = [str(k) for k in ds["threshold"].values] if "threshold" in ds.coords else list(KINDS)
+    dq = one["discharge_m3s"].transpose("lead", "quantile").values
+    wl = one["water_level_cm"].transpose("lead", "quantile").values if "water_level_cm" in one else None
+    p = one["p_exceed"].transpose("lead", "threshold").values if "p_exceed" in one else None
+    lv = one["level"].values if "level" in one else None
+    dc = one["driver_contribution"].transpose("lead", "driver").values if "driver_contribution" in one else None
+    driver_names = [str(d) for d in ds["driver"].values] if dc is not None else []
+    state = level_row.state if level_row is not None else "ok"
+    has_level = level_row is not None and level_row.level is not None
+    valid = pd.DatetimeIndex(ds["valid_date"].values)
+    leads = []
+    for k, lead in enumerate(ds["lead"].values):
+        pct, log = _percent(dc[k], driver_names) if dc is not None else (None, None)
+        levels_k = wl[k] if wl is not None and np.isfinite(wl[k]).any() else None
+        leads.append(
+            LeadView(
+                lead=int(lead),
+                valid_date=valid[k].date(),
+                quantiles={key: finite(dq[k, j]) for j, key in enumerate(qkeys)},
+                p_exceed={kind: (finite(p[k, j]) if p is not None else None) for j, kind in enumerate(kinds)},
+                level=int(lv[k]) if lv is not None and has_level and state == "ok" else None,
+                water_level_quantiles=(
+                    {key: finite(levels_k[j]) for j, key in enumerate(qkeys)} if levels_k is not None else None
+                ),
+                drivers=pct,
+                driver_log=log,
+            )
+        )
+
+    def sval(name: str) -> str | None:
+        return (_text(one[name].values) or None) if name in one else None
+
+    model_name = sval("model_name")
+    obs: list[ObservationView] = []
+    if store is not None and observation_days > 0:
+        start = run.issue_date - dt.timedelta(days=observation_days - 1)
+        obs = observations_of(store, station_id, start, run.issue_date)
+    level = level_row.level if level_row is not None else None
+    age = level_row.data_age_days if level_row is not None else None
+    if age is None and "data_age_days" in one:
+        a = finite(one["data_age_days"].values)
+        age = int(a) if a is not None else None
+    review = run.review_status if run.published_at is not None else "draft"
+    return StationForecastView(
+        station_id=station_id,
+        issue_date=run.issue_date,
+        review_status=review,
+        run_id=run.run_id,
+        forecast_age_days=forecast_age_days(run.issue_date, today),
+        outdated=is_outdated(run.issue_date, today),
+        data_age_days=age,
+        last_obs_date=_date(one["last_obs_date"].values) if "last_obs_date" in one else None,
+        last_obs_m3s=finite(one["last_obs_m3s"].values) if "last_obs_m3s" in one else None,
+        model_version=sval("model_version"),
+        model_name=model_name,
+        status=sval("status"),
+        state=state,  # type: ignore[arg-type]
+        reason=level_row.reason if level_row is not None else None,
+        message=(level_row.message if level_row is not None else None) or sval("message"),
+        level=level,
+        level_label=level_row.level_label if level_row is not None else "normal",
+        model_level=level_row.model_level if level_row is not None else None,
+        first_date=level_row.first_date if level_row is not None else None,
+        probability=level_row.probability if level_row is not None else None,
+        trend=level_row.trend if level_row is not None else sval("trend"),
+        overridden=level_row.overridden if level_row is not None else False,
+        override_reason=level_row.override_reason if level_row is not None else None,
+        threshold_version=run.threshold_version,
+        alert_probability=run.alert_probability,
+        rating_note=sval("rating_note"),
+        thresholds=thresholds_of(ds, station_id, run.threshold_version),
+        observations=obs,
+        leads=leads,
+        skill=skill if model_name in BACKTESTED_MODELS else None,
+    )
+
+
+# --- one CSV export ---------------------------------------------------------------------------------------------
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: Any) -> str:
+    """A text cell safe to open in a spreadsheet: a leading = + - @ (a formula) is neutralised with a quote."""
+    s = "" if value is None else str(value)
+    return "'" + s if s.startswith(FORMULA_STARTS) else s
+
+
+def _num(v: float | None) -> str:
+    return "" if v is None else f"{v:.6g}"
+
+
+def forecast_csv(f: StationForecastView) -> str:
+    """The forecast as CSV, one row per lead: the one export of a station forecast (API and dashboard).
+
+    Columns: station_id, issue_date, review_status, forecast_age_days, data_age_days, state, model_name,
+    model_version, lead, valid_date, q<level>_m3s..., p_exceed_<threshold>..., level, h<level>_cm... (where the
+    station has a water-level forecast). Probabilities in [0, 1]; empty cells where unknown."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    qkeys = list(f.leads[0].quantiles) if f.leads else []
+    kinds = list(f.leads[0].p_exceed) if f.leads else list(KINDS)
+    has_levels = any(ld.water_level_quantiles for ld in f.leads)
+    w.writerow(
+        [
+            "station_id",
+            "issue_date",
+            "review_status",
+            "forecast_age_days",
+            "data_age_days",
+            "state",
+            "model_name",
+            "model_version",
+            "lead",
+            "valid_date",
+        ]
+        + [f"q{k}_m3s" for k in qkeys]
+        + [f"p_exceed_{k}" for k in kinds]
+        + ["level"]
+        + [f"h{k}_cm" for k in (qkeys if has_levels else [])]
+    )
+    for ld in f.leads:
+        levels = ld.water_level_quantiles or {}
+        w.writerow(
+            [
+                csv_text(f.station_id),
+                f.issue_date.isoformat(),
+                f.review_status,
+                f.forecast_age_days,
+                "" if f.data_age_days is None else f.data_age_days,
+                f.state,
+                csv_text(f.model_name or ""),
+                csv_text(f.model_version or ""),
+                ld.lead,
+                ld.valid_date.isoformat(),
+            ]
+            + [_num(ld.quantiles[k]) for k in qkeys]
+            + [_num(ld.p_exceed[k]) for k in kinds]
+            + ["" if ld.level is None else ld.level]
+            + [_num(levels.get(k)) for k in (qkeys if has_levels else [])]
+        )
+    return buf.getvalue()
+
+
+# --- review summary ---------------------------------------------------------------------------------------------
+
+
+class ApprovalSummary(BaseModel):
+    """What an approval will publish: the levels by basin, the overrides, the stations without a current level."""
+
+    run: RunView
+    basins: list[BasinView]
+    overrides: list[StationLevelView]
+    no_level: list[StationLevelView]
+    levels: dict[str, int] = Field(description="number of stations per level label (and per state)")
+
+
+def approval_summary(
+    session: Session, run: ForecastRun, stations: Mapping[str, StationInfo], principal: Principal
+) -> ApprovalSummary:
+    rows = station_levels(session, run, stations, principal, include_unforecast=False)
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r.level_label] = counts.get(r.level_label, 0) + 1
+    return ApprovalSummary(
+        run=run_view(session, run),
+        basins=basin_levels(session, run, stations, principal),
+        overrides=[r for r in rows if r.overridden],
+        no_level=[r for r in rows if r.level is None],
+        levels=counts,
+    )
+
+
+def readable_actions(
+    actions: Iterable[ReviewAction], principal: Principal, stations: Mapping[str, StationInfo]
+) -> list[ReviewAction]:
+    """The audit-trail entries a basin-limited reader may see (actions on runs, and on its basins' stations)."""
+    if principal.basins is None:
+        return list(actions)
+
+    def readable(a: ReviewAction) -> bool:
+        if a.target_type == "basin":
+            return principal.can_read_basin(a.target_id)
+        if a.target_type == "station":
+            info = stations.get(a.target_id or "")
+            return principal.can_read_basin(info.basin_id if info else a.target_id)
+        return True
+
+    return [a for a in actions if readable(a)]
