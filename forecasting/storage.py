@@ -6,12 +6,16 @@ This is the one module of `forecasting` that touches files of the home directory
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
+import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -53,8 +57,63 @@ def atomic_target(path: Path) -> Iterator[Path]:
         raise
 
 
+class StoreWriteError(OSError):
+    """A file of the home could not be written (disk full, quota, I/O or HDF error); the message names the file."""
+
+
+class StoreCorrupt(ValueError):
+    """The observation store (or one of its generations) cannot be read: truncated or damaged."""
+
+
+def _write_error(path: Path, exc: BaseException, needed: float = 0.0) -> StoreWriteError:
+    """A clear error for a failed write of `path`: 'no space left on device' when the disk is full (ENOSPC, EDQUOT,
+    or any error while less than max(64 MB, `needed` bytes) is free: HDF5 reports a full disk as 'HDF error' or
+    even 'Permission denied'), else the error with the file named."""
+    folder = Path(path).parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        free = -1
+    free_txt = f"{free / 1e6:.1f} MB free on {folder}" if free >= 0 else f"free space of {folder} unknown"
+    code = getattr(exc, "errno", None)
+    if code in (errno.ENOSPC, errno.EDQUOT) or 0 <= free < max(64e6, needed):
+        return StoreWriteError(
+            errno.ENOSPC,
+            f"no space left on device: could not write {path} ({free_txt}); free some space and run again "
+            "(the previous file is unchanged)",
+        )
+    return StoreWriteError(
+        code or errno.EIO,
+        f"could not write {path}: {type(exc).__name__}: {exc} ({free_txt}); the previous file is unchanged",
+    )
+
+
+def clean_stale_temporaries(folder: Path, max_age_s: float = 3600.0) -> list[Path]:
+    """Remove `*.tmp` files (and folders) older than `max_age_s` in `folder`: left by a run killed while writing.
+    Younger ones may belong to a write in progress and are kept. Returns what was removed."""
+    removed = []
+    now = time.time()
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for p in folder.iterdir():
+        if not p.name.endswith(".tmp"):
+            continue
+        try:
+            if now - p.lstat().st_mtime < max_age_s:
+                continue
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+            removed.append(p)
+        except OSError:
+            continue
+    return removed
+
+
 def write_netcdf_atomic(ds: xr.Dataset, path: Path, compress: bool = True) -> Path:
-    """Write `ds` to `path` atomically: a temporary file in the same folder, fsync, then rename."""
+    """Write `ds` to `path` atomically: a temporary file in the same folder, fsync, then rename.
+
+    A failed write (disk full: ENOSPC or netCDF's 'HDF error') raises StoreWriteError naming the file; the old file
+    is left as it was and the temporary file removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     encoding = {}
@@ -74,14 +133,144 @@ def write_netcdf_atomic(ds: xr.Dataset, path: Path, compress: bool = True) -> Pa
             encoding[name] = enc
     if "time" in ds.variables:
         encoding["time"] = {"units": "days since 1900-01-01", "calendar": "proleptic_gregorian", "dtype": "int32"}
-    with NETCDF_LOCK, atomic_target(path) as tmp:
-        ds.to_netcdf(tmp, engine=NETCDF_ENGINE, encoding=encoding)
+    try:
+        with NETCDF_LOCK, atomic_target(path) as tmp:
+            ds.to_netcdf(tmp, engine=NETCDF_ENGINE, encoding=encoding)
+    except StoreWriteError:
+        raise
+    except (OSError, RuntimeError) as exc:
+        raise _write_error(path, exc, float(ds.nbytes)) from exc
     return path
 
 
-def write_store(home: Home, ds: xr.Dataset) -> Path:
-    """Write the observation store of `home` (the caller holds the home's store lock, forecasting.locks)."""
-    return write_netcdf_atomic(ds, home.observations)
+STORE_GENERATIONS = 3  # previous stores kept as observations.nc.1 (newest) .. .3
+
+
+def generation_path(home: Home, generation: int) -> Path:
+    """`store/observations.nc` for generation 0, `store/observations.nc.<k>` for the k-th previous one."""
+    return home.observations if generation == 0 else home.observations.with_name(f"observations.nc.{int(generation)}")
+
+
+def write_store(home: Home, ds: xr.Dataset, generations: int = STORE_GENERATIONS) -> Path:
+    """Write the observation store of `home`, keeping the previous `generations` stores (observations.nc.1 the
+    newest of them). The caller holds the home's store lock (forecasting.locks). Stale `*.tmp` files (older than an
+    hour) of the store folder are removed first.
+
+    The new store is written to a temporary file and fsynced before anything moves; then the generations shift
+    (.2 -> .3, .1 -> .2), the current store is hard-linked as .1 and the new file renamed over it, so a reader sees
+    the old or the new store, never a partial one, and a write that fails (StoreWriteError, e.g. no space left)
+    changes nothing."""
+    path = home.observations
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale_temporaries(path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write_netcdf_atomic(ds, tmp)
+        if path.exists() and generations > 0:
+            for k in range(generations - 1, 0, -1):
+                older = generation_path(home, k)
+                if older.exists():
+                    os.replace(older, generation_path(home, k + 1))
+            first = generation_path(home, 1)
+            if first.exists():
+                first.unlink()
+            try:
+                os.link(path, first)
+            except OSError:
+                shutil.copy2(path, first)
+        os.replace(tmp, path)
+    except StoreWriteError as exc:
+        raise _write_error(path, exc.__cause__ or exc) from exc  # name the store, not the temporary file
+    except OSError as exc:
+        raise _write_error(path, exc) from exc
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+@dataclass
+class StoreFile:
+    """What `check_store` found in one file of the store (generation 0 = the current store)."""
+
+    generation: int
+    path: Path
+    ok: bool
+    message: str
+    stations: int = 0
+    first_day: str = ""
+    last_day: str = ""
+    values: int = 0
+    size_bytes: int = 0
+    modified: str = ""
+
+
+def _describe_store_file(home: Home, generation: int) -> StoreFile | None:
+    path = generation_path(home, generation)
+    if not path.exists():
+        return None
+    st = path.stat()
+    info = StoreFile(
+        generation,
+        path,
+        False,
+        "",
+        size_bytes=st.st_size,
+        modified=datetime.fromtimestamp(st.st_mtime, UTC).isoformat(timespec="seconds"),
+    )
+    try:
+        ds = read_netcdf(path)
+    except Exception as exc:  # noqa: BLE001 - any failure to read is what this check reports
+        info.message = f"cannot be read (truncated or damaged): {type(exc).__name__}: {exc}"
+        return info
+    if "station" not in ds.dims or "time" not in ds.dims:
+        info.message = "not an observation store (no station and time dimensions)"
+        return info
+    info.ok = True
+    info.stations = int(ds.sizes["station"])
+    if ds.sizes["time"]:
+        info.first_day = str(pd.Timestamp(ds["time"].values[0]).date())
+        info.last_day = str(pd.Timestamp(ds["time"].values[-1]).date())
+    info.values = int(sum(int(np.isfinite(ds[v].values).sum()) for v in ds.data_vars if ds[v].dtype.kind == "f"))
+    info.message = f"{info.stations} stations, {info.first_day}..{info.last_day}, {info.values} values"
+    return info
+
+
+def check_store(home: Home, generations: int = STORE_GENERATIONS) -> list[StoreFile]:
+    """Read the current store and each kept generation fully; one StoreFile each (missing files left out)."""
+    found = [_describe_store_file(home, k) for k in range(0, generations + 1)]
+    return [f for f in found if f is not None]
+
+
+def restore_store(home: Home, generation: int) -> Path:
+    """Make generation `generation` (1 = the store before the last write) the current store, under the store lock.
+
+    The generation is read fully first (StoreCorrupt if it cannot be); the current store, readable or not, is kept
+    as `observations.nc.replaced-<UTC time>` so that nothing is lost. Returns the store path."""
+    from forecasting.locks import STORE, home_lock
+
+    if int(generation) < 1:
+        raise ValueError("generation must be 1 (the previous store) or older")
+    src = generation_path(home, generation)
+    with home_lock(home, STORE):
+        if not src.exists():
+            kept = [f.generation for f in check_store(home) if f.generation > 0]
+            raise FileNotFoundError(f"no store generation {generation} ({src}); kept: {kept or 'none'}")
+        info = _describe_store_file(home, generation)
+        if info is None or not info.ok:
+            raise StoreCorrupt(f"{src}: {info.message if info else 'missing'}; choose another generation")
+        path = home.observations
+        if path.exists():
+            stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+            os.replace(path, path.with_name(f"observations.nc.replaced-{stamp}"))
+        try:
+            with atomic_target(path) as tmp:
+                shutil.copy2(src, tmp)
+        except OSError as exc:
+            raise _write_error(path, exc) from exc
+    return path
 
 
 def read_netcdf(path: Path) -> xr.Dataset:
@@ -95,9 +284,20 @@ def read_netcdf(path: Path) -> xr.Dataset:
 
 
 def open_store(path: Path) -> xr.Dataset | None:
-    """The stored observation dataset, or None if nothing was ingested yet."""
+    """The stored observation dataset, or None if nothing was ingested yet.
+
+    Raises StoreCorrupt (a message saying what to do, not an HDF traceback) if the file cannot be read."""
     path = Path(path)
-    return read_netcdf(path) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        return read_netcdf(path)
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        raise StoreCorrupt(
+            f"the observation store {path} cannot be read ({type(exc).__name__}: {exc}); it may be truncated or "
+            "damaged: 'tasqyn store check' lists the kept generations, 'tasqyn store restore 1' restores the "
+            "previous one"
+        ) from exc
 
 
 def read_station(path: Path, station_id: str) -> xr.Dataset:
