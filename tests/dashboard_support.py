@@ -92,6 +92,7 @@ def publish_synthetic(
     run_id: str | None = None,
     publish: bool = True,
     review_status: str = "unreviewed",
+    model_name: str = "persistence",
 ) -> str:
     """Build a synthetic forecast from `home`'s store, add thresholds and risk, write it in the home's forecast
     folder and record it in the database (published as `review_status`, or a draft). Returns the run id."""
@@ -105,7 +106,9 @@ def publish_synthetic(
     store = open_store(home.observations)
     assert store is not None, "nothing ingested"
     run_id = run_id or f"test-{issue_date}-{int(time.time() * 1000) % 10**8}"
-    fc = synthetic_forecast(store, issue_date, growth=GROWTH if growth is None else growth, run_id=run_id)
+    fc = synthetic_forecast(
+        store, issue_date, growth=GROWTH if growth is None else growth, run_id=run_id, model_name=model_name
+    )
     thresholds, _ = station_thresholds(store)
     fc = add_risk(fc, thresholds)
     day = fc.attrs["issue_date"]

@@ -23,6 +23,7 @@ def synthetic_forecast(
     spread: float = 0.15,
     growth: Mapping[str, float] | None = None,
     run_id: str = "synthetic",
+    model_name: str = "persistence",
 ) -> xr.Dataset:
     """A forecast dataset (data/FORMATS.md layout) from the last observations: NOT a forecast.
 
@@ -58,7 +59,7 @@ def synthetic_forecast(
     ds = xr.Dataset(
         {
             "discharge_m3s": (("station", "lead", "quantile"), data, {"units": "m3 s-1"}),
-            "model_name": ("station", np.array(["persistence"] * n_s, dtype=object)),
+            "model_name": ("station", np.array([model_name] * n_s, dtype=object)),
             "model_version": ("station", np.array(["synthetic-1"] * n_s, dtype=object)),
             "status": ("station", status),
             "message": ("station", np.where(status == "failed", "no discharge observations", "").astype(object)),

@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
 from forecasting.storage import write_netcdf_atomic
-from service.app import create_app
 from records.db import init_db, make_engine, make_session_factory, session_scope
 from records.publication import publish_forecast, save_thresholds
+from service.app import create_app
 from service.settings import Settings
 from tests.test_db import STATIONS, _drop_extra_schemas, make_forecast, new_pg_url, pg_schema, risk_store  # noqa: F401 (fixtures)
 
@@ -35,7 +35,7 @@ def _publish(home, store, thresholds, url: str) -> dict[str, str]:
     with session_scope(factory) as s:
         save_thresholds(s, thresholds)
     for i, (issue, flood, publish) in enumerate(
-        [(older, None, True), (latest, "PROTVA_SZ", True), (draft, "CH2232", False)]
+        [(older, None, True), (latest, "CH2185", True), (draft, "CH2232", False)]
     ):
         fc = make_forecast(store, thresholds, str(issue), flood=flood)
         path = home.forecasts_dir / str(issue) / f"forecast-run{i}.nc"
@@ -73,9 +73,12 @@ def test_health(api) -> None:
     r = client.get("/api/v1/health")
     assert r.status_code == 200
     body = r.json()
-    assert body["status"] == "ok" and body["database"] == "ok" and body["n_stations"] == 3
+    assert body["database"] == "ok" and body["n_stations"] == 3
     assert body["latest_issue_date"] == dates["latest"]
     assert body["newest_observation"] == "2020-12-31" and body["observation_age_days"] > 365
+    # a 2021 publication read today is outdated, the data is years old, the Protva has no current level: said so
+    assert body["status"] == "degraded" and body["outdated"] is True and body["forecast_age_days"] > 365
+    assert any("newest observation" in d for d in body["degraded"]) and body["n_no_level"] == 1
 
 
 def test_basins(api) -> None:
@@ -84,18 +87,21 @@ def test_basins(api) -> None:
     assert r.status_code == 200, r.text
     basins = {b["basin_id"]: b for b in r.json()}
     assert set(basins) == set(STATIONS)
+    ples = basins["CH2185"]
+    assert ples["level"] >= 2 and ples["level_label"] in ("danger", "extreme") and ples["state"] == "ok"
+    assert ples["issue_date"] == dates["latest"] and ples["review_status"] == "unreviewed"
+    assert 0.3 <= ples["probability"] <= 1 and ples["first_date"] > dates["latest"]
+    assert ples["name"] == "Plessur" and ples["data_age_days"] == 1 and ples["outdated"] is True
+    # the Protva (data of 2005) is no current data, never "normal"
     prot = basins["PROTVA_SZ"]
-    assert prot["level"] >= 2 and prot["level_label"] in ("danger", "extreme")
-    assert prot["issue_date"] == dates["latest"] and prot["review_status"] == "unreviewed"
-    assert 0.3 <= prot["probability"] <= 1 and prot["first_date"] > dates["latest"]
-    assert prot["name"] == "Protva"
+    assert prot["level"] is None and prot["state"] == "no_data" and prot["n_no_level"] == 1
+    assert prot["name"] == "Protva" and prot["data_age_days"] > 5000
     assert basins["CH2232"]["level"] == 0 and basins["CH2232"]["first_date"] is None
-    assert all(b["data_age_days"] is not None for b in basins.values())
     again = client.get("/api/v1/basins")
     assert again.headers.get("x-cache") == "hit" and again.json() == r.json()
     # history, a date without forecast, a draft date (not public), a malformed date
     old = client.get(f"/api/v1/basins?issue_date={dates['older']}").json()
-    assert {b["issue_date"] for b in old} == {dates["older"]} and max(b["level"] for b in old) == 0
+    assert {b["issue_date"] for b in old} == {dates["older"]} and max(b["level"] or 0 for b in old) == 0
     r = client.get("/api/v1/basins?issue_date=1999-01-01")
     assert r.status_code == 404 and r.json() == {"detail": "no published forecast for issue date 1999-01-01"}
     assert client.get(f"/api/v1/basins?issue_date={dates['draft']}").status_code == 404
@@ -111,7 +117,7 @@ def test_basins_geojson(api) -> None:
     assert fc.json()["type"] == "FeatureCollection" and set(feats) == set(STATIONS)
     assert feats["PROTVA_SZ"]["geometry"] is None  # no coordinates, no polygon
     assert feats["CH2232"]["geometry"]["type"] == "Point"
-    assert feats["PROTVA_SZ"]["properties"]["level"] >= 2
+    assert feats["PROTVA_SZ"]["properties"]["level"] is None and feats["CH2185"]["properties"]["level"] >= 2
     assert client.get("/api/v1/basins?format=geojson").json() == fc.json()
 
 
@@ -129,8 +135,12 @@ def test_basin_detail_and_unknown(api) -> None:
     r = client.get("/api/v1/basins/PROTVA_SZ")
     assert r.status_code == 200
     b = r.json()
-    assert b["stations"][0]["station_id"] == "PROTVA_SZ" and b["stations"][0]["lat"] is None
-    assert b["stations"][0]["trend"] == "rising" and b["level"] == b["stations"][0]["level"]
+    st = b["stations"][0]
+    assert st["station_id"] == "PROTVA_SZ" and st["lat"] is None
+    assert st["level"] is None and st["state"] == "stale" and "no current data" in st["reason"]
+    assert b["level"] is None and b["n_no_level"] == 1
+    b = client.get("/api/v1/basins/CH2185").json()
+    assert b["stations"][0]["trend"] == "rising" and b["level"] == b["stations"][0]["level"] >= 2
     r = client.get("/api/v1/basins/NOPE")
     assert r.status_code == 404 and "unknown basin 'NOPE'" in r.json()["detail"]
 
@@ -166,10 +176,13 @@ def test_station_forecast(api) -> None:
     assert r.status_code == 200, r.text
     f = r.json()
     assert f["issue_date"] == dates["latest"] and f["review_status"] == "unreviewed"
-    # the Protva record ends in 2005: the forecast is made but marked stale, with its data age
+    # the Protva record ends in 2005: the forecast is made but has no level, state stale, with its data age
     assert f["data_age_days"] == (dt.date.fromisoformat(dates["latest"]) - dt.date(2005, 12, 31)).days
     assert f["status"] == "stale" and f["model_version"] == "synthetic-1" and f["observations"] == []
+    assert f["state"] == "stale" and f["level"] is None and all(ld["level"] is None for ld in f["leads"])
+    assert f["outdated"] is True and f["forecast_age_days"] > 365
     assert len(f["leads"]) == 7
+    f = client.get("/api/v1/stations/CH2185/forecast").json()
     lead1, lead7 = f["leads"][0], f["leads"][-1]
     assert lead1["valid_date"] == str(dt.date.fromisoformat(dates["latest"]) + dt.timedelta(days=1))
     assert list(lead1["quantiles"]) == ["0.05", "0.1", "0.25", "0.5", "0.75", "0.9", "0.95"]
@@ -180,13 +193,13 @@ def test_station_forecast(api) -> None:
     assert f["level"] == max(ld["level"] for ld in f["leads"])
     assert {t["kind"] for t in f["thresholds"]} == {"warning", "danger", "extreme"}
     ch = client.get("/api/v1/stations/CH2185/forecast").json()
-    assert ch["data_age_days"] == 1 and ch["status"] == "ok"
+    assert ch["data_age_days"] == 1 and ch["status"] == "ok" and ch["state"] == "ok" and ch["reason"] is None
     obs = ch["observations"]
     # the 30 days up to the issue date 2021-01-01 (no observation on the issue day itself)
     assert len(obs) == 29 and obs[0]["date"] == "2020-12-03" and obs[-1]["date"] == "2020-12-31"
     assert obs[-1]["discharge_m3s"] > 0
     # history
-    old = client.get(f"/api/v1/stations/PROTVA_SZ/forecast?issue_date={dates['older']}").json()
+    old = client.get(f"/api/v1/stations/CH2185/forecast?issue_date={dates['older']}").json()
     assert old["issue_date"] == dates["older"] and old["level"] == 0
     assert client.get("/api/v1/stations/PROTVA_SZ/forecast?issue_date=2000-01-01").status_code == 404
     assert client.get("/api/v1/stations/PROTVA_SZ/forecast?issue_date=yesterday").status_code == 422
@@ -198,8 +211,10 @@ def test_forecast_csv(api) -> None:
     r = client.get("/api/v1/stations/CH2185/forecast.csv")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     lines = r.text.strip().splitlines()
-    assert lines[0].startswith("station_id,issue_date,review_status,data_age_days,model_version,lead,valid_date")
-    assert "q0.5_m3s" in lines[0] and lines[0].endswith("p_warning,p_danger,p_extreme,level")
+    assert lines[0].startswith(
+        "station_id,issue_date,review_status,forecast_age_days,data_age_days,state,model_name,model_version,lead,"
+    )
+    assert "q0.5_m3s" in lines[0] and lines[0].endswith("p_exceed_warning,p_exceed_danger,p_exceed_extreme,level")
     assert len(lines) == 8 and lines[1].startswith(f"CH2185,{dates['latest']},unreviewed,")
     assert client.get("/api/v1/stations/CH2185/forecast?format=csv").text == r.text
     assert client.get("/api/v1/stations/CH2185/forecast?format=xml").status_code == 422
@@ -340,7 +355,7 @@ def test_reviewers_see_drafts_and_basin_limits(api) -> None:
     from records.accounts import create_api_key
 
     client, _, dates = api
-    factory = client.app.state.session_factory
+    factory = client.app.state.tasqyn.session_factory
     with session_scope(factory) as s:
         hydro, _ = create_api_key(s, "hydro-test", "hydrologist")
         akimat, _ = create_api_key(s, "akimat-test", "akimat", basins=["CH2232"])

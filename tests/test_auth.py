@@ -10,7 +10,8 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from service import auth
+from records import accounts as auth
+from service import auth as web_auth
 from tests import dashboard_support as ds
 
 STATIONS = ["CH2141", "CH2185", "PROTVA_SZ"]
@@ -248,7 +249,7 @@ def test_login_form_session_csrf_and_rate_limit(service):
             follow_redirects=False,
         )
         assert r.status_code == 303 and r.headers["location"] == "/runs"
-        cookie = r.cookies.get(auth.SESSION_COOKIE) or c.cookies.get(auth.SESSION_COOKIE)
+        cookie = r.cookies.get(web_auth.SESSION_COOKIE) or c.cookies.get(web_auth.SESSION_COOKIE)
         assert cookie and "akim1" not in cookie  # signed id, not the name
         page = c.get("/").text
         assert "akim1" in page and 'data-station="CH2185"' not in page  # limited to CH2141

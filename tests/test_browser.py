@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from service import auth, i18n
+from records import accounts as auth
+from service import i18n
 from tests import dashboard_support as ds
 
 CHROMIUM = os.environ.get("TASQYN_CHROMIUM", "/usr/bin/chromium")

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from service import i18n
 from records.db import StationLevel
+from service import i18n
 from tests import dashboard_support as ds
 
 
@@ -62,19 +62,27 @@ def test_map_shows_coloured_stations_and_lists_protva(client):
     circles = re.findall(r'<circle class="st lvl(\w+)"[^>]*fill="(#[0-9a-f]{6})" data-station="([^"]+)"', page)
     assert len(circles) == 9  # the 10 real stations less the Protva (no coordinates)
     for lvl, colour, sid in circles:
-        assert int(lvl) == client.levels[sid] and colour == i18n.level_colour(client.levels[sid])
-    assert {int(lvl) for lvl, _, _ in circles} >= {0, 1, 2, 3}  # every colour appears
-    # the Protva: not on the map as a point, listed beside it, its basin polygon drawn in its level's colour
+        level = client.levels[sid]
+        assert lvl == ("none" if level is None else str(level)) and colour == i18n.level_colour(level)
+    assert {lvl for lvl, _, _ in circles} >= {"0", "1", "2", "3", "none"}  # every colour appears, and grey
+    # the Chatkal (record ends in 1967) has no current data on 1 June 2020: grey with its reason, never "Normal"
+    assert client.levels["UZ16279_chatkal_khudaydod"] is None
+    chatkal = re.search(r'<tr data-station="UZ16279_chatkal_khudaydod"[^>]*>.*?</tr>', page, re.S).group(0)
+    assert 'data-state="stale"' in chatkal and "No current data" in chatkal and "Normal" not in chatkal
+    assert "no current data: newest observation" in chatkal
+    assert 'id="legend-grey"' in page and 'id="grey-note"' in page
+    # the Protva: not on the map as a point, listed beside it (grey: its record ends in 2005), its basin polygon
+    # drawn grey
     assert "PROTVA_SZ" not in {sid for _, _, sid in circles}
     side = page[page.index('id="no-coords"') :]
-    assert "Protva - Spas-Zagorye" in side[: side.index("</table>")]
-    assert re.search(r'<path class="basin lvl\d"[^>]*data-basin="PROTVA_SZ"', page)
-    # issue date, review status and data age always visible
+    assert "Protva - Spas-Zagorye" in side[: side.index("</table>")] and "No current data" in side
+    assert re.search(r'<path class="basin lvlnone"[^>]*data-basin="PROTVA_SZ"', page)
+    # issue date, review status and forecast age always visible; a 2020 forecast read today is outdated, in red
     assert 'id="issue-date">1 June 2020<' in page
     assert 'id="review-status"' in page and "published without review" in page
-    assert 'id="data-age"' in page
+    assert 'id="forecast-age" class="outdated"' in page and 'id="outdated-banner"' in page
     # the one station at the extreme level (the Albula, grown x1.25) with its phrase in the station list
-    row = re.search(r'<tr data-station="CH2141" data-level="3">.*?</tr>', page, re.S)
+    row = re.search(r'<tr data-station="CH2141" data-level="3"[^>]*>.*?</tr>', page, re.S)
     assert row and '<div class="phrase">Extreme level possible (35%) from 8 June</div>' in row.group(0)
     assert page.count("Extreme level") == 1
     assert "cdn" not in page.lower() and "https://" not in page  # nothing from the internet
@@ -106,21 +114,26 @@ def test_station_page_hydrograph_fan_thresholds_csv(client):
     rows = re.findall(r"<tr>\s*<td>(\d)</td>", page[page.index('id="lead-table"') :])
     assert rows == [str(k) for k in range(1, 8)]
     assert "Danger level" in page and "from 8 June" in page
-    assert "No backtest has been run for this station yet." in page
+    assert 'id="skill-other-model"' in page  # a persistence forecast: the model's backtest skill is not its own
     assert "This forecast has no explanation" in page  # the synthetic forecast carries no driver contributions
     r = client.get("/stations/CH2185/forecast.csv")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     lines = r.text.strip().splitlines()
-    assert lines[0].startswith("station_id,issue_date,review_status,lead,valid_date,q0.05_m3s")
-    assert "p_exceed_danger" in lines[0] and len(lines) == 8
-    assert lines[1].startswith("CH2185,2020-06-01,unreviewed,1,2020-06-02,")
+    # the same CSV as the API's (one export: records.published.forecast_csv)
+    api = client.get("/api/v1/stations/CH2185/forecast.csv?issue_date=2020-06-01")
+    assert r.text == api.text and "p_exceed_danger" in lines[0] and len(lines) == 8
+    assert lines[1].startswith("CH2185,2020-06-01,unreviewed,")
 
 
 @pytest.mark.realdata
-def test_station_page_shows_backtest_skill(client):
+def test_station_page_shows_backtest_skill(real_data, tmp_path):
     import json
 
-    home = client.app.state.dashboard.home
+    from service.app import create_app
+
+    home = ds.copy_home(ds.prepared_store(real_data, ["CH2141"]), tmp_path / "home")
+    settings = ds.settings_for(home)
+    ds.publish_synthetic(home, settings, model_name="lightgbm")
     home.backtest_dir.mkdir(parents=True, exist_ok=True)
     report = {
         "stations": {
@@ -136,25 +149,24 @@ def test_station_page_shows_backtest_skill(client):
         }
     }
     (home.backtest_dir / "report.json").write_text(json.dumps(report))
-    try:
-        page = client.get("/stations/CH2141?lang=en").text
-        table = page[page.index('id="skill-table"') :]
-        assert "0.64" in table and "0.43" in table and "88%" in table and "report.json" in page
-    finally:
-        (home.backtest_dir / "report.json").unlink()
+    with TestClient(create_app(settings)) as c:
+        page = c.get("/stations/CH2141?lang=en").text
+    table = page[page.index('id="skill-table"') :]
+    assert "0.64" in table and "0.43" in table and "88%" in table and "report.json" in page
 
 
 @pytest.mark.realdata
 def test_basin_runs_and_protva_pages(client):
     page = client.get("/basins/PROTVA_SZ?lang=ru").text
-    assert "Protva - Spas-Zagorye" in page and "устаревшие данные" in page  # stale: record ends in 2005
+    assert "Protva - Spas-Zagorye" in page and "Нет актуальных данных" in page  # stale: record ends in 2005
+    assert 'id="basin-no-level"' in page and 'data-state="stale"' in page
     assert 'data-basin="PROTVA_SZ"' in page  # its outline on the basin map
     st = client.get("/stations/PROTVA_SZ?lang=en").text
     assert "no coordinates" in st and 'class="observed"' not in st  # no observations near 2020
     runs = client.get("/runs?lang=en").text
     assert client.run_id in runs and "published without review" in runs
     assert 'id="audit-login"' in runs and 'id="audit-table"' not in runs  # the trail is for signed-in users
-    assert re.search(r'<td class="numc warn">2</td>', runs)  # Protva and Chatkal are stale
+    assert re.search(r'<td class="numc warn"[^>]*>2<div class="small">No current data: 2<br>', runs)  # Protva, Chatkal
 
 
 @pytest.mark.realdata
@@ -188,21 +200,31 @@ def test_map_with_500_synthetic_stations(tmp_path):
 def test_map_svg_offline_outline_and_optional_tiles(tmp_path):
     """Without a tile URL the map is an outline only; with one, tiles of the view are referenced (the browser would
     load them from the configured server); station points are placed in Web Mercator."""
-    from service.dashboard import DashboardConfig, StationRow, map_svg, merc
+    from records.published import StationLevelView
+    from service.svg.geo_map import map_svg, merc
+
+    def row(sid: str, name: str, lat: float | None, lon: float | None, level: int | None) -> StationLevelView:
+        state = "ok" if level is not None else "stale"
+        return StationLevelView(
+            station_id=sid, name=name, river="", basin_id="B", lat=lat, lon=lon, level=level, level_label=state,
+            state=state, reason=None, model_level=level, first_date=None, probability=None, trend=None,
+            data_age_days=None, model_name=None, status=None, stale=False, message=None,
+        )  # fmt: skip
 
     st = [
-        StationRow("11433", "Atbasar", "Esil", "ESIL", 51.7978, 68.3689, 2),
-        StationRow("11001", "Boran", "Kara Ertis", "ERTIS", 48.0045, 85.2222, 0),
-        StationRow("X", "No coords", "", "ESIL", None, None, 1),
+        row("11433", "Atbasar", 51.7978, 68.3689, 2),
+        row("11001", "Boran", 48.0045, 85.2222, 0),
+        row("11124", "Berel", 49.3658, 86.4484, None),
+        row("X", "No coords", None, None, 1),
     ]
-    home = ds.Home(tmp_path / "h")
-    offline = str(map_svg(DashboardConfig(home=home), st, [], "en"))
+    offline = str(map_svg({}, st, [], "en"))
     assert "<image" not in offline and 'class="land"' in offline
-    assert offline.count("<circle") == 2 and 'data-station="X"' not in offline
+    assert offline.count("<circle") == 3 and 'data-station="X"' not in offline
+    assert 'fill="#9aa0a6" data-station="11124" data-level="none"' in offline  # no current data: grey
     x, y = merc(68.3689, 51.7978)
     assert f'cx="{x * 100000:.0f}" cy="{y * 100000:.0f}"' in offline
     assert 'fill="#d7301f" data-station="11433"' in offline
-    tiles = str(map_svg(DashboardConfig(home=home, tile_url="http://tiles.local/{z}/{x}/{y}.png"), st, [], "en"))
+    tiles = str(map_svg({}, st, [], "en", tile_url="http://tiles.local/{z}/{x}/{y}.png"))
     hrefs = re.findall(r'<image href="http://tiles\.local/(\d+)/(\d+)/(\d+)\.png"', tiles)
     assert 1 <= len(hrefs) <= 64 and len({z for z, _, _ in hrefs}) == 1
     z = int(hrefs[0][0])
@@ -212,7 +234,7 @@ def test_map_svg_offline_outline_and_optional_tiles(tmp_path):
 
 def test_hydrograph_keeps_the_data_legible():
     """Thresholds within reach are drawn as lines; those far above the data are named above the plot."""
-    from service.dashboard import hydrograph_svg
+    from service.svg.charts import hydrograph_svg
 
     issue = dt.date(2024, 4, 10)
     obs = [(issue - dt.timedelta(days=k), 5.0 + k % 3) for k in range(30, -1, -1)]

@@ -133,7 +133,7 @@ def test_basin_pages_without_a_current_outlook_render(client):
 
 def test_outlook_of_a_past_season_is_one_line(outlook_home, tmp_path):
     """Only outlooks up to 1 March 2019 exist; on 1 September 2019 that season is over: a one-line note."""
-    from service.dashboard import outlook_view
+    from service.pages.outlook_view import outlook_view
 
     h, _, _, _ = outlook_home
     (tmp_path / "outlooks").mkdir()

@@ -15,16 +15,15 @@ from sqlalchemy.engine import Engine
 
 from forecasting.risk import add_risk
 from forecasting.thresholds import station_thresholds
+from records.accounts import ANONYMOUS
 from records.db import (
     BasinLevel,
     ForecastRun,
     ReviewAction,
     StationLevel,
     init_db,
-    latest_published_run,
     make_engine,
     make_session_factory,
-    published_run_for_date,
     session_scope,
 )
 from records.migrations import current_revision
@@ -36,6 +35,7 @@ from records.publication import (
     record_run,
     save_thresholds,
 )
+from records.published import visible_run
 from tests.synthetic import synthetic_forecast
 from tests.test_thresholds import make_subset
 
@@ -117,8 +117,10 @@ def risk_store(real_data: Path, tmp_path_factory: pytest.TempPathFactory):
     return home, store, thresholds
 
 
-def make_forecast(store: xr.Dataset, thresholds, issue: str | None = None, flood: str | None = "PROTVA_SZ"):
-    """A synthetic forecast with risk; `flood` gets a median rising to 1.5 x its danger threshold by lead 7."""
+def make_forecast(store: xr.Dataset, thresholds, issue: str | None = None, flood: str | None = "CH2185"):
+    """A synthetic forecast with risk; `flood` gets a median rising to 1.5 x its danger threshold by lead 7.
+    The issue date defaults to the day after the newest observation of any station (2021-01-01): the Protva's
+    record ends in 2005, so the Protva is stale there (no level, state `stale`)."""
     base = synthetic_forecast(store, issue)
     growth = {}
     if flood is not None:
@@ -139,7 +141,7 @@ def test_migrations_create_all_tables(db_url: str) -> None:
     e = make_engine(db_url)
     init_db(e)
     init_db(e)  # idempotent
-    assert current_revision(e) == "0001"
+    assert current_revision(e) == "0002"
     names = set(inspect(e).get_table_names())
     assert {
         "forecast_runs",
@@ -160,19 +162,26 @@ def test_publication_rerun_and_failure(db_url: str, risk_store) -> None:
     fc = make_forecast(store, thresholds)
     issue = dt.date.fromisoformat(fc.attrs["issue_date"])
     with session_scope(factory) as s:
-        assert latest_published_run(s) is None
+        assert visible_run(s, ANONYMOUS) is None
         record_run(s, "r1", issue)
         run = publish_forecast(s, fc, "r1", review_status="unreviewed", publish=True, forecast_path="f1.nc")
         assert run.status == "success" and run.published_at is not None
         assert (run.n_stations, run.n_forecast, run.n_failed) == (3, 3, 0)
     with session_scope(factory) as s:
-        first = latest_published_run(s)
+        first = visible_run(s, ANONYMOUS)
         assert first.run_id == "r1" and first.review_status == "unreviewed"
         levels = {r.station_id: r for r in s.scalars(select(StationLevel).where(StationLevel.run_id == first.id))}
-        assert levels["PROTVA_SZ"].level >= 2 and levels["PROTVA_SZ"].first_date is not None
-        assert levels["CH2232"].level == 0
+        assert levels["CH2185"].level >= 2 and levels["CH2185"].first_date is not None
+        assert levels["CH2232"].level == 0 and levels["CH2232"].state == "ok"
+        # the Protva's newest observation is 15 years before the issue date: no level, never "normal"
+        prot = levels["PROTVA_SZ"]
+        assert prot.level is None and prot.state == "stale" and prot.data_age_days > 5000
+        assert "no current data" in prot.message and prot.model_level is not None
         basins = {b.basin_id: b for b in s.scalars(select(BasinLevel).where(BasinLevel.run_id == first.id))}
-        assert basins["PROTVA_SZ"].level == levels["PROTVA_SZ"].level and basins["CH2232"].n_stations == 1
+        assert basins["CH2185"].level == levels["CH2185"].level and basins["CH2232"].n_stations == 1
+        assert basins["PROTVA_SZ"].level is None and basins["PROTVA_SZ"].n_no_level == 1
+        assert first.n_stale == 1 and first.state_counts == {"ok": 2, "stale": 1}
+        assert first.run_config["alert_probability"] == 0.3
         assert s.scalars(select(ReviewAction)).one().action == "auto_publish"
         # writing the same run again is idempotent: the same rows, not twice as many
         publish_forecast(s, fc, "r1", review_status="unreviewed", publish=True, forecast_path="f1.nc")
@@ -183,21 +192,21 @@ def test_publication_rerun_and_failure(db_url: str, risk_store) -> None:
         record_run(s, "r2", issue)
         fail_run(s, "r2", issue, "model crashed")
     with session_scope(factory) as s:
-        assert latest_published_run(s).run_id == "r1"
+        assert visible_run(s, ANONYMOUS).run_id == "r1"
         assert s.scalars(select(ForecastRun).where(ForecastRun.run_id == "r2")).one().status == "failed"
     # a successful draft rerun is not public until published; then it replaces r1 for that date
     calm = make_forecast(store, thresholds, flood=None)
     with session_scope(factory) as s:
         publish_forecast(s, calm, "r3", review_status="draft", publish=False)
     with session_scope(factory) as s:
-        assert latest_published_run(s).run_id == "r1"
+        assert visible_run(s, ANONYMOUS).run_id == "r1"
         run3 = s.scalars(select(ForecastRun).where(ForecastRun.run_id == "r3")).one()
         run3.published_at = dt.datetime.now(dt.UTC)
         run3.review_status = "approved"
     with session_scope(factory) as s:
-        assert latest_published_run(s).run_id == "r3"
-        assert published_run_for_date(s, issue).run_id == "r3"
-        assert published_run_for_date(s, issue - dt.timedelta(days=1)) is None
+        assert visible_run(s, ANONYMOUS).run_id == "r3"
+        assert visible_run(s, ANONYMOUS, issue).run_id == "r3"
+        assert visible_run(s, ANONYMOUS, issue - dt.timedelta(days=1)) is None
     e.dispose()
 
 
@@ -213,7 +222,7 @@ def test_failed_station_is_reported(db_url: str, risk_store) -> None:
         run = publish_forecast(s, fc, "rf", publish=True)
         assert (run.n_forecast, run.n_failed) == (2, 1)
         row = s.scalars(select(StationLevel).where(StationLevel.station_id == "CH2185")).one()
-        assert row.status == "failed" and row.level == 0 and "no model" in row.message
+        assert row.status == "failed" and row.state == "failed" and row.level is None and "no model" in row.message
     e.dispose()
 
 
@@ -242,15 +251,15 @@ def test_basin_of_stations_from_the_store(db_url: str, risk_store) -> None:
     from forecasting.store import station_table
 
     home, store, thresholds = risk_store
-    fc = make_forecast(store, thresholds)  # the Protva floods
+    fc = make_forecast(store, thresholds)  # the Plessur floods, the Protva is stale
     table = station_table(store)
-    table.loc[["CH2232", "PROTVA_SZ"], "basin"] = "oka"
+    table.loc[["CH2185", "PROTVA_SZ"], "basin"] = "oka"
     e = engine_for(db_url)
     with session_scope(make_session_factory(e)) as s:
         run = publish_forecast(s, fc, "rb", publish=True, stations=table)
         basins = {b.basin_id: b for b in s.scalars(select(BasinLevel).where(BasinLevel.run_id == run.id))}
-        assert set(basins) == {"oka", "CH2185"} and basins["oka"].n_stations == 2
-        prot = s.scalars(select(StationLevel).where(StationLevel.station_id == "PROTVA_SZ")).one()
-        assert prot.basin_id == "oka" and basins["oka"].level == prot.level >= 2
-        assert basins["oka"].first_date == prot.first_date
+        assert set(basins) == {"oka", "CH2232"} and basins["oka"].n_stations == 2
+        ples = s.scalars(select(StationLevel).where(StationLevel.station_id == "CH2185")).one()
+        assert ples.basin_id == "oka" and basins["oka"].level == ples.level >= 2
+        assert basins["oka"].first_date == ples.first_date and basins["oka"].n_no_level == 1  # the stale Protva
     e.dispose()

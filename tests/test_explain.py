@@ -102,8 +102,9 @@ def test_main_drivers_in_percent():
 
 @pytest.mark.parametrize("lang", ["en", "ru", "kk"])
 def test_dashboard_says_why_in_three_languages(real_ds, lang):
-    from service import i18n
     from service.dashboard import station_forecast, why_short, why_view
+
+    from service import i18n
 
     ds = real_ds.sel(station=["PROTVA_SZ"], time=slice("1990-01-01", "2004-03-20"))
     bm = fit_basin_model("PROTVA_SZ", {"PROTVA_SZ": station_frame(ds, "PROTVA_SZ")}, leads=[1, 3, 7], params=FAST)

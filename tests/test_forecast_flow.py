@@ -36,7 +36,9 @@ def _prepare(real_data, home, tmp_path):
 def test_forecast_flow_reports_every_station_and_reruns_idempotently(prefect_harness, real_data, home, tmp_path):
     from flows.forecast import forecast_flow
     from flows.train import train_flow
-    from records.db import ForecastRun, latest_published_run, open_database
+    from records.accounts import ANONYMOUS
+    from records.db import ForecastRun, open_database
+    from records.published import visible_run
 
     _prepare(real_data, home, tmp_path)
     trained = train_flow(home=str(home.root), basins=["CH2232", "CH2185"])
@@ -67,7 +69,7 @@ def test_forecast_flow_reports_every_station_and_reruns_idempotently(prefect_har
 
     engine, factory = open_database(f"sqlite:///{home.database}")
     with factory() as s:
-        assert latest_published_run(s).run_id == second["run_id"]
+        assert visible_run(s, ANONYMOUS).run_id == second["run_id"]
         # A run that fails (no store any more) is recorded failed; the publication stays the previous one.
         home.observations.rename(home.observations.with_suffix(".bak"))
         with pytest.raises(FileNotFoundError):
@@ -75,5 +77,5 @@ def test_forecast_flow_reports_every_station_and_reruns_idempotently(prefect_har
         s.expire_all()
         failed = s.scalars(select(ForecastRun).where(ForecastRun.status == "failed")).all()
         assert len(failed) == 1 and str(failed[0].issue_date) == "2021-01-01"
-        assert latest_published_run(s).run_id == second["run_id"]
+        assert visible_run(s, ANONYMOUS).run_id == second["run_id"]
     engine.dispose()

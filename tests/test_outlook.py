@@ -197,9 +197,9 @@ def test_outlook_does_not_look_past_the_issue_date(real_data: Path) -> None:
 def test_flow_cli_and_api(real_data: Path, tmp_path: Path, home) -> None:
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
+    from service.api import get_home, get_principal
 
     from flows.outlook import run_outlook
-    from service.api import get_home, get_principal
     from service.routers.outlook import router
 
     data = tmp_path / "data"

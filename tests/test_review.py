@@ -10,8 +10,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from service import auth, review
+from records import accounts as auth
+from records import review
 from records.db import BasinLevel, ForecastRun, ReviewAction, StationLevel
+from service import auth as web_auth
 from tests import dashboard_support as ds
 
 STATIONS = ["CH2141", "CH2185", "PROTVA_SZ"]
@@ -191,7 +193,13 @@ def test_dashboard_review_forms_and_audit_page(draft):
         r = c.post(f"/forecasts/{day}/review", data={**form, "reason": ""}, follow_redirects=False)
         assert r.status_code == 303 and "error=1" in r.headers["location"]
         r = c.post(f"/forecasts/{day}/review", data={**form, "reason": "bridge survey"}, follow_redirects=False)
-        assert r.status_code == 303 and r.headers["location"].startswith("/stations/CH2141?msg=")
+        # back on the page, showing the draft acted on (its issue date), with the change
+        assert r.status_code == 303 and r.headers["location"].startswith(f"/stations/CH2141?issue_date={day}&msg=")
+        after = c.get(r.headers["location"] + "&lang=en").text
+        assert 'data-level="2"' in after and "You are looking at a draft" in after and "bridge survey" in after
+        # approval shows what will be published before the click that publishes
+        summary = c.get(f"/runs/{day}/approve?lang=en").text
+        assert 'id="approve-basins"' in summary and "bridge survey" in summary and 'id="approve-submit"' in summary
         assert (
             c.post(f"/forecasts/{day}/review", data={**form, "reason": "x", "csrf_token": "forged"}).status_code == 403
         )
@@ -200,7 +208,7 @@ def test_dashboard_review_forms_and_audit_page(draft):
         runs = c.get("/runs?lang=en").text
         assert "bridge survey" in runs and "hydro1" in runs and "Danger" in runs
         # the public (anonymous) view shows the override and its reason
-        c.cookies.delete(auth.SESSION_COOKIE)
+        c.cookies.delete(web_auth.SESSION_COOKIE)
         page = c.get("/stations/CH2141?lang=en").text
         assert "Set by a hydrologist: bridge survey" in page and 'data-level="2"' in page
         api = c.get("/api/v1/basins/CH2141").json()

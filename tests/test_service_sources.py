@@ -1,6 +1,6 @@
 """One source each for what the API and the dashboard both show: station metadata (forecasting.store.station_table
-through service.api.station_records), basin polygons (forecasting.basins.read_basins through
-service.api.basin_geometries) and the backtest skill (service.api.backtest_skill, the newest report with the
+through records.published.station_infos), basin polygons (forecasting.basins.read_basins through
+ServiceState.basin_geometries) and the backtest skill (ServiceState.backtest_skill, the newest report with the
 station)."""
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from fastapi.testclient import TestClient
 from forecasting.basins import BasinFileError, read_basins
 from forecasting.home import Home
 from forecasting.store import station_table
-from service.api import ServiceState, backtest_reports, backtest_skill, basin_geometries, station_records
+from records.published import station_infos, usable_series
 from service.cache import ResponseCache
-from service.dashboard import _rings, station_metadata
 from service.settings import Settings
+from service.state import ServiceState, _load_store, backtest_reports
+from service.svg.geo_map import rings
 from tests import dashboard_support as ds
 
 SQUARE = [[[10.0, 50.0], [11.0, 50.0], [11.0, 51.0], [10.0, 51.0], [10.0, 50.0]]]
@@ -47,14 +48,12 @@ def test_station_metadata_has_one_source() -> None:
     store = _store()
     table = station_table(store)
     assert table.loc["B", "name"] == "" and table.loc["B", "basin"] == "B" and table.loc["A", "basin"] == "ESIL"
-    rec = station_records(store)
-    assert rec["A"]["lat"] == 51.5 and rec["A"]["area_km2"] is None and rec["B"]["lat"] is None
-    assert rec["B"]["basin"] == "B" and rec["B"]["name"] == "" and rec["B"]["area_km2"] == 120.0
-    assert station_records(store) is rec and station_records(None) == {}  # made once per loaded store
-    meta = station_metadata(store)
-    assert meta["B"].name == "B" and meta["B"].basin == "B" and not meta["B"].has_coords
+    meta = station_infos(store)
+    assert meta["A"].lat == 51.5 and meta["A"].area_km2 is None and meta["B"].lat is None
+    assert meta["B"].basin_id == "B" and meta["B"].name == "B" and meta["B"].area_km2 == 120.0
+    assert meta["B"].name == "B" and meta["B"].basin_id == "B" and not meta["B"].has_coords
     assert (meta["A"].name, meta["A"].river, meta["A"].region, meta["A"].lat) == ("Alpha", "Esil", "Akmola", 51.5)
-    assert station_metadata(store) is meta and station_metadata(None) == {}
+    assert station_infos(None) == {}
 
 
 def _feature(bid: str) -> dict:
@@ -75,17 +74,21 @@ def test_basin_polygons_skip_a_bad_file_and_follow_changes(tmp_path: Path) -> No
         read_basins(folder)
     (folder / "broken.geojson").unlink()
 
-    polys = basin_geometries(folder, _rings)
+    def geometries(path: Path | None) -> dict:
+        return _state(Home(tmp_path / "h"), basins_path=path).basin_geometries(rings)
+
+    state = _state(Home(tmp_path / "h"), basins_path=folder)
+    polys = state.basin_geometries(rings)
     assert polys == {"A": [[[tuple(p) for p in SQUARE[0]]]]}
-    assert basin_geometries(folder, _rings) is polys  # read once while nothing changes
+    assert state.basin_geometries(rings) is polys  # read once while nothing changes
     (folder / "b.geojson").write_text(json.dumps(_feature("B")))
-    assert set(basin_geometries(folder, _rings)) == {"A", "B"}
-    assert set(basin_geometries(folder / "b.geojson", _rings)) == {"B"}  # a single file works too
-    assert basin_geometries(None, _rings) == {} and basin_geometries(tmp_path / "none", _rings) == {}
+    assert set(state.basin_geometries(rings)) == {"A", "B"}
+    assert set(geometries(folder / "b.geojson")) == {"B"}  # a single file works too
+    assert geometries(None) == {} and geometries(tmp_path / "none") == {}
 
 
-def _state(home: Home) -> ServiceState:
-    return ServiceState(Settings.from_env(home, "sqlite://"), None, None, ResponseCache())  # type: ignore[arg-type]
+def _state(home: Home, **settings: object) -> ServiceState:
+    return ServiceState(Settings.from_env(home, "sqlite://", **settings), None, None, ResponseCache())  # type: ignore[arg-type]
 
 
 def _report(path: Path, stations: dict, mtime: float, test_years: int = 5) -> None:
@@ -95,16 +98,16 @@ def _report(path: Path, stations: dict, mtime: float, test_years: int = 5) -> No
 
 def test_backtest_skill_comes_from_the_newest_report_with_the_station(home: Home) -> None:
     state = _state(home)
-    assert backtest_skill(state, "A") is None and backtest_reports(home) == []
+    assert state.backtest_skill("A") is None and backtest_reports(home.backtest_dir) == []
     home.backtest_dir.mkdir(parents=True, exist_ok=True)
     _report(home.backtest_dir / "report.json", {"A": {"leads": {"1": {"nse": 0.5}}}, "B": {"n_issues": 3}}, 1e9)
     _report(home.backtest_dir / "newer.json", {"A": {"leads": {"1": {"nse": 0.7}}}}, 2e9, test_years=3)
     (home.backtest_dir / "notes.json").write_text("[1, 2]")  # not a report: passed over
-    a = backtest_skill(state, "A")
+    a = state.backtest_skill("A")
     assert a == {"report": "backtest/newer.json", "test_years": 3, "leads": {"1": {"nse": 0.7}}}
-    assert backtest_skill(state, "B") == {"report": "backtest/report.json", "test_years": 5, "n_issues": 3}
-    assert backtest_skill(state, "C") is None
-    assert [Path(p).name for p, _ in backtest_reports(home)] == ["newer.json", "notes.json", "report.json"]
+    assert state.backtest_skill("B") == {"report": "backtest/report.json", "test_years": 5, "n_issues": 3}
+    assert state.backtest_skill("C") is None
+    assert [Path(p).name for p, _ in backtest_reports(home.backtest_dir)] == ["newer.json", "notes.json", "report.json"]
 
 
 @pytest.mark.realdata
@@ -113,7 +116,7 @@ def test_api_and_station_page_show_the_same_skill(real_data: Path, tmp_path: Pat
 
     h = ds.copy_home(ds.prepared_store(real_data, ["CH2141"]), tmp_path / "home")
     settings = ds.settings_for(h, cache_revalidate_s=0.0)
-    ds.publish_synthetic(h, settings)
+    ds.publish_synthetic(h, settings, model_name="lightgbm")  # the skill shown is that of the model that made it
     h.backtest_dir.mkdir(parents=True, exist_ok=True)
 
     def entry(skill: float) -> dict:
@@ -145,8 +148,6 @@ def test_observations_served_from_the_cached_store_leave_out_flagged_levels(tmp_
 
     from forecasting.flags import SPIKE
     from forecasting.storage import write_netcdf_atomic
-    from service.api import _load_store
-    from service.dashboard import observations
 
     days = np.array(["2024-04-01", "2024-04-02", "2024-04-03"], dtype="datetime64[ns]")
     store = xr.Dataset(
@@ -159,10 +160,10 @@ def test_observations_served_from_the_cached_store_leave_out_flagged_levels(tmp_
         coords={"station": ["A"], "time": days},
     )
     path = write_netcdf_atomic(store, tmp_path / "observations.nc")
-    cached = _load_store(path)
-    levels = observations(cached, "A", dt.date(2024, 4, 1), dt.date(2024, 4, 3), "water_level_cm")
+    cached = _load_store(path).data
+    levels = usable_series(cached, "A", dt.date(2024, 4, 1), dt.date(2024, 4, 3), "water_level_cm")
     assert levels == [(dt.date(2024, 4, 1), 310.0), (dt.date(2024, 4, 3), 320.0)]  # the spike of 999 cm left out
-    assert observations(cached, "A", dt.date(2024, 4, 1), dt.date(2024, 4, 3)) == [
+    assert usable_series(cached, "A", dt.date(2024, 4, 1), dt.date(2024, 4, 3)) == [
         (dt.date(2024, 4, 1), 5.0),
         (dt.date(2024, 4, 2), 6.0),
     ]
