@@ -21,6 +21,7 @@ import xarray as xr
 from forecasting import flags
 from forecasting.canonical import AdapterResult, QuarantinedRow
 from forecasting.ids import ID_RULE, id_problem
+from forecasting.validate import clean_metadata, date_problem, date_window, dates_outside
 from forecasting.variables import STATION_NUMBER_FIELDS, STATION_TEXT_FIELDS, VARIABLES, qc_name
 
 SYMBOL_VAR = "water_level_cm_symbol"
@@ -124,6 +125,27 @@ def drop_invalid_ids(obs: pd.DataFrame) -> tuple[pd.DataFrame, list[QuarantinedR
     return obs[~bad], quarantine
 
 
+def drop_dates_outside_window(obs: pd.DataFrame) -> tuple[pd.DataFrame, list[QuarantinedRow]]:
+    """Observations without the rows dated outside the accepted window (forecasting.validate.date_window, default
+    1850-01-01 .. today + 366 days), which are quarantined: a year 1700 or 2200 would stretch every station's time
+    axis. The store's own guard; adapters check dates where they read them."""
+    bad = dates_outside(obs["date"].to_numpy())
+    if not bad.any():
+        return obs, []
+    window = date_window()
+    quarantine = [
+        QuarantinedRow(
+            str(r.source_file),
+            int(r.source_row),
+            "date",
+            f"station {r.station_id}: {date_problem(pd.Timestamp(r.date), window)}; not stored",
+            f"{r.station_id},{pd.Timestamp(r.date).date()},{r.variable},{r.value}",
+        )
+        for r in obs[bad].itertuples(index=False)
+    ]
+    return obs[~bad], quarantine
+
+
 def build_dataset(result: AdapterResult) -> tuple[xr.Dataset, list[QuarantinedRow]]:
     """Turn adapter output into the canonical dataset. Returns (dataset, quarantined duplicate rows)."""
     obs = result.observations
@@ -131,6 +153,8 @@ def build_dataset(result: AdapterResult) -> tuple[xr.Dataset, list[QuarantinedRo
     obs, quarantine = drop_nonfinite(obs)
     obs, bad_ids = drop_invalid_ids(obs)
     quarantine.extend(bad_ids)
+    obs, bad_dates = drop_dates_outside_window(obs)
+    quarantine.extend(bad_dates)
     unique, conflicts, dups = deduplicate(obs)
     quarantine.extend(dups)
     station_ids = sorted(str(s) for s in unique["station_id"].unique())  # registry rows without data are not stored
@@ -180,11 +204,24 @@ def build_dataset(result: AdapterResult) -> tuple[xr.Dataset, list[QuarantinedRo
 
 def check_station_ids(stations: pd.DataFrame) -> tuple[pd.DataFrame, list[QuarantinedRow]]:
     """Station metadata with every basin id that breaks the id rule blanked (the station becomes its own basin),
-    each reported. The store's guard for the metadata of any adapter."""
-    if "basin" not in stations or stations.empty:
+    and every implausible number left out (forecasting.validate: latitude, longitude, area, thresholds out of
+    order), each reported. The store's guard for the metadata of any adapter."""
+    if stations.empty:
         return stations, []
     out = stations.copy()
     quarantine = []
+    numeric = [f for f in STATION_NUMBER_FIELDS if f in out.columns]
+    for sid, row in out[numeric].iterrows():
+        _, problems = clean_metadata({f: row[f] for f in numeric})
+        for field, why in problems:
+            fields = [field]
+            if field == "thresholds":  # the set of one unit, named in the reason
+                fields = [f for f in numeric if f.endswith("m3s" if "in m3/s" in why else "_cm")]
+            for f in fields:
+                out.loc[sid, f] = np.nan
+            quarantine.append(QuarantinedRow("station metadata", None, field, f"station {sid}: {why}", ""))
+    if "basin" not in out:
+        return out, quarantine
     for sid, basin in out["basin"].items():
         if basin is None or (isinstance(basin, float) and np.isnan(basin)) or basin == "":
             continue

@@ -10,6 +10,7 @@ import pytest
 from forecasting.ingest import ingest
 from forecasting.sources import get_adapter
 from forecasting.sources.snow_survey import COMPUTED_NOTE, parse_survey_file, read_surveys
+from forecasting.validate import date_window
 
 FIX = Path(__file__).resolve().parent / "fixtures" / "snow" / "surveys"
 SURVEY = FIX / "ertis_2024.csv"
@@ -118,7 +119,8 @@ def test_cells_are_read_with_the_shared_kazhydromet_parsers(tmp_path: Path) -> N
         (4, "Высота снега, см"): "not a number: 'нб'",
         (5, "Высота снега, см"): "not a number: 'inf'",
         (7, "Дата"): "unparsable date ''",
-        (8, "Дата"): "unparsable date '15.02.1024'",
+        (8, "Дата"): f"date 1024-02-15 outside the accepted window 1850-01-01..{date_window()[1]} "
+        "($TASQYN_DATE_MIN, $TASQYN_DATE_MAX)",
     }
     assert list(pts["date"].dt.strftime("%Y-%m-%d")) == ["2024-02-15", "2024-02-17", "2024-02-18", "2024-02-19"]
     assert list(pts["snow_depth_cm"].fillna(-1)) == [1040.5, -1, -1, 40.0]

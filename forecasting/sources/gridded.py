@@ -27,6 +27,8 @@ the time step in the file.
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +42,7 @@ from forecasting.basins import Basin, BasinFileError, geodesic_area_km2, read_ba
 from forecasting.canonical import AdapterResult, QuarantinedRow, empty_stations
 from forecasting.ids import ID_RULE, id_problem
 from forecasting.sources import register
+from forecasting.validate import date_problem, date_window
 
 EARTH_RADIUS_KM = 6371.0088  # mean Earth radius (IUGG), km
 
@@ -425,14 +428,136 @@ def basin_means(
         return result
     from forecasting.storage import NETCDF_LOCK  # here: storage imports the sources package
 
+    src = str(grid_path)
     try:
-        with NETCDF_LOCK, xr.open_dataset(grid_path, decode_times=True, mask_and_scale=True) as ds:
-            ds = ds.load()
-    except (OSError, ValueError) as exc:
-        result.quarantine.append(QuarantinedRow(str(grid_path), None, None, f"not a readable NetCDF file: {exc}"))
+        with NETCDF_LOCK, xr.open_dataset(grid_path, decode_times=False, mask_and_scale=True) as raw:
+            ds = _decode_days(raw, src, result)
+            if ds is None:
+                return result
+            try:
+                ds = standardise_grid(ds)
+            except GridError as exc:
+                result.quarantine.append(QuarantinedRow(src, None, None, str(exc)))
+                return result
+            ds = _basins_window(ds, basins)
+            names = variables or [str(v) for v in ds.data_vars]
+            used = [n for n in names if n in ds.data_vars and {"lat", "lon", "time"} <= set(ds[n].dims)]
+            needed = sum(ds[n].size * 8 for n in used)  # float64 once loaded
+            limit = max_grid_bytes()
+            if needed > limit:
+                dims = ", ".join(f"{k} {v}" for k, v in ds.sizes.items())
+                result.quarantine.append(
+                    QuarantinedRow(
+                        src,
+                        None,
+                        None,
+                        f"the grid needs {needed / 1e6:.0f} MB in memory over the basins' area ({dims}; variables "
+                        f"{', '.join(used)}), more than the limit of {limit / 1e6:.0f} MB (${MAX_GRID_ENV}, MB); "
+                        "split the file by time or cut it to the basins; not read",
+                    )
+                )
+                return result
+            ds = ds[used].load() if used else ds.load()
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError) as exc:
+        result.quarantine.append(QuarantinedRow(src, None, None, f"not a readable NetCDF file: {exc}"))
         return result
-    result.extend(basin_means_ds(ds, basins, str(grid_path), method, min_coverage, variables))
+    result.extend(basin_means_ds(ds, basins, src, method, min_coverage, variables))
     return result
+
+
+MAX_GRID_ENV = "TASQYN_MAX_GRID_MB"
+
+
+def max_grid_bytes() -> float:
+    """How much memory a grid may take once loaded: $TASQYN_MAX_GRID_MB, else half the available memory, at most
+    2 GB."""
+    raw = os.environ.get(MAX_GRID_ENV, "").strip()
+    if raw:
+        try:
+            return float(raw) * 1e6
+        except ValueError:
+            pass
+    avail = 4e9
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    avail = float(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return min(2e9, avail / 2)
+
+
+def _decode_days(ds: xr.Dataset, source: str, result: AdapterResult) -> xr.Dataset | None:
+    """`ds` (opened with decode_times=False) with its time axis as local days (datetime64[ns]) whatever the calendar
+    (standard, noleap, 360_day, ... through cftime): steps on days that do not exist (30 February of a 360-day
+    calendar) or outside the accepted window (forecasting.validate) are left out, with a message. None (and the
+    file quarantined) if the time axis cannot be decoded."""
+    name = _find(ds, TIME_NAMES, "time")
+    if name is None:
+        return ds  # standardise_grid reports it
+    var = ds[name]
+    units = str(var.attrs.get("units", ""))
+    if "since" not in units:
+        return ds
+    calendar = str(var.attrs.get("calendar", "standard"))
+    try:
+        import cftime
+
+        stamps = cftime.num2date(np.asarray(var.values), units, calendar=calendar, only_use_cftime_datetimes=True)
+    except (ValueError, TypeError, OverflowError) as exc:
+        result.quarantine.append(
+            QuarantinedRow(
+                source, None, name, f"time axis not understood (units '{units}', calendar '{calendar}'): {exc}"
+            )
+        )
+        return None
+    window = date_window()
+    days = np.full(len(stamps), np.datetime64("NaT"), dtype="datetime64[ns]")
+    missing_day = outside = 0
+    for k, t in enumerate(np.atleast_1d(stamps)):
+        try:
+            d = dt.date(t.year, t.month, t.day)
+        except (ValueError, AttributeError):
+            missing_day += 1
+            continue
+        if date_problem(d, window):
+            outside += 1
+            continue
+        days[k] = np.datetime64(d, "ns")
+    if missing_day:
+        result.messages.append(
+            f"{source}: {missing_day} time steps of calendar '{calendar}' fall on days that do not exist in the "
+            "Gregorian calendar; left out"
+        )
+    if outside:
+        lo, hi = window
+        result.quarantine.append(
+            QuarantinedRow(source, None, name, f"{outside} time steps outside the accepted window {lo}..{hi}; left out")
+        )
+    keep = ~np.isnat(days)
+    ds = ds.assign_coords(
+        {name: (var.dims, days, {k: v for k, v in var.attrs.items() if k not in ("units", "calendar")})}
+    )
+    return ds.isel({var.dims[0]: np.flatnonzero(keep)}) if not keep.all() else ds
+
+
+def _basins_window(ds: xr.Dataset, basins: dict[str, Basin], margin_cells: int = 2) -> xr.Dataset:
+    """`ds` (standardised, ascending lat/lon) cut to the basins' bounding box plus `margin_cells` cells, so that only
+    that part is ever loaded; the weights of the basins' cells are unchanged (their edges are interior)."""
+    if not basins or ds.sizes.get("lat", 0) < 2 or ds.sizes.get("lon", 0) < 2:
+        return ds
+    bounds = np.array([b.geometry.bounds for b in basins.values()])
+    lat, lon = ds["lat"].values, ds["lon"].values
+    ilat = np.flatnonzero((lat >= bounds[:, 1].min()) & (lat <= bounds[:, 3].max()))
+    ilon = np.flatnonzero((lon >= bounds[:, 0].min()) & (lon <= bounds[:, 2].max()))
+    la0 = max(0, (ilat[0] if len(ilat) else np.searchsorted(lat, bounds[:, 1].min())) - margin_cells)
+    la1 = min(len(lat), (ilat[-1] + 1 if len(ilat) else np.searchsorted(lat, bounds[:, 3].max())) + margin_cells)
+    lo0 = max(0, (ilon[0] if len(ilon) else np.searchsorted(lon, bounds[:, 0].min())) - margin_cells)
+    lo1 = min(len(lon), (ilon[-1] + 1 if len(ilon) else np.searchsorted(lon, bounds[:, 2].max())) + margin_cells)
+    if la1 - la0 < 2 or lo1 - lo0 < 2:
+        return ds
+    return ds.isel(lat=slice(la0, la1), lon=slice(lo0, lo1))
 
 
 def find_polygons(path: Path) -> Path | None:

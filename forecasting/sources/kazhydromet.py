@@ -35,7 +35,8 @@ from forecasting.canonical import AdapterResult, QuarantinedRow, concat_observat
 from forecasting.ids import MAX_ID_LENGTH, InvalidId, check_id
 from forecasting.sources import register
 from forecasting.sources.numbers import clean, normalize_code, parse_date, parse_number, read_head, read_table_text
-from forecasting.sources.text import UnreadableFile
+from forecasting.sources.text import MAX_LINE_CHARS, LineProblem, UnreadableFile, split_lines, split_rows
+from forecasting.validate import clean_metadata, date_problem, date_window
 from forecasting.variables import STATION_FIELDS
 
 SUFFIXES = {".csv", ".txt", ".tsv", ""}
@@ -330,17 +331,23 @@ def _units(layout: Layout, header: list[str]) -> None:
 
 
 def read_table(path: Path, limit: int | None = None) -> tuple[list[list[str]], str | None]:
-    """Rows of a semicolon (or tab) separated file and its delimiter (None if it has neither).
+    """Rows of a semicolon (or tab) separated file and its delimiter (None if it has neither); unreadable lines give
+    empty rows (read_table_checked names them). With `limit`, only the first `limit` bytes are read (for sniffing)."""
+    rows, delim, _ = read_table_checked(path, limit)
+    return rows, delim
 
-    With `limit`, only the first `limit` bytes are read (for sniffing).
-    """
+
+def read_table_checked(path: Path, limit: int | None = None) -> tuple[list[list[str]], str | None, list[LineProblem]]:
+    """read_table and the lines that could not be split into fields (over-long, a stray quote, a NUL): each line is
+    read on its own, so such a line costs only itself."""
     text = read_table_text(path) if limit is None else read_head(path, limit)
-    lines = text.splitlines()
-    head = [ln for ln in lines[:40] if ln.strip()][:7]  # title lines may stand above the table
+    lines = split_lines(text)
+    head = [ln for ln in lines[:40] if ln.strip() and len(ln) <= MAX_LINE_CHARS][:7]  # title lines above the table
     delim = next((d for d in map(sniff_delimiter, head) if d), None)
     if delim is None:
-        return [[ln] for ln in lines], None
-    return list(csv.reader(lines, delimiter=delim)), delim
+        return [[ln] for ln in lines], None, []
+    rows, problems = split_rows(lines, delim)
+    return rows, delim, problems
 
 
 def _files(path: Path) -> list[Path]:
@@ -382,10 +389,11 @@ class Kazhydromet:
         for f in files:
             src = str(f)
             try:
-                rows, delim = read_table(f)
+                rows, delim, problems = read_table_checked(f)
             except (OSError, UnreadableFile, csv.Error) as exc:
                 result.quarantine.append(QuarantinedRow(src, None, None, str(exc)))
                 continue
+            result.quarantine.extend(QuarantinedRow(src, p.line, None, p.reason, p.raw) for p in problems)
             if not any(any(clean(c) for c in r) for r in rows):
                 result.quarantine.append(QuarantinedRow(src, None, None, "empty file"))
                 continue
@@ -507,10 +515,14 @@ def parse_data(rows: list[list[str]], layout: Layout, src: str) -> tuple[pd.Data
     codes = np.array(_cached(table[:, c["post_code"]], normalize_code), dtype=object)
     days = np.array(_cached(table[:, c["date"]], parse_date), dtype=object)
     ok = np.ones(len(good), dtype=bool)
+    window = date_window()
     for k, code in enumerate(codes):
         if not is_post_code(code):
             reason = "empty post code" if not code else f"not a post code: '{code[:80]}'"
             quarantine.append(QuarantinedRow(src, int(line_arr[k]), "post_code", reason, raws[k]))
+            ok[k] = False
+        elif days[k] is not None and (why := date_problem(days[k], window)):
+            quarantine.append(QuarantinedRow(src, int(line_arr[k]), "date", why, raws[k]))
             ok[k] = False
         elif days[k] is None:
             raw_date = clean(table[k, c["date"]])
@@ -618,6 +630,8 @@ def parse_posts(
             if cell.kind == "bad":
                 quarantine.append(QuarantinedRow(src, line, fld, f"not a number: '{clean(row[c[fld]])}'", raw))
             out[fld] = cell.value if cell.kind == "value" else np.nan
+        out, problems = clean_metadata(out)
+        quarantine.extend(QuarantinedRow(src, line, f, f"post {code}: {why}", raw) for f, why in problems)
         records.append(out)
     if not records:
         return empty_stations(), quarantine, messages

@@ -29,7 +29,6 @@ Bad input (each named with file, line and field; the rest of the row is kept):
 
 from __future__ import annotations
 
-import csv
 import re
 from pathlib import Path
 
@@ -40,7 +39,8 @@ from forecasting.canonical import AdapterResult, QuarantinedRow, empty_stations
 from forecasting.ids import InvalidId, check_id
 from forecasting.sources import register
 from forecasting.sources.numbers import parse_date, parse_number
-from forecasting.sources.text import UnreadableFile, read_text
+from forecasting.sources.text import UnreadableFile, read_text, split_lines, split_rows
+from forecasting.validate import date_problem, date_window
 
 MAX_DENSITY = 0.6  # g/cm3: denser than firn-like spring snow is not a snow survey value
 MIN_DENSITY = 0.01
@@ -84,24 +84,36 @@ def _delimiter(line: str) -> str:
     return ","
 
 
-def _rows(path: Path) -> tuple[list[str], list[list[str]], str]:
+def _rows(path: Path, problems: list[QuarantinedRow] | None = None) -> tuple[list[str], list[list[str]], str]:
+    """Header, rows (rows[k] is line first+k+1) and delimiter of a table, each line split on its own; lines that
+    cannot be split (over-long, a stray quote) give empty rows and, with `problems`, a QuarantinedRow each.
+    Leading blank lines are skipped (the returned rows keep the file's numbering through `_first_line`)."""
     text, _ = read_text(path)
-    lines = text.splitlines()
+    lines = split_lines(text)
+    skipped = 0
     while lines and not lines[0].strip():
         lines.pop(0)
+        skipped += 1
     if not lines:
         raise UnreadableFile(f"{path}: empty file")
     d = _delimiter(lines[0])
-    parsed = list(csv.reader(lines, delimiter=d))
+    parsed, bad = split_rows(lines, d)
+    if any(p.line == 1 for p in bad):
+        raise UnreadableFile(f"{path}: the header line cannot be read ({bad[0].reason})")
+    if problems is not None:
+        problems.extend(QuarantinedRow(str(path), p.line + skipped, None, p.reason, p.raw) for p in bad)
     header = [h.strip() for h in parsed[0]]
     return header, parsed[1:], d
 
 
 def read_basin_table(path: Path) -> tuple[dict[str, str], list[QuarantinedRow]]:
     """The station-to-basin table (`survey_station`, `basin_id`): {survey station name: basin id}."""
-    header, rows, d = _rows(path)
-    low = [h.lower() for h in header]
     q: list[QuarantinedRow] = []
+    try:
+        header, rows, d = _rows(path, q)
+    except (UnreadableFile, OSError) as exc:
+        return {}, [QuarantinedRow(str(path), None, None, str(exc))]
+    low = [h.lower() for h in header]
     if "survey_station" not in low or "basin_id" not in low:
         q.append(QuarantinedRow(str(path), 1, None, "expected columns survey_station and basin_id", d.join(header)))
         return {}, q
@@ -133,8 +145,8 @@ def parse_survey_file(path: Path) -> tuple[pd.DataFrame, AdapterResult]:
     src = str(path)
     cols = ["station", "date", "snow_depth_cm", "swe_mm", "computed", "line"]
     try:
-        header, rows, d = _rows(path)
-    except UnreadableFile as exc:
+        header, rows, d = _rows(path, res.quarantine)
+    except (UnreadableFile, OSError) as exc:
         res.quarantine.append(QuarantinedRow(src, None, None, str(exc)))
         return pd.DataFrame(columns=cols), res
     pos: dict[str, int] = {}
@@ -154,6 +166,7 @@ def parse_survey_file(path: Path) -> tuple[pd.DataFrame, AdapterResult]:
     records = []
     computed_lines: list[int] = []
     no_density_lines: list[int] = []
+    window = date_window()
     for line, row in enumerate(rows, start=2):
         raw = d.join(row)
         if not any(c.strip() for c in row):
@@ -161,12 +174,16 @@ def parse_survey_file(path: Path) -> tuple[pd.DataFrame, AdapterResult]:
         if len(row) < len(header):
             row = row + [""] * (len(header) - len(row))  # trailing empty cells dropped by the exporting program
         day = parse_date(row[pos["date"]], two_digit_year=True)
-        date = None if day is None else pd.Timestamp(day)
-        if date is None or not pd.Timestamp.min < date <= pd.Timestamp.max:
+        if day is None:
             res.quarantine.append(
                 QuarantinedRow(src, line, header[pos["date"]], f"unparsable date '{row[pos['date']].strip()}'", raw)
             )
             continue
+        why = date_problem(day, window)
+        if why:
+            res.quarantine.append(QuarantinedRow(src, line, header[pos["date"]], why, raw))
+            continue
+        date = pd.Timestamp(day)
         station = row[pos["station"]].strip()
         if not station:
             res.quarantine.append(QuarantinedRow(src, line, header[pos["station"]], "empty station name", raw))

@@ -8,6 +8,7 @@ their values quarantined, never silently dropped.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import unicodedata
 from collections.abc import Callable
@@ -19,7 +20,8 @@ import pandas as pd
 from forecasting.canonical import AdapterResult, QuarantinedRow, empty_stations
 from forecasting.ids import ID_RULE, InvalidId, check_id, id_problem
 from forecasting.sources import register
-from forecasting.sources.text import UnreadableFile, read_text
+from forecasting.sources.text import MAX_LINE_CHARS, LineProblem, UnreadableFile, read_text, split_lines, split_rows
+from forecasting.validate import clean_metadata, date_problem, date_window, dates_outside
 from forecasting.variables import STATION_FIELDS, STATION_NUMBER_FIELDS, VARIABLE_NAMES
 
 # Alternative column spellings: name -> (canonical variable, conversion to canonical units).
@@ -42,14 +44,18 @@ MISSING_TOKENS = {"", "nan", "NaN", "NA", "na", "null", "NULL", "-", "--"}
 DATE_FIELD = "date"
 
 
-def read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
-    """Header and data rows of a comma-separated file. Raises UnreadableFile for binary or empty files."""
+def read_rows(path: Path) -> tuple[list[str], list[list[str]], list[LineProblem]]:
+    """Header, data rows and unreadable lines of a comma-separated file, read line by line (forecasting.sources.text
+    .split_rows: a stray quote or an over-long line costs only that line). Raises UnreadableFile for binary or
+    empty files."""
     text, _ = read_text(path)
     if not text.strip():
         raise UnreadableFile(f"{path}: empty file")
-    rows = list(csv.reader(io.StringIO(text)))
+    rows, problems = split_rows(split_lines(text))
+    if any(p.line == 1 for p in problems):
+        raise UnreadableFile(f"{path}: the header line cannot be read ({problems[0].reason})")
     header = [h.strip() for h in rows[0]]
-    return header, rows[1:]
+    return header, rows[1:], problems
 
 
 def parse_station_table(
@@ -105,13 +111,24 @@ def parse_station_text(text: str, station_id: str, source: str) -> AdapterResult
     C parser, which converts clean numeric columns directly; any other file, and any column holding something
     other than numbers and missing tokens, goes through the same checks field by field (`parse_station_table`).
     """
-    lines = text.splitlines()
+    lines = split_lines(text)
     header = [h.strip() for h in next(csv.reader(lines[:1]), [])]
     n = len(header)
     body = lines[1:]
-    if not body or '"' in text or any(ln.count(",") != n - 1 for ln in body) or any(not ln.strip() for ln in body):
-        rows = list(csv.reader(io.StringIO(text)))
-        return parse_station_table([h.strip() for h in rows[0]], rows[1:], station_id, source)
+    if (
+        not body
+        or '"' in text
+        or any(ln.count(",") != n - 1 for ln in body)
+        or any(not ln.strip() for ln in body)
+        or any(len(ln) > MAX_LINE_CHARS for ln in body)
+    ):
+        rows, problems = split_rows(lines)
+        if any(p.line == 1 for p in problems):
+            raise UnreadableFile(f"{source}: the header line cannot be read ({problems[0].reason})")
+        part = parse_station_table([h.strip() for h in rows[0]], rows[1:], station_id, source)
+        part.quarantine.extend(QuarantinedRow(source, p.line, None, p.reason, p.raw) for p in problems)
+        part.quarantine.sort(key=lambda q: q.line or 0)
+        return part
     result = AdapterResult()
     columns, date_col = _columns(header, len(body), source, result)
     if date_col is None:
@@ -193,18 +210,17 @@ def _add_observations(
 ) -> None:
     """Turn the columns of the well-formed rows into observations; bad dates quarantine the row, bad values the
     field, columns not understood all their values. `cells[j]` is text (object) or already parsed float64."""
-    dates = _parse_dates(date_cells)
+    dates, outside = _parse_dates(date_cells)
     bad_date = np.isnat(dates)
+    window = date_window()
     for k in np.flatnonzero(bad_date):
-        result.quarantine.append(
-            QuarantinedRow(
-                source,
-                int(lines[k]),
-                DATE_FIELD,
-                f"unparsable date '{str(date_cells[k]).strip()}' (expected YYYY-MM-DD)",
-                raw_row(int(k)),
-            )
+        text = str(date_cells[k]).strip()
+        why = (
+            f"{date_problem(dt.date.fromisoformat(text[:10]), window)}: '{text}'"
+            if outside[k]
+            else f"unparsable date '{text[:80]}' (expected YYYY-MM-DD)"
         )
+        result.quarantine.append(QuarantinedRow(source, int(lines[k]), DATE_FIELD, why, raw_row(int(k))[:2000]))
     idx = np.flatnonzero(~bad_date)
     all_rows = len(idx) == len(dates)
     frames = []
@@ -274,14 +290,19 @@ def parse_numbers(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return values, bad
 
 
-def _parse_dates(cells: np.ndarray) -> np.ndarray:
-    """YYYY-MM-DD text cells to datetime64[ns] days (NaT where unparsable)."""
+def _parse_dates(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """YYYY-MM-DD text cells to datetime64[ns] days (NaT where unparsable or outside the accepted window,
+    forecasting.validate.date_window), and the mask of the dates outside the window. Parsed as days first: a year
+    2300 never wraps around the nanosecond range into a wrong date."""
     dates = pd.to_datetime(cells, format="%Y-%m-%d", errors="coerce")
     if dates.isna().any():  # retry with surrounding blanks removed
         dates = pd.to_datetime(
             np.array([str(c).strip() for c in cells], dtype=object), format="%Y-%m-%d", errors="coerce"
         )
-    return dates.to_numpy(dtype="datetime64[ns]")
+    days = np.asarray(dates.to_numpy(dtype="datetime64[D]"))
+    outside = dates_outside(days)
+    days = np.where(outside, np.datetime64("NaT", "D"), days)
+    return days.astype("datetime64[ns]"), outside
 
 
 def read_stations_csv(path: Path) -> tuple[pd.DataFrame, list[QuarantinedRow], list[str]]:
@@ -289,9 +310,10 @@ def read_stations_csv(path: Path) -> tuple[pd.DataFrame, list[QuarantinedRow], l
     quarantine: list[QuarantinedRow] = []
     messages: list[str] = []
     try:
-        header, rows = read_rows(path)
+        header, rows, problems = read_rows(path)
     except UnreadableFile as exc:
         return empty_stations(), [QuarantinedRow(str(path), None, None, str(exc).removeprefix(f"{path}: "))], messages
+    quarantine.extend(QuarantinedRow(str(path), p.line, None, p.reason, p.raw) for p in problems)
     header = [h.lower() for h in header]
     if "station_id" not in header:
         quarantine.append(QuarantinedRow(str(path), 1, "station_id", "no station_id column", ",".join(header)))
@@ -332,10 +354,15 @@ def read_stations_csv(path: Path) -> tuple[pd.DataFrame, list[QuarantinedRow], l
                 try:
                     out[f] = float(val.replace(",", "."))
                 except ValueError:
-                    quarantine.append(QuarantinedRow(str(path), i, f, f"not a number: '{val}'", ",".join(row)))
+                    quarantine.append(QuarantinedRow(str(path), i, f, f"not a number: '{val[:80]}'", ",".join(row)))
                     out[f] = np.nan
             else:
                 out[f] = val or None
+        out, problems = clean_metadata(out)
+        quarantine.extend(
+            QuarantinedRow(str(path), i, f, f"station {rec['station_id']}: {why}", ",".join(row)[:1000])
+            for f, why in problems
+        )
         records.append(out)
     if not records:
         return empty_stations(), quarantine, messages

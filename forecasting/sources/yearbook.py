@@ -34,7 +34,8 @@ from forecasting.ids import ID_RULE, id_problem
 from forecasting.sources import register
 from forecasting.sources.kazhydromet import COUNTRY, post_registry
 from forecasting.sources.numbers import clean, parse_number, read_head, read_table_text
-from forecasting.sources.text import UnreadableFile
+from forecasting.sources.text import LineProblem, UnreadableFile, split_lines, split_rows
+from forecasting.validate import date_problem
 from forecasting.variables import STATION_FIELDS
 
 TEXT_SUFFIXES = {".csv", ".txt", ".tsv"}
@@ -184,6 +185,7 @@ class Table:
     summary: list[str] = field(default_factory=list)
     n_values: int = 0
     id_error: str = ""  # why the post named by the title cannot be a station id
+    width: int = 0  # cells of the month header row up to its last filled one (0: not known)
 
 
 def _col_label(j: int, excel: bool) -> str:
@@ -214,10 +216,10 @@ def parse_sheet(
     last: Table | None = None  # the previous table: its post and columns carry over
     tables: list[Table] = []
 
-    def start(header_line: int, month_cols: dict[int, int], day_col: int) -> Table:
+    def start(header_line: int, month_cols: dict[int, int], day_col: int, width: int = 0) -> Table:
         title = parse_title(title_lines)
         title_lines.clear()
-        t = Table(source, header_line, day_col, month_cols, title)
+        t = Table(source, header_line, day_col, month_cols, title, width=width)
         if not title.code and label_code and (last is None or title.name):
             title.code = label_code
             result.messages.append(f"{source}, line {header_line}: post {label_code} taken from the name '{label}'")
@@ -271,7 +273,7 @@ def parse_sheet(
                 )
                 table = None
                 continue
-            table = start(i, months, first_col - 1)
+            table = start(i, months, first_col - 1, _filled_width(texts))
             last = table
             continue
         layout = table or last
@@ -281,9 +283,22 @@ def parse_sheet(
             if d is not None and 1 <= d <= 31:
                 if table is None or title_lines:
                     # day rows after new title lines but no header: a table that reuses the previous columns
-                    table = start(i, layout.month_cols, layout.day_col)
+                    table = start(i, layout.month_cols, layout.day_col, layout.width)
                     last = table
                     result.messages.append(f"{source}, line {i}: table without a month header; previous columns used")
+                if not excel and table.width and _filled_width(texts) > table.width:
+                    result.quarantine.append(
+                        QuarantinedRow(
+                            source,
+                            i,
+                            None,
+                            f"too many fields: {_filled_width(texts)}, the month header (line {table.header_line}) "
+                            f"has {table.width}; an unquoted decimal comma (12,5 in a comma-separated file) would "
+                            "shift the months, so the row is not read",
+                            raw[:2000],
+                        )
+                    )
+                    continue
                 _day_row(table, cells, texts, d, i, raw, excel, result, rec)
                 continue
             first_text = next((t for t in texts if t), "")
@@ -328,6 +343,14 @@ def parse_sheet(
         )
     result.stations = _stations(meta)
     return result, len(tables)
+
+
+def _filled_width(texts: list[str]) -> int:
+    """Cells of a row up to its last non-empty one."""
+    n = len(texts)
+    while n and not texts[n - 1]:
+        n -= 1
+    return n
 
 
 def _day_row(
@@ -379,8 +402,12 @@ def _day_row(
             continue
         if cell.kind == "bad":
             result.quarantine.append(
-                QuarantinedRow(table.source, line, where, f"not a number: '{texts[j]}' ({year})", raw)
+                QuarantinedRow(table.source, line, where, f"not a number: '{texts[j][:80]}' ({year})", raw[:2000])
             )
+            continue
+        why = date_problem(date(year, month, day))
+        if why:
+            result.quarantine.append(QuarantinedRow(table.source, line, where, f"{why}; not stored", raw[:2000]))
             continue
         if cell.kind == "noflow" and table.title.variable == "water_level_cm":
             result.messages.append(
@@ -416,22 +443,28 @@ def _stations(meta: dict[str, dict[str, object]]) -> pd.DataFrame:
 
 
 def read_csv_rows(path: Path, limit: int | None = None) -> list[list[str]]:
-    """Rows of a yearbook CSV, split at the delimiter (';', tab or ',') that yields a month header.
+    """Rows of a yearbook CSV, split at the delimiter (';', tab or ',') that yields a month header; each line on its
+    own (a stray quote or an over-long line gives an empty row there: read_csv_rows_checked names them).
 
     With `limit`, only the first `limit` bytes are read (for sniffing).
     """
+    return read_csv_rows_checked(path, limit)[0]
+
+
+def read_csv_rows_checked(path: Path, limit: int | None = None) -> tuple[list[list[str]], list[LineProblem]]:
+    """read_csv_rows and the lines that could not be split into fields."""
     text = read_table_text(path) if limit is None else read_head(path, limit)
-    lines = text.splitlines()
-    fallback: list[list[str]] | None = None
+    lines = split_lines(text)
+    fallback: tuple[list[list[str]], list[LineProblem]] | None = None
     for delim in (";", "\t", ","):
         if not any(delim in ln for ln in lines[:80]):
             continue
-        rows = list(csv.reader(lines, delimiter=delim))
+        rows, problems = split_rows(lines, delim)
         if fallback is None:
-            fallback = rows
+            fallback = rows, problems
         if any(header_months(r) for r in rows[:200]):
-            return rows
-    return fallback if fallback is not None else [[ln] for ln in lines]
+            return rows, problems
+    return fallback if fallback is not None else ([[ln] for ln in lines], [])
 
 
 def read_xlsx_sheets(path: Path, read_only: bool = False) -> list[tuple[str, list[list[object]]]]:
@@ -494,7 +527,9 @@ class Yearbook:
                 if suffix in EXCEL_SUFFIXES:
                     sheets = [(f"{f}#{name}", rows, True, name) for name, rows in read_xlsx_sheets(f)]
                 else:
-                    sheets = [(str(f), read_csv_rows(f), False, f.stem)]
+                    rows, problems = read_csv_rows_checked(f)
+                    result.quarantine.extend(QuarantinedRow(str(f), p.line, None, p.reason, p.raw) for p in problems)
+                    sheets = [(str(f), rows, False, f.stem)]
             except (UnreadableFile, csv.Error, OSError) as exc:
                 result.quarantine.append(QuarantinedRow(str(f), None, None, str(exc)))
                 continue
