@@ -6,20 +6,21 @@
  *   <script type="application/json" id="map-data">{
  *     "lang": "ru" | "kk" | "en",
  *     "labels": {                      // every text the script shows; a missing one falls back to English
- *       "search": "Станция, река или бассейн",  "search_hint": "название или код поста",
+ *       "search": "Пост, река или бассейн", "search_hint": "название или код поста",
  *       "no_results": "Ничего не найдено",
  *       "levels": {"0": "Норма", "1": "Неблагоприятная", "2": "Опасная", "3": "Критическая"},
  *       "no_level": "Нет текущих данных",
- *       "states": {"stale": "Данные устарели", "climatology": "Только климатология", "no_forecast": "Нет прогноза"},
- *       "trends": {"rising": "растёт", "steady": "без изменений", "falling": "спадает"},
+ *       "states": {"stale": "Данные устарели", "climatology": "Только климатический прогноз", "no_forecast": "Нет прогноза"},
+ *       "trends": {"rising": "подъём", "steady": "без изменений", "falling": "спад"},
  *       "risk": "Степень опасности", "river": "Река", "basin": "Бассейн", "post_code": "Код поста",
- *       "open": "Открыть страницу станции",
- *       "kinds": {"station": "станция", "river": "река", "basin": "бассейн", "subbasin": "подбассейн"},
+ *       "open": "Открыть страницу поста",
+ *       "kinds": {"station": "пост", "river": "река", "basin": "бассейн", "subbasin": "подбассейн"},
  *       "layers": {"wm_basins": "Водохозяйственные бассейны", "subbasins": "Подбассейны", "rivers": "Реки",
- *                  "lakes": "Озёра", "oblasts": "Границы областей (без изменений 2018-2022 гг.)",
+ *                  "lakes": "Озёра", "oblasts": "Границы областей (без изменений 2018–2022 гг.)",
  *                  "stations": "Посты"},
  *       "n_stations": "Постов: {n}", "zoom_in": "Приблизить", "zoom_out": "Отдалить",
- *       "reset": "Весь Казахстан", "no_coords": "без координат"
+ *       "reset": "Весь Казахстан", "no_coords": "без координат",
+ *       "attribution": "Бассейны, реки, озёра © А. Маханов (MIT) · Natural Earth"
  *     },
  *     "tile_url": null | "https://tiles.example/{z}/{x}/{y}.png",  "tile_attribution": "",
  *     "layers_base": "/static/layers/",
