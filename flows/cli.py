@@ -38,6 +38,7 @@ def ingest_cmd(
 ) -> None:
     """Ingest observations into the canonical store; prints what was kept, flagged and quarantined."""
     from flows.ingest import run_ingest
+    from forecasting.ingest import IngestError
     from forecasting.sources import AmbiguousFormat
 
     h = Home.from_env(home)
@@ -50,7 +51,7 @@ def ingest_cmd(
             progress.update(task, description=f"ingesting {src}")
             try:
                 report = run_ingest(src, fmt, h)
-            except (AmbiguousFormat, KeyError, FileNotFoundError) as exc:
+            except (IngestError, AmbiguousFormat, KeyError, FileNotFoundError) as exc:
                 err.print(f"[red]error[/red] {escape(str(exc))}", soft_wrap=True)
                 continue
             progress.advance(task)

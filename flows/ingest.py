@@ -11,12 +11,15 @@ from prefect import flow, get_run_logger, task
 from forecasting import locks, sources
 from forecasting.confirmations import read_confirmations
 from forecasting.home import Home
-from forecasting.ingest import IngestReport, ingest
-from forecasting.storage import append_csv, open_store, write_quarantine, write_store
+from forecasting.ingest import IngestError, IngestReport, ingest
+from forecasting.storage import StoreCorrupt, StoreWriteError, append_csv, open_store, write_quarantine, write_store
 
 
 def run_ingest(source: str | Path, fmt: str | None = None, home: Home | None = None) -> IngestReport:
     """Ingest one source (file or folder, or 'sample') into the home's store. Plain function (no Prefect).
+
+    Raises forecasting.ingest.IngestError (one type, a message naming the source) when the source cannot be
+    ingested at all: missing, of no known format, a reader failure, the store unwritable; bad rows never raise.
 
     The source is read first (no lock); then, holding the home's store lock (forecasting.locks), the store is
     opened, merged, QC'd and written, and the revision and ingest logs appended: concurrent ingests on one home
@@ -24,6 +27,30 @@ def run_ingest(source: str | Path, fmt: str | None = None, home: Home | None = N
     """
     home = (home or Home.from_env()).ensure()
     src = str(source)
+    try:
+        return _run_ingest(src, fmt, home)
+    except IngestError:
+        raise
+    except (sources.AmbiguousFormat, KeyError) as exc:
+        raise IngestError(str(exc).strip("'\"")) from exc
+    except FileNotFoundError as exc:
+        raise IngestError(f"{src}: not found ({exc.strerror or exc})") from exc
+    except (locks.LockTimeout, StoreWriteError) as exc:
+        raise IngestError(f"{src}: not ingested: {exc}", transient=isinstance(exc, locks.LockTimeout)) from exc
+    except StoreCorrupt as exc:
+        raise IngestError(f"{src}: not ingested: {exc}") from exc
+    except OSError as exc:
+        raise IngestError(f"{src}: not ingested: {type(exc).__name__}: {exc}", transient=True) from exc
+    except Exception as exc:  # noqa: BLE001 - an adapter's bug must not stop the other sources of the command
+        raise IngestError(
+            f"{src}: the {fmt or 'format'} reader failed ({type(exc).__name__}: {exc}); nothing of this source was "
+            "stored; please report it with the file"
+        ) from exc
+
+
+def _run_ingest(src: str, fmt: str | None, home: Home) -> IngestReport:
+    if src != "sample" and not Path(src).exists():
+        raise IngestError(f"{src}: no such file or folder")
     if fmt is None:
         fmt = "sample" if src == "sample" else sources.detect_format(Path(src))
     adapter = sources.get_adapter(fmt)
@@ -62,6 +89,8 @@ def run_ingest(source: str | Path, fmt: str | None = None, home: Home | None = N
 def _is_transient(task, task_run, state) -> bool:
     """Retry I/O trouble (a share that dropped), not a missing file or a file in a format we cannot read."""
     exc = state.result(raise_on_failure=False)
+    if isinstance(exc, IngestError):
+        return exc.transient
     return isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError | IsADirectoryError)
 
 

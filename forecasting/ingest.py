@@ -14,6 +14,15 @@ from forecasting.store import build_dataset, data_variables, merge
 from forecasting.variables import qc_name
 
 
+class IngestError(Exception):
+    """A source that could not be ingested at all, with a message naming it and what to do; the store is unchanged.
+    `transient`: worth retrying (a share that dropped, the store lock held too long), not a bad file."""
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
 @dataclass
 class IngestReport:
     """What an ingest did: counts of values kept, flagged and quarantined, plus messages."""

@@ -117,6 +117,7 @@ def read_thresholds_csv(path: str | Path) -> tuple[pd.DataFrame, list[Quarantine
     }
     rows, bad = [], []
     seen: set[tuple[str, str]] = set()
+    lines: dict[tuple[str, str], tuple[int, str, str]] = {}
     for i, r in enumerate(raw.itertuples(index=False), start=2):  # line 1 is the header
         rec = r._asdict()
         line = ",".join(str(v) for v in rec.values())
@@ -147,7 +148,31 @@ def read_thresholds_csv(path: str | Path) -> tuple[pd.DataFrame, list[Quarantine
         seen.add((sid, kind))
         src = (rec.get("source") or "").strip() or f"official: {OFFICIAL_MARKS[kind]}"
         rows.append(_row(sid, kind, value, units, f"{src} ({path.name})", (rec.get("years") or "").strip() or None))
+        lines[(sid, kind)] = (i, line, units)
+    rows, inverted = _drop_inverted(rows)
+    for sid, units, why in inverted:
+        for kind in KINDS:
+            i, line, u = lines.get((sid, kind), (0, "", ""))
+            if u == units:
+                bad.append(QuarantinedRow(str(path), i, "value", f"{sid}: {why}", line))
     return _table(rows), bad
+
+
+def _drop_inverted(rows: list[dict]) -> tuple[list[dict], list[tuple[str, str, str]]]:
+    """Rows without the (station, units) sets whose values are not in increasing order (warning <= danger <=
+    extreme), and (station, units, reason) of each set left out."""
+    order = {k: i for i, k in enumerate(KINDS)}
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["station_id"], r["units"]), []).append(r)
+    dropped = []
+    for (sid, units), grp in groups.items():
+        grp = sorted(grp, key=lambda r: order[r["kind"]])
+        if any(a["value"] > b["value"] for a, b in zip(grp, grp[1:], strict=False)):
+            shown = ", ".join(f"{r['kind']} {r['value']:g}" for r in grp)
+            dropped.append((sid, units, f"thresholds in {units} not in increasing order ({shown}); left out"))
+    gone = {(sid, units) for sid, units, _ in dropped}
+    return [r for r in rows if (r["station_id"], r["units"]) not in gone], dropped
 
 
 def usable_discharge(store: xr.Dataset, station_id: str) -> pd.Series:
