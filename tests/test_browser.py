@@ -122,7 +122,11 @@ def test_map_click_override_and_akimat_view(server, browser):
     assert page.locator("#station-level").get_attribute("data-level") == "1"
     page.screenshot(path=str(ARTIFACTS / "station-override.png"), full_page=True)
     page.goto(f"{url}/runs?lang=en")
-    page.click("button.approve")
+    page.click("a.approve")  # what will be published, before the click that publishes it
+    page.wait_for_selector("#approve-basins")
+    assert "ice cleared at the gauge" in page.locator("#approve-overrides").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "approve-summary.png"), full_page=True)
+    page.click("#approve-submit")
     page.wait_for_selector("#flash")
     assert "approved" in page.locator("#review-status").inner_text()
     assert "ice cleared at the gauge" in page.locator("#audit-table").inner_text()
