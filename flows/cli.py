@@ -25,6 +25,24 @@ err = Console(stderr=True)
 HomeOpt = typer.Option(None, "--home", help="home directory (default $TASQYN_HOME or ./var)")
 
 
+@app.callback()
+def _logging(
+    ctx: typer.Context,
+    log_level: str = typer.Option(
+        "INFO",
+        "--log-level",
+        envvar="TASQYN_LOG_LEVEL",
+        help="what <home>/logs/tasqyn.log keeps (stderr shows WARNING and up; DEBUG: everything, to both)",
+    ),
+) -> None:
+    """Logs of every command: one format, to stderr and <home>/logs/tasqyn.log (flows.logging_setup)."""
+    from flows.logging_setup import configure_logging, home_from_args
+
+    if ctx.resilient_parsing or "--help" in ctx.args:
+        return
+    configure_logging(home_from_args(ctx.args), log_level, debug=log_level.strip().upper() == "DEBUG")
+
+
 @app.command("ingest")
 def ingest_cmd(
     source: list[str] = typer.Argument(..., help="file or folder to ingest (several allowed), or 'sample'"),
@@ -614,6 +632,82 @@ def store_restore(
         err.print(f"[red]error[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
     console.print(f"generation {generation} restored as {path}")
+
+
+@app.command("backup")
+def backup_cmd(
+    dest: Path = typer.Argument(..., help="folder that receives a new tasqyn-backup-<UTC time>/ folder"),
+    keep: int | None = typer.Option(None, "--keep", min=1, help="then remove all but the newest N backups there"),
+    home: Path | None = HomeOpt,
+    database_url: str | None = DbUrlOpt,
+) -> None:
+    """Back up the home (store, models, forecasts, secret key, ...) and the database, with a manifest and checksums."""
+    from flows.backup import BackupError, backup
+
+    try:
+        res = backup(dest, Home.from_env(home), database_url, keep, progress=lambda m: err.print(f"  {escape(m)}"))
+    except (BackupError, OSError) as exc:
+        err.print(f"[red]error[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    m = res.manifest
+    console.print(
+        f"backup written to {res.path}: {m['n_files']} files of the home ({m['home_bytes'] / 2**20:,.1f} MB) and the "
+        f"{m['database']['backend']} database ({m['database']['size'] / 2**20:,.1f} MB) in {res.seconds:.1f} s",
+        soft_wrap=True,
+    )
+    for p in res.removed:
+        console.print(f"removed the older backup {p}", soft_wrap=True)
+
+
+@app.command("restore")
+def restore_cmd(
+    source: Path = typer.Argument(..., help="a backup folder, or a folder of backups (the newest is taken)"),
+    force: bool = typer.Option(False, "--force", help="restore into a used home/database (old content moved aside)"),
+    check: bool = typer.Option(False, "--check", help="only verify the backup's checksums"),
+    home: Path | None = HomeOpt,
+    database_url: str | None = DbUrlOpt,
+) -> None:
+    """Restore a backup into an empty home and database (checksums verified first)."""
+    from flows.backup import BackupError, restore, verify
+
+    try:
+        if check:
+            path, m = verify(source)
+            console.print(f"{path} verified: {m['n_files']} files and the database, created {m['created_at']}")
+            return
+        res = restore(source, Home.from_env(home), database_url, force, progress=lambda m: err.print(f"  {escape(m)}"))
+    except (BackupError, OSError) as exc:
+        err.print(f"[red]error[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    console.print(
+        f"restored {res.files} files ({res.bytes / 2**20:,.1f} MB) into {res.home} and the database into "
+        f"{res.database_url} in {res.seconds:.1f} s",
+        soft_wrap=True,
+    )
+    if res.moved_aside:
+        console.print(f"the previous content is in {res.moved_aside}", soft_wrap=True)
+
+
+def explain_error(exc: BaseException) -> str:
+    """One or two lines saying what went wrong and what to do (the CLI's answer to an unexpected error)."""
+    import errno
+
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if isinstance(exc, OperationalError | InterfaceError | DBAPIError):
+        orig = (str(getattr(exc, "orig", exc)).strip().splitlines() or [""])[0]
+        return (
+            f"the database cannot be reached: {orig}\n"
+            "check TASQYN_DATABASE_URL (or --database-url) and that the database server is running"
+        )
+    if isinstance(exc, FileNotFoundError):
+        return f"{exc.filename or first}: no such file or folder" if exc.filename else first
+    if isinstance(exc, PermissionError):
+        return f"{exc.filename or first}: permission denied"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"no space left on device{f' writing {exc.filename}' if exc.filename else ''}: free some space"
+    return f"{type(exc).__name__}: {first}" if not isinstance(exc, ValueError | LookupError) else first
 
 
 def main() -> None:

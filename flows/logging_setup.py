@@ -5,11 +5,12 @@ layout, whether it comes from our loggers (`tasqyn.*`), from a flow or task run 
 names `prefect.flow_runs` / `prefect.task_runs`) or from Prefect itself:
 
     2026-04-02 09:00:03.120 | INFO    | tasqyn.service - database migrated
-    2026-04-02 09:00:04.531 | WARNING | Flow run 'daily-forecast' - CH2185: stale: newest discharge 3 days old
+    2026-04-02 09:00:04.531 | WARNING | Flow run 'healthy-newt' - CH2185: stale: newest discharge 3 days old
 
-Times are the machine's local time. Records go to stderr (Prefect's console handler, reformatted; it prints with
-soft wrap, so nothing is folded at 80 columns when stderr is a file or a pipe) and to `<home>/logs/tasqyn.log`,
-rotated at `max_bytes` (default 10 MB) with `backups` old files kept (`tasqyn.log.1` ...).
+Times are the machine's local time. Records go to `<home>/logs/tasqyn.log` from `level` up (default INFO), rotated
+at `max_bytes` (default 10 MB) with `backups` old files kept (`tasqyn.log.1` ...), and to stderr from
+`console_level` up (default WARNING; Prefect's console handler, reformatted: it prints with soft wrap, so nothing
+is folded at 80 columns when stderr is a file or a pipe).
 
 The CLI, the API and the flow runs of a worker may all write the same file: `SharedRotatingFileHandler` holds an
 advisory lock (`tasqyn.log.lock`) around each write and rotation and reopens the file when another process has
@@ -47,6 +48,7 @@ RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
 # Loggers that do not propagate to the root in Prefect's configuration: they get the file handler themselves.
 NON_PROPAGATING = ("prefect.extra", "prefect._internal", "uvicorn", "fastapi")
 _FILE_HANDLER_NAME = "tasqyn-file"
+_CONSOLE_HANDLER_NAME = "tasqyn-console"
 
 
 def make_formatter() -> logging.Formatter:
@@ -80,6 +82,10 @@ class SharedRotatingFileHandler(logging.handlers.RotatingFileHandler):
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock_path = path.with_name(path.name + ".lock")
         super().__init__(path, mode="a", maxBytes=maxBytes, backupCount=backupCount, encoding="utf-8", delay=True)
+
+    def _open(self):  # noqa: ANN202  (the folder may have been removed since: make it again)
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
 
     def _reopen_if_rotated(self) -> None:
         if self.stream is None:
@@ -115,6 +121,16 @@ def _ident(stream: Any) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
+def home_from_args(args: list[str]) -> Path | None:
+    """The value of `--home DIR` / `--home=DIR` among a command's arguments (None: $TASQYN_HOME or ./var)."""
+    for k, a in enumerate(args):
+        if a == "--home" and k + 1 < len(args):
+            return Path(args[k + 1])
+        if a.startswith("--home="):
+            return Path(a.split("=", 1)[1])
+    return None
+
+
 def log_file(home: Home | str | Path | None = None) -> Path:
     """`<home>/logs/tasqyn.log`."""
     h = home if isinstance(home, Home) else Home.from_env(home)
@@ -126,38 +142,42 @@ def configure_logging(
     level: int | str = "INFO",
     debug: bool = False,
     *,
+    console_level: int | str = "WARNING",
     max_bytes: int = MAX_BYTES,
     backups: int = BACKUPS,
     console: bool = True,
 ) -> Path:
     """Send our records and Prefect's to stderr and to `<home>/logs/tasqyn.log` in one format; returns the file.
 
-    `level` applies to our loggers (`tasqyn.*`) and to what flows and tasks log through `get_run_logger()`;
-    Prefect's own records and other libraries' stay at WARNING. `debug`: ours at DEBUG and Prefect's at INFO.
-    Calling it again (another home or level) replaces the previous configuration; nothing is added twice.
+    `level` applies to our loggers (`tasqyn.*`) and to what flows and tasks log through `get_run_logger()`, and is
+    what the file receives; stderr shows from `console_level` up (default WARNING: a command's own output and
+    progress stay readable). Prefect's own records and other libraries' stay at WARNING. `debug`: ours at DEBUG
+    and Prefect's at INFO, everything to both. Calling it again (another home or level) replaces the previous
+    configuration; nothing is added twice.
     """
     from prefect.logging.configuration import PROCESS_LOGGING_CONFIG, setup_logging
+    from prefect.logging.handlers import PrefectConsoleHandler
 
     if not PROCESS_LOGGING_CONFIG:  # Prefect configures its logging on first use; do it now so we can adjust it
         setup_logging()
-    lvl = logging.DEBUG if debug else (logging.getLevelName(level.upper()) if isinstance(level, str) else level)
-    if not isinstance(lvl, int):
-        raise ValueError(f"unknown log level {level!r} (DEBUG, INFO, WARNING, ERROR)")
+    lvl = logging.DEBUG if debug else _level(level)
+    con_lvl = logging.DEBUG if debug else max(lvl, _level(console_level))
     fmt = make_formatter()
     root = logging.getLogger()
     for h in list(root.handlers):
-        if h.get_name() == _FILE_HANDLER_NAME:
+        if h.get_name() in (_FILE_HANDLER_NAME, _CONSOLE_HANDLER_NAME):
             root.removeHandler(h)
             h.close()
-    consoles = [h for h in root.handlers if _is_stderr_handler(h)]
-    if console and not consoles:
-        from prefect.logging.handlers import PrefectConsoleHandler
-
-        handler = PrefectConsoleHandler(stream=sys.stderr)
-        root.addHandler(handler)
-        consoles = [handler]
-    for h in consoles:
-        h.setFormatter(fmt)
+    if console:
+        consoles = [h for h in root.handlers if isinstance(h, PrefectConsoleHandler)]
+        if not consoles:
+            handler = PrefectConsoleHandler(stream=sys.stderr)
+            handler.set_name(_CONSOLE_HANDLER_NAME)
+            root.addHandler(handler)
+            consoles = [handler]
+        for h in consoles:
+            h.setFormatter(fmt)
+            h.setLevel(con_lvl)
     path = log_file(home)
     file_handler = SharedRotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups)
     file_handler.set_name(_FILE_HANDLER_NAME)
@@ -168,7 +188,7 @@ def configure_logging(
         for h in list(lg.handlers):
             if h.get_name() == _FILE_HANDLER_NAME:
                 lg.removeHandler(h)
-            elif _is_stderr_handler(h):
+            elif isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
                 h.setFormatter(fmt)
         if not lg.propagate:
             lg.addHandler(file_handler)
@@ -178,5 +198,8 @@ def configure_logging(
     return path
 
 
-def _is_stderr_handler(h: logging.Handler) -> bool:
-    return isinstance(h, logging.StreamHandler) and getattr(h, "stream", None) in (sys.stderr, sys.__stderr__)
+def _level(value: int | str) -> int:
+    lvl = logging.getLevelName(value.upper()) if isinstance(value, str) else value
+    if not isinstance(lvl, int):
+        raise ValueError(f"unknown log level {value!r} (DEBUG, INFO, WARNING, ERROR)")
+    return lvl
