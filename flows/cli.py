@@ -13,14 +13,17 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import flows  # noqa: F401  (environment: no telemetry)
+from flows.logging_setup import make_console
 from forecasting.config import DEFAULTS, MAX_LEAD
 from forecasting.home import Home
 
 app = typer.Typer(
-    help="Tasqyn: flood forecasting for Kazakhstan's rivers.", no_args_is_help=True, pretty_exceptions_enable=False
+    help="Tasqyn: flood forecasting for Kazakhstan's rivers. Add --debug to any command for full tracebacks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
 )
-console = Console()
-err = Console(stderr=True)
+console = make_console()
+err = make_console(stderr=True)
 
 HomeOpt = typer.Option(None, "--home", help="home directory (default $TASQYN_HOME or ./var)")
 
@@ -250,6 +253,9 @@ def forecast_cmd(
 
     if issue_date is not None:
         _check_date(issue_date)
+    h = Home.from_env(home)
+    if no_ingest or not _inbox_has_files(h):
+        _require_store(h)
     out = forecast_flow(
         issue_date=issue_date,
         home=str(Home.from_env(home).root),
@@ -261,6 +267,19 @@ def forecast_cmd(
         thresholds_file=str(thresholds) if thresholds else None,
     )
     _print_forecast_summary(out)
+
+
+def _require_store(h: Home) -> None:
+    """Exit with a clear message when nothing was ingested into the home yet."""
+    if not h.observations.exists():
+        err.print(f"[red]error[/red] nothing has been ingested into {h.root} yet")
+        err.print("run 'tasqyn ingest SOURCE' (or 'tasqyn demo'), or give --home / TASQYN_HOME")
+        raise typer.Exit(1)
+
+
+def _inbox_has_files(h: Home) -> bool:
+    inbox = h.root / "inbox"
+    return inbox.is_dir() and any(not p.name.startswith(".") for p in inbox.iterdir())
 
 
 def _check_date(value: str) -> None:
@@ -508,6 +527,7 @@ def train_cmd(
     from flows.backtest import parse_leads
     from flows.train import train_flow
 
+    _require_store(Home.from_env(home))
     try:
         result = train_flow(home, basin or None, dask_address, parse_leads(leads))
     except (FileNotFoundError, KeyError, ValueError) as exc:
@@ -545,6 +565,15 @@ def backtest_cmd(
     snow_ablation: bool = typer.Option(
         False, "--snow-ablation", help="also backtest without snow inputs and report what snow buys per station"
     ),
+    nwp: str = typer.Option(
+        "none", "--nwp", help="weather forecasts: none | archive (DIR/forecasts/*.csv) | perfect (upper bound only)"
+    ),
+    nwp_training: str = typer.Option(
+        "degraded", "--nwp-training", help="NWP models trained on degraded (error model) or perfect observed weather"
+    ),
+    nwp_error: str = typer.Option(
+        "archive", "--nwp-error", help="error model fitted on the archive, crossfit (other years) or default"
+    ),
 ) -> None:
     """Walk-forward backtest: train before the last N years, forecast every test day, score every lead."""
     from flows.backtest import parse_leads, run_backtest_files
@@ -565,6 +594,9 @@ def backtest_cmd(
         progress=lambda m: err.print(m),
         snow=snow,
         snow_ablation=snow_ablation,
+        nwp=nwp,
+        nwp_training=nwp_training,
+        nwp_error=nwp_error,
     )
     table = Table(title=f"backtest of {data} (medians over stations)")
     for col in ("lead", "NSE", "NSE persistence", "skill vs pers.", "CRPSS", "coverage 90"):
@@ -585,6 +617,17 @@ def backtest_cmd(
             ),
         )
     console.print(table)
+    if report.get("nwp"):
+        nt = Table(title=f"with / without weather forecasts ({report['nwp']})")
+        for col in ("station", "lead", "skill NWP", "skill without", "coverage 90", "POD", "FAR", "CSI", "CSI without"):
+            nt.add_column(col)
+        for sid, st in report["stations"].items():
+            for k in report["leads"] if st.get("without_nwp") else []:
+                m, w = st["leads"][str(k)], st["without_nwp"][str(k)]
+                vals = [m["skill_vs_persistence"], w["skill_vs_persistence"], m["coverage_90"]]
+                vals += [m["pod_warning"], m["far_warning"], m["csi_warning"], w["csi_warning"]]
+                nt.add_row(sid, str(k), *("-" if v is None else f"{v:.2f}" for v in vals))
+        console.print(nt)
     for sid, st in report["stations"].items():
         if st.get("reason"):
             err.print(f"[yellow]{sid}[/yellow]: {escape(st['reason'])}")
@@ -711,7 +754,26 @@ def explain_error(exc: BaseException) -> str:
 
 
 def main() -> None:
-    app()
+    """The `tasqyn` entry point: errors are one or two readable lines and exit code 1 (tracebacks with --debug)."""
+    debug = "--debug" in sys.argv[1:]
+    if debug:
+        sys.argv.remove("--debug")
+    else:
+        import logging
+
+        for name in ("prefect.flow_runs", "prefect.task_runs"):  # their failure records carry tracebacks
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 (the last line of defence: say what is wrong, not where)
+        if debug:
+            raise
+        err.print(f"[red]error[/red] {escape(explain_error(exc))}", soft_wrap=True)
+        err.print("run the command again with --debug for the full traceback", style="dim")
+        sys.exit(1)
 
 
 if __name__ == "__main__":
