@@ -227,9 +227,26 @@ def _json_for_script(obj: dict) -> str:
     return json.dumps(obj, ensure_ascii=False).replace("</", "<\\/")
 
 
+# a 1x1 grey PNG (Leaflet stretches it to the tile size)
+TILE_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c49444154789c6378f1e20500057402b9d9c2c7"
+    "650000000049454e44ae426082"
+)
+
+
 class _Quiet(SimpleHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        if self.path.startswith("/tiles/"):
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(TILE_PNG)))
+            self.end_headers()
+            self.wfile.write(TILE_PNG)
+            return
+        super().do_GET()
 
 
 @pytest.fixture(scope="module")
@@ -245,6 +262,10 @@ def site(tmp_path_factory, real_data):
     for lang in ("ru", "kk"):
         html = PAGE.format(lang=lang, map_json=_json_for_script(map_payload(lang)), chart_json=_json_for_script(chart))
         (root / f"index-{lang}.html").write_text(html, encoding="utf-8")
+    # with tiles (TASQYN_TILE_URL): one grey 256 px tile served for every z/x/y by the handler below
+    tiled = dict(map_payload("ru"), tile_url="tiles/{z}/{x}/{y}.png", tile_attribution="© tile provider")
+    html = PAGE.format(lang="ru", map_json=_json_for_script(tiled), chart_json=_json_for_script(chart))
+    (root / "index-tiles.html").write_text(html, encoding="utf-8")
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -498,6 +519,31 @@ def test_phone_width_has_no_sideways_scroll(site, browser, lang: str) -> None:
     page.wait_for_timeout(300)  # the popup fades in
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.screenshot(path=str(ARTIFACTS / f"phone-390-{lang}.png"), full_page=True)
+    ctx.close()
+    assert errors == [], errors
+    assert external == [], external
+
+
+@pytest.mark.browser
+@pytest.mark.realdata
+def test_tiles_only_when_a_tile_url_is_given(site, browser) -> None:
+    url, _ = site
+    requested: list[str] = []
+    ctx, page, errors, external = _open(browser, f"{url}/index-ru.html", 1000, 800)
+    assert page.locator(".leaflet-tile").count() == 0
+    ctx.close()
+    ctx = browser.new_context(viewport={"width": 1000, "height": 800})
+    page = ctx.new_page()
+    page.on("request", lambda r: requested.append(r.url))
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{url}/index-tiles.html")
+    page.wait_for_selector("#map-app[data-ready='1']")
+    page.wait_for_selector(".leaflet-tile-loaded")
+    tiles = [u for u in requested if "/tiles/" in u]
+    assert tiles and all(re.search(r"/tiles/\d+/\d+/\d+\.png$", u) for u in tiles), tiles[:3]
+    assert not any(u.endswith("world_110m.geojson") for u in requested)  # the tiles replace the grey background
+    assert page.locator("path.tq-basin").count() == 8  # the basins still shade over the tiles
+    assert "© tile provider" in page.locator(".leaflet-control-attribution").inner_text()
     ctx.close()
     assert errors == [], errors
     assert external == [], external

@@ -43,6 +43,18 @@
   var D;
   try { D = JSON.parse(dataEl.textContent); } catch (e) { if (window.console) console.error("map-data:", e); return; }
 
+  // the layers are requested first, so that the downloads overlap with building the map and the markers
+  var hasTiles = typeof D.tile_url === "string" && D.tile_url.length > 0;
+  var base = D.layers_base || "/static/layers/", requests = {};
+  ["world_110m.geojson", "kz_outline.geojson", "wm_basins.geojson", "subbasins.geojson", "rivers.geojson",
+   "lakes.geojson", "oblast_lines.geojson"].forEach(function (name) {
+    if (name === "world_110m.geojson" && hasTiles) return;
+    requests[name] = window.fetch(base + name, { credentials: "same-origin" }).then(function (r) {
+      if (!r.ok) throw new Error(name + ": HTTP " + r.status);
+      return r.json();
+    });
+  });
+
   var LANG = D.lang || "ru";
   var COLOURS = { 0: "#2e7d32", 1: "#f9a825", 2: "#c62828", 3: "#6a1b9a" }, GREY = "#9e9e9e";
   var ARROWS = { rising: "\u2191", steady: "\u2192", falling: "\u2193" };
@@ -140,7 +152,6 @@
   root.appendChild(bar);
   root.appendChild(mapDiv);
 
-  var hasTiles = typeof D.tile_url === "string" && D.tile_url.length > 0;
   var map = L.map(mapDiv, { zoomControl: false, attributionControl: false, zoomSnap: 0.25, zoomDelta: 0.5,
                             minZoom: 1.5, maxZoom: hasTiles ? 18 : 11, worldCopyJump: false });
   map.fitBounds(KZ_BOUNDS, { padding: [6, 6], animate: false });
@@ -232,8 +243,7 @@
   map.addLayer(cluster);
 
   // ---- vector layers ------------------------------------------------------------------------------------------
-  var base = D.layers_base || "/static/layers/";
-  var overlays = {}, wmLayer = null, subLayer = null, pending = 0;
+  var wmLayer = null, subLayer = null, pending = 0;
   var control = L.control.layers(null, null, { collapsed: true, position: "topright" }).addTo(map);
   function basinLevel(p) {
     var v = levelsByBasin[p.name];
@@ -242,8 +252,7 @@
   }
   function load(name, make, title, on) {
     pending += 1;
-    return fetch(base + name, { credentials: "same-origin" })
-      .then(function (r) { if (!r.ok) throw new Error(name + ": HTTP " + r.status); return r.json(); })
+    return requests[name]
       .then(function (gj) {
         var layer = make(gj);
         if (on) layer.addTo(map);
@@ -256,7 +265,7 @@
       })
       .then(function (layer) {
         pending -= 1;
-        if (pending === 0) { root.setAttribute("data-ready", "1"); buildIndex(); }
+        if (pending === 0) { buildIndex(); root.setAttribute("data-ready-ms", String(Math.round(window.performance ? performance.now() : 0))); root.setAttribute("data-ready", "1"); }
         return layer;
       });
   }
