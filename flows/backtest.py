@@ -96,6 +96,26 @@ def summary_markdown(report: dict, seconds: float | None = None) -> str:
             "|---|" + "---|" * len(taus),
         ]
         lines += [f"| {k} | " + " | ".join(_fmt(rel[k].get(t)) for t in taus) + " |" for k in leads]
+    if report.get("nwp"):
+        lines += [
+            "",
+            f"## With and without weather forecasts (NWP: {report['nwp']})",
+            "",
+            "Skill vs persistence with NWP / without NWP, and POD / FAR / CSI of the 2-year flood with NWP.",
+            "",
+            "| station | lead | skill with NWP | skill without | coverage 90 | POD | FAR | CSI | CSI without |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for sid, st in report["stations"].items():
+            if st.get("reason") or not st.get("without_nwp"):
+                continue
+            for k in leads:
+                m, w = st["leads"][str(k)], st["without_nwp"][str(k)]
+                lines.append(
+                    f"| {sid} | {k} | {_fmt(m['skill_vs_persistence'])} | {_fmt(w['skill_vs_persistence'])} | "
+                    f"{_fmt(m['coverage_90'])} | {_fmt(m['pod_warning'])} | {_fmt(m['far_warning'])} | "
+                    f"{_fmt(m['csi_warning'])} | {_fmt(w['csi_warning'])} |"
+                )
     abl = report.get("snow_ablation") or {}
     if abl:
         lines += [
@@ -128,11 +148,16 @@ def run_backtest_files(
     progress: Callable[[str], None] | None = None,
     snow: bool = True,
     snow_ablation: bool = False,
+    nwp: str = "none",
+    nwp_training: str = "degraded",
+    nwp_error: str = "archive",
 ) -> dict:
     """Read `data` (station-CSV folder), backtest, write `out` (JSON), `out` with .md, and the PNG plots.
 
     `snow=False` backtests without snow inputs; `snow_ablation` adds the with/without-snow comparison for the
-    stations that have snow inputs (a second backtest of those)."""
+    stations that have snow inputs (a second backtest of those). `nwp`: none | archive (the weather forecasts of
+    `data`/forecasts/*.csv, nwp-csv layout) | perfect (the observed future weather: an upper bound);
+    `nwp_training` and `nwp_error`: see forecasting.backtest.run_backtest."""
     from forecasting import qc
     from forecasting.backtest import run_backtest
     from forecasting.sources import get_adapter
@@ -144,6 +169,19 @@ def run_backtest_files(
     result = get_adapter("station-csv").read(data)
     ds, _ = build_dataset(result)
     ds = qc.run_qc(ds)
+    archive = None
+    if nwp == "archive":
+        from forecasting.forcing import forcing_from_result
+
+        folder = data / "forecasts"
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder}: no archived forecasts (nwp-csv files) for --nwp archive")
+        fres = get_adapter("nwp-csv").read(folder)
+        for m in fres.messages:
+            (progress or (lambda _m: None))(f"note: {m}")
+        for q in fres.quarantine[:20]:
+            (progress or (lambda _m: None))(f"quarantined: {q.message()}")
+        archive = forcing_from_result(fres)
     report, series = run_backtest(
         ds,
         test_years,
@@ -153,6 +191,10 @@ def run_backtest_files(
         progress=progress,
         snow=snow,
         snow_ablation=snow_ablation,
+        nwp=nwp,
+        archive=archive,
+        nwp_training=nwp_training,
+        nwp_error=nwp_error,
     )
     seconds = time.perf_counter() - t0
     report["run_seconds"] = round(seconds, 1)

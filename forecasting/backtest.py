@@ -20,9 +20,12 @@ import pandas as pd
 import xarray as xr
 
 from forecasting import extremes, metrics, qc
-from forecasting.config import DEFAULTS
+from forecasting.config import DEFAULTS, ForecastConfig
+from forecasting.forcing import StationForcing, station_forcing
+from forecasting.forecast import StationForecast, forecast_station
+from forecasting.model_registry import GLOBAL_MODEL, BasinModel, fit_basin_model
 from forecasting.models.calibration import FINE_LEVELS
-from forecasting.models.lgbm import LGBMForecaster, LGBMParams, ensemble_quantiles
+from forecasting.models.lgbm import LGBMParams
 from forecasting.risk import exceedance_probability
 from forecasting.store import station_frame, station_table
 
@@ -140,6 +143,9 @@ def summarise(stations: dict[str, dict], leads: list[int]) -> dict[str, dict[str
             "median_crpss_vs_persistence": _median([p["crpss_vs_persistence"] for p in per]),
             "median_coverage_90": _median([p["coverage_90"] for p in per]),
             "median_csi_warning": _median([p["csi_warning"] for p in per]),
+            "median_skill_without_nwp": _median(
+                [(s.get("without_nwp") or {}).get(str(k), {}).get("skill_vs_persistence") for s in stations.values()]
+            ),
             "median_kge": _median([p["kge"] for p in per]),
             "median_peak_bias": _median([p.get("peak_bias") for p in per]),
             "median_reliability": {
@@ -163,20 +169,40 @@ def run_backtest(
     snow: bool = True,
     snow_ablation: bool = False,
     global_model: bool = True,
+    nwp: str = "none",
+    archive: dict[str, xr.Dataset] | None = None,
+    nwp_training: str = "degraded",
+    nwp_error: str = "archive",
+    config: ForecastConfig = DEFAULTS,
+    seed: int = 0,
 ) -> tuple[dict, dict[str, pd.DataFrame]]:
-    """Walk-forward backtest of the LightGBM forecaster on the QC'd dataset `ds` (flags computed, not masked).
+    """Walk-forward backtest on the QC'd dataset `ds` (flags computed, not masked) of the forecast the daily run
+    publishes: per basin the models are trained (forecasting.model_registry.fit_basin_model, with the global model
+    of all stations as `tasqyn train` does) on the training years, then `forecasting.forecast.forecast_station`
+    forecasts every day of the test years, with its fallbacks, rating curves and level-only posts.
 
-    `pool_all` trains one global model over all stations (per-station normalised features) instead of one per
-    basin; `global_model` (default, as `tasqyn train` does) averages the quantiles of each basin model with those
-    of that global model (weight GLOBAL_WEIGHT), each trained on the training years only.
-    `snow=False` leaves out the snow features (measured SWE, snow cover, the degree-day snow store).
-    `snow_ablation` (with snow) runs the backtest a second time without snow inputs for the basins of the stations
-    that have them and adds report["snow_ablation"] = {station: {lead: skill_with_snow, skill_without_snow,
-    nse_with, nse_without}} and report["snow_ablation_inputs"] = {station: which snow inputs it has}.
+    `nwp`: the weather-forecast input: "none"; "archive" (the runs of `archive`, forecasting.forcing datasets, e.g.
+    read from DIR/forecasts by the nwp-csv adapter: each issue day uses the newest run issued by it, as the daily
+    run does); "perfect" (the observed future weather: an upper bound only, labelled so in the report). With NWP the
+    report gives per station and lead the skill with and without NWP side by side (`without_nwp`).
+    `nwp_training`: the forcing of the NWP models' training years where the archive has no run: "degraded" (the
+    observed future made imperfect by an error model, forecasting.models.forcing_error) or "perfect" (the trap).
+    `nwp_error`: where that error model is fitted: "archive" (every archived run: rain-forecast statistics only, no
+    discharge), "crossfit" (for each test year, the runs of the other years; two model sets) or "default".
+    `pool_all` trains one model over all stations instead of one per basin (no global model then).
+    `snow=False` leaves out the snow features; `snow_ablation` adds the with/without-snow comparison.
     Returns (report as in ../shared/ARCHITECTURE.md "Backtest report", per-station series for the plots).
     """
+    from forecasting.forcing import archive_pairs, forcing_variables, observed_future, training_forcing
+    from forecasting.models.forcing_error import ForcingErrorModel
+
+    if nwp not in ("none", "archive", "perfect"):
+        raise ValueError(f"nwp must be none, archive or perfect, got '{nwp}'")
+    if nwp == "archive" and not archive:
+        raise ValueError("nwp='archive' needs the archived forecasts (DIR/forecasts/*.csv)")
     params = replace(params or LGBMParams(), snow=snow)
     leads = list(leads or range(1, 8))
+    cfg = config.with_(leads=tuple(leads))
     levels = FINE_LEVELS
     say = progress or (lambda _m: None)
     train_ds = qc.usable(ds)
@@ -188,103 +214,182 @@ def run_backtest(
     for sid in ids:
         tr = station_frame(train_ds, sid)
         te = station_frame(test_ds, sid)
-        sp = split_station(te["discharge_m3s"] if "discharge_m3s" in te else pd.Series(dtype=float), test_years, sid)
+        target = _target_series(te)
+        sp = split_station(target, test_years, sid)
         splits[sid] = sp
         if sp.reason is None:
             frames[sid] = pd.concat([tr.loc[: sp.train_end], te.loc[sp.test_start :]])
     report: dict = {"data": data_label, "test_years": test_years, "leads": leads, "stations": {}}
+    if nwp != "none":
+        report["nwp"] = nwp if nwp == "archive" else "perfect (observed future weather: an upper bound, not a forecast)"
     series: dict[str, pd.DataFrame] = {}
     for sid in ids:
-        sp = splits[sid]
-        if sp.reason is not None:
-            report["stations"][sid] = {
-                "test_start": None,
-                "test_end": None,
-                "n_issues": 0,
-                "reason": sp.reason,
-                "leads": {str(k): dict.fromkeys(METRIC_KEYS) for k in leads},
-            }
+        if splits[sid].reason is not None:
+            report["stations"][sid] = _no_result(splits[sid], splits[sid].reason, leads)
     basins: dict[str, list[str]] = {}
     for sid in frames:
         basins.setdefault("all" if pool_all else str(meta.loc[sid, "basin"]), []).append(sid)
-    gmodel: LGBMForecaster | None = None
-    if global_model and not pool_all and len(basins) > 1:
-        say(f"training the global model ({len(frames)} stations)")
-        t0 = time.perf_counter()
-        try:
-            gmodel = LGBMForecaster(leads, params).fit(
-                frames,
-                {s: splits[s].train_end for s in frames},
-                {s: {"area_km2": meta.loc[s, "area_km2"]} for s in frames},
-            )
-        except Exception as exc:  # the basin models still forecast alone
-            say(f"global model failed: {exc}")
-        say(f"global model: trained in {time.perf_counter() - t0:.1f} s")
+    ends = {s: splits[s].train_end for s in frames}
+    attrs_all = {s: {"area_km2": meta.loc[s, "area_km2"]} for s in frames}
+    # -- the NWP inputs: variables, training forcing (one or two model sets), test forcing --------------------
+    variables: tuple[str, ...] = ()
+    folds: list[tuple[str, dict | None, dict]] = [("all", None, {})]  # (name, training frames, description)
+    if nwp != "none":
+        has_t = {s: bool(_target_has(frames[s], ("tmean_c", "tmin_c"))) for s in frames}
+        if nwp == "archive":
+            variables = forcing_variables(archive, list(frames))
+        else:
+            variables = ("precip_mm", "tmean_c") if any(has_t.values()) else ("precip_mm",)
+        train_mode = "perfect" if nwp == "perfect" else nwp_training
+        pairs = archive_pairs(archive, frames, cfg) if archive else None
+        if train_mode == "perfect" or nwp_error != "crossfit" or pairs is None or pairs.empty:
+            err = None
+            if train_mode == "degraded":
+                use_archive = nwp_error == "archive" and pairs is not None and not pairs.empty
+                err = ForcingErrorModel.fit(pairs, "archive") if use_archive else ForcingErrorModel.default()
+            nf = training_forcing(frames, variables, train_mode, archive, err, seed, cfg)
+            desc = {"training": train_mode, "variables": list(variables)}
+            if err is not None:
+                desc["error_model"] = err.to_dict()
+            folds = [("all", nf, desc)]
+        else:  # crossfit: the model set forecasting year Y has an error model fitted on the runs of other years
+            folds = []
+            years = sorted({d.year for d in pd.DatetimeIndex(pairs["run"])})
+            for y in years:
+                err = ForcingErrorModel.fit(pairs[pd.DatetimeIndex(pairs["run"]).year != y], f"runs not of {y}")
+                nf = training_forcing(frames, variables, "degraded", None, err, seed, cfg)
+                folds.append(
+                    (str(y), nf, {"training": "degraded", "variables": list(variables), "error_model": err.to_dict()})
+                )
+    model_sets: dict[str, dict[str, BasinModel]] = {}
+    t_train: dict[str, float] = {}
+    for fold, nwp_frames, desc in folds:
+        models: dict[str, BasinModel] = {}
+        if global_model and not pool_all and len(basins) > 1:
+            say(f"training the global model ({len(frames)} stations){'' if fold == 'all' else f', fold {fold}'}")
+            t0 = time.perf_counter()
+            try:
+                models[GLOBAL_MODEL] = fit_basin_model(
+                    GLOBAL_MODEL, frames, attrs_all, leads, params, ends, nwp_frames, variables, desc
+                )
+            except Exception as exc:  # the basin models still forecast alone
+                say(f"global model failed: {exc}")
+            say(f"global model: trained in {time.perf_counter() - t0:.1f} s")
+        for basin, sids in basins.items():
+            t0 = time.perf_counter()
+            say(f"training basin {basin} ({', '.join(sids)})")
+            sub = {s: frames[s] for s in sids}
+            try:
+                models[basin] = fit_basin_model(
+                    basin,
+                    sub,
+                    {s: attrs_all[s] for s in sids},
+                    leads,
+                    params,
+                    {s: ends[s] for s in sids},
+                    {s: nwp_frames[s] for s in sids} if nwp_frames else None,
+                    variables,
+                    desc,
+                )
+            except Exception as exc:  # a failing basin does not stop the others
+                for s in sids:
+                    report["stations"][s] = _no_result(splits[s], f"training failed: {exc}", leads)
+                continue
+            t_train[basin] = t_train.get(basin, 0.0) + time.perf_counter() - t0
+            say(f"basin {basin}: trained in {time.perf_counter() - t0:.1f} s")
+        model_sets[fold] = models
+    main = model_sets[folds[0][0]]
     for basin, sids in basins.items():
-        t0 = time.perf_counter()
-        say(f"training basin {basin} ({', '.join(sids)})")
-        model = LGBMForecaster(leads, params)
-        sub = {s: frames[s] for s in sids}
-        attrs = {s: {"area_km2": meta.loc[s, "area_km2"]} for s in sids}
-        try:
-            model.fit(sub, {s: splits[s].train_end for s in sids}, attrs)
-        except Exception as exc:  # a failing basin does not stop the others
-            for s in sids:
-                report["stations"][s] = {
-                    "test_start": str(splits[s].test_start.date()),
-                    "test_end": str(splits[s].test_end.date()),
-                    "n_issues": 0,
-                    "reason": f"training failed: {exc}",
-                    "leads": {str(k): dict.fromkeys(METRIC_KEYS) for k in leads},
-                }
+        if basin not in main:
             continue
-        t_train = time.perf_counter() - t0
+        bm = main[basin]
         for sid in sids:
             sp = splits[sid]
             t1 = time.perf_counter()
             issue = pd.date_range(sp.test_start, sp.test_end, freq="D")
-            q = model.predict({sid: frames[sid]}, issue, levels)[sid]
-            if gmodel is not None:
-                qg = gmodel.predict({sid: frames[sid]}, issue, levels)[sid]
-                q = ensemble_quantiles([q, qg], [1.0 - GLOBAL_WEIGHT, GLOBAL_WEIGHT])
+            sf = None
+            if nwp == "archive":
+                sf = station_forcing(archive, sid, issue, cfg, variables)
+            elif nwp == "perfect":
+                cols = observed_future(frames[sid], variables).reindex(issue)
+                runs = pd.DataFrame(
+                    {"source": "observed (upper bound)", "run_time": issue, "age_hours": 0.0, "reason": ""},
+                    index=issue,
+                )
+                sf = StationForcing(cols, runs)
+            r = _forecast_folds(sid, frames[sid], model_sets, folds, basin, issue, cfg, sf, levels)
             t_pred = time.perf_counter() - t1
-            qobs = frames[sid]["discharge_m3s"]
+            plain = (
+                _forecast_folds(sid, frames[sid], model_sets, folds, basin, issue, cfg, None, levels) if sf else None
+            )
+            level_only = sid in bm.level_refs
+            target_col = "water_level_cm" if level_only else "discharge_m3s"
+            fq = r.wl if level_only else r.q
+            qobs = frames[sid][target_col]
             base = qobs.reindex(issue).to_numpy().copy()
             try:
                 rl, _ = extremes.return_levels(qobs.loc[: sp.train_end], periods=(2,))
-                thr = rl[2]
+                thr = None if level_only else rl[2]
             except ValueError:
                 thr = None
-            lead_res = {}
+            lead_res, lead_plain, lead_level = {}, {}, {}
             ser = {"obs": qobs.reindex(issue).to_numpy()}
+            has_levels = not level_only and "water_level_cm" in frames[sid] and np.isfinite(r.wl).any()
             for j, k in enumerate(leads):
-                obs = qobs.reindex(issue + pd.Timedelta(days=k)).to_numpy().copy()
-                obs[issue + pd.Timedelta(days=k) > sp.test_end] = np.nan
-                lead_res[str(k)] = score_lead(obs, base, q[:, j, :], levels, thr)
-                # quantiles by valid date for the plots
                 valid = issue + pd.Timedelta(days=k)
+                obs = qobs.reindex(valid).to_numpy().copy()
+                obs[valid > sp.test_end] = np.nan
+                lead_res[str(k)] = score_lead(obs, base, fq[:, j, :], levels, thr)
+                if plain is not None:
+                    full_plain = score_lead(obs, base, (plain.wl if level_only else plain.q)[:, j, :], levels, thr)
+                    lead_plain[str(k)] = {m: full_plain.get(m) for m in PLAIN_KEYS}
+                if has_levels:
+                    h = frames[sid]["water_level_cm"]
+                    ho = h.reindex(valid).to_numpy().copy()
+                    ho[valid > sp.test_end] = np.nan
+                    sc = score_lead(ho, h.reindex(issue).to_numpy(), r.wl[:, j, :], levels, None)
+                    lead_level[str(k)] = {m: sc.get(m) for m in ("nse", "skill_vs_persistence", "coverage_90")}
                 for tau in (0.05, 0.5, 0.95):
-                    s = pd.Series(quantile_at(q[:, j, :], levels, tau), index=valid).reindex(issue)
+                    s = pd.Series(quantile_at(fq[:, j, :], levels, tau), index=valid).reindex(issue)
                     ser[f"q{tau:g}_lead{k}"] = s.to_numpy()
             series[sid] = pd.DataFrame(ser, index=issue)
-            report["stations"][sid] = {
+            model = bm.model
+            ctx = model.contexts.get(sid) if model is not None else None
+            st = {
                 "test_start": str(sp.test_start.date()),
                 "test_end": str(sp.test_end.date()),
                 "n_issues": len(issue),
                 "reason": None,
-                "train_start": model.contexts[sid].train_start,
+                "target": target_col,
+                "train_start": ctx.train_start if ctx else None,
                 "train_end": str(sp.train_end.date()),
                 "basin": basin,
-                "global_model_weight": GLOBAL_WEIGHT if gmodel is not None else 0.0,
+                "global_model_weight": cfg.global_weight if GLOBAL_MODEL in main else 0.0,
                 "threshold_2y_m3s": thr,
-                "snow_params": model.contexts[sid].snow.to_dict() if model.contexts[sid].snow else None,
-                "blend": {str(k): v for k, v in model.blend.items()},
-                "calibration_held_out": {str(k): c.coverage for k, c in model.calibration.items()},
-                "train_seconds": round(t_train / len(sids), 2),
+                "snow_params": ctx.snow.to_dict() if ctx and ctx.snow else None,
+                "blend": {str(k): v for k, v in model.blend.items()} if model else {},
+                "calibration_held_out": {str(k): c.coverage for k, c in model.calibration.items()} if model else {},
+                "status_days": {s: int(sum(1 for x in r.status if x == s)) for s in sorted(set(r.status))},
+                "models_used": {s: int(sum(1 for x in r.model_name if x == s)) for s in sorted(set(r.model_name))},
+                "train_seconds": round(t_train.get(basin, 0.0) / len(sids), 2),
                 "forecast_seconds": round(t_pred, 3),
                 "leads": lead_res,
             }
-        say(f"basin {basin}: trained in {t_train:.1f} s")
+            if plain is not None:
+                st["nwp"] = {
+                    "mode": report["nwp"],
+                    "share_of_issues_with_nwp": float(np.mean(r.nwp_used)),
+                    "training": (folds[0][2] or {}) if len(folds) == 1 else {f: d for f, _, d in folds},
+                    "why_not": dict(
+                        pd.Series([m for m, u in zip(r.nwp_message, r.nwp_used, strict=True) if not u])
+                        .value_counts()
+                        .head(5)
+                    ),
+                }
+                st["without_nwp"] = lead_plain
+            if lead_level:
+                st["water_level"] = lead_level
+            report["stations"][sid] = st
     report["stations"] = {s: report["stations"][s] for s in ids}
     report["summary"] = summarise(report["stations"], leads)
     report["sigma"] = SIGMA_NOTE
@@ -292,6 +397,86 @@ def run_backtest(
     if snow_ablation and snow:
         _add_snow_ablation(report, ds, frames, test_years, leads, params, basins, pool_all, global_model, say)
     return report, series
+
+
+PLAIN_KEYS = (
+    "nse",
+    "skill_vs_persistence",
+    "crpss_vs_persistence",
+    "coverage_90",
+    "pod_warning",
+    "far_warning",
+    "csi_warning",
+)
+
+
+def _forecast_folds(sid, frame, model_sets, folds, basin, issue, cfg, sf, levels) -> StationForecast:
+    """forecast_station with the model set of each fold (crossfit: the issue days of year Y use fold Y)."""
+    if len(folds) == 1:
+        return forecast_station(sid, frame, model_sets[folds[0][0]], basin, issue, cfg, sf, levels)
+    parts = []
+    for fold, _, _ in folds:
+        days = issue[issue.year == int(fold)]
+        if len(days):
+            parts.append((days, forecast_station(sid, frame, model_sets[fold], basin, days, cfg, sf, levels)))
+    rest = issue[~issue.year.isin([int(f) for f, _, _ in folds])]
+    if len(rest):
+        parts.append((rest, forecast_station(sid, frame, model_sets[folds[0][0]], basin, rest, cfg, sf, levels)))
+    pos = {d: i for i, d in enumerate(issue)}
+    first = parts[0][1]
+    out = StationForecast(
+        np.full((len(issue), *first.q.shape[1:]), np.nan),
+        np.full((len(issue), *first.q.shape[1:]), np.nan),
+        [""] * len(issue),
+        [""] * len(issue),
+        [""] * len(issue),
+        [""] * len(issue),
+        [""] * len(issue),
+        np.full(len(issue), np.datetime64("NaT"), dtype="datetime64[ns]"),
+        np.full(len(issue), np.nan),
+        np.full((len(issue), *first.drivers.shape[1:]), np.nan),
+        np.zeros(len(issue), dtype=bool),
+        [""] * len(issue),
+        np.full((len(issue), first.q.shape[1]), np.nan),
+        np.full((len(issue), first.q.shape[1]), np.nan),
+        first.rating_note,
+    )
+    for days, r in parts:
+        idx = np.array([pos[d] for d in days])
+        out.q[idx], out.wl[idx], out.drivers[idx] = r.q, r.wl, r.drivers
+        out.last_obs_date[idx], out.last_obs_value[idx], out.nwp_used[idx] = (
+            r.last_obs_date,
+            r.last_obs_value,
+            r.nwp_used,
+        )
+        out.nwp_precip_mm[idx], out.nwp_tmean_c[idx] = r.nwp_precip_mm, r.nwp_tmean_c
+        for jj, i in enumerate(idx):
+            out.model_name[i], out.model_version[i], out.status[i] = r.model_name[jj], r.model_version[jj], r.status[jj]
+            out.message[i], out.missing[i], out.nwp_message[i] = r.message[jj], r.missing[jj], r.nwp_message[jj]
+    return out
+
+
+def _target_series(df: pd.DataFrame) -> pd.Series:
+    """The series a station is scored on: discharge, or the water level of a level-only post."""
+    if "discharge_m3s" in df and df["discharge_m3s"].notna().any():
+        return df["discharge_m3s"]
+    if "water_level_cm" in df and df["water_level_cm"].notna().any():
+        return df["water_level_cm"]
+    return pd.Series(dtype=float)
+
+
+def _target_has(df: pd.DataFrame, cols: tuple[str, ...]) -> bool:
+    return any(c in df and df[c].notna().any() for c in cols)
+
+
+def _no_result(sp: Split, reason: str, leads: list[int]) -> dict:
+    return {
+        "test_start": str(sp.test_start.date()) if sp.test_start is not None else None,
+        "test_end": str(sp.test_end.date()) if sp.test_end is not None else None,
+        "n_issues": 0,
+        "reason": reason,
+        "leads": {str(k): dict.fromkeys(METRIC_KEYS) for k in leads},
+    }
 
 
 def snow_inputs(df: pd.DataFrame, has_store: bool) -> str | None:

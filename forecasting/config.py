@@ -37,6 +37,10 @@ class ForecastConfig:
     history_days: days of history read for the features of one issue day (the snow store spins up from here);
     nwp_max_age_hours: a weather-forecast run older than this at the issue time is not used (fallback to the
         models without NWP, said so);
+    issue_hour: local hour of the daily run (09:00, after the 08:00 observations): NWP runs that started after it
+        are not used for that issue date, and the age of a run is measured from it;
+    nwp_sources: NWP source models in order of preference (e.g. ("ecmwf-ifs", "graphcast")): the newest fresh
+        run of the first source that has one is used; empty = the newest run of any source.
     """
 
     leads: tuple[int, ...] = field(default_factory=_default_leads)
@@ -46,6 +50,8 @@ class ForecastConfig:
     global_weight: float = 0.5
     history_days: int = 730
     nwp_max_age_hours: float = 36.0
+    issue_hour: float = 9.0
+    nwp_sources: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         leads = tuple(int(k) for k in self.leads)
@@ -60,6 +66,9 @@ class ForecastConfig:
             raise ValueError(f"global_weight must lie in [0, 1], got {self.global_weight}")
         if self.history_days < 60:
             raise ValueError(f"history_days must be >= 60, got {self.history_days}")
+        if not 0 <= self.issue_hour < 24:
+            raise ValueError(f"issue_hour must lie in [0, 24), got {self.issue_hour}")
+        object.__setattr__(self, "nwp_sources", tuple(str(s) for s in self.nwp_sources))
         ZoneInfo(self.time_zone)  # raises for an unknown zone
 
     @property
@@ -73,6 +82,7 @@ class ForecastConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["leads"] = list(self.leads)
+        d["nwp_sources"] = list(self.nwp_sources)
         return d
 
     def to_json(self) -> str:
@@ -86,6 +96,8 @@ class ForecastConfig:
         kw = {k: v for k, v in (d or {}).items() if k in known}
         if "leads" in kw:
             kw["leads"] = tuple(kw["leads"])
+        if "nwp_sources" in kw:
+            kw["nwp_sources"] = tuple(kw["nwp_sources"])
         return cls(**kw)
 
     @classmethod

@@ -47,6 +47,23 @@ SNOW_FEATURES: tuple[str, ...] = (
     "melt_potential",
 )
 TANOM_DECAY = 0.8  # a temperature anomaly is assumed to decay by this factor per day over the lead window
+# Weather forecasts (NWP) as inputs. A station frame may carry, for each issue day t, the forecast of the newest
+# usable NWP run for the days t+j (j = 0..NWP_MAX_DAY; j = 0 is the issue day itself) in the columns
+# `nwp_column(variable, j)` (forecasting.forcing builds them from the forcing store, an archive, or the observed
+# future for the upper bound). A model trained with NWP inputs (`LGBMParams.nwp`) uses the days t+1..t+k of lead k.
+NWP_MAX_DAY = 10
+NWP_DAY0 = False
+NWP_WET = False
+NWP_VARIABLES: tuple[str, ...] = ("precip_mm", "tmean_c")  # daily sum (mm) and daily mean air temperature (degC)
+NWP_FEATURES: dict[str, tuple[str, ...]] = {  # features of lead k per NWP variable
+    "precip_mm": ("nwp_p_sum", "nwp_p_max", "nwp_p_last", "nwp_p_last2", "nwp_winput"),
+    "tmean_c": ("nwp_t_mean", "nwp_t_anom", "nwp_dd", "nwp_melt"),
+}
+
+
+def nwp_column(variable: str, day: int) -> str:
+    """Frame column of the NWP forecast of `variable` for day t+`day` (issued by the issue day t)."""
+    return f"nwp_{variable}_d{int(day)}"
 
 
 @dataclass
@@ -158,8 +175,10 @@ def inv_log_q(lq: np.ndarray, ctx: StationContext) -> np.ndarray:
     return np.clip(np.exp(lq) * ctx.qscale - ctx.offset, 0.0, None)
 
 
-def build_features(df: pd.DataFrame, ctx: StationContext, snow: bool = True) -> pd.DataFrame:
-    """Feature rows for every day of `df` (a station frame by date); row t uses data of days <= t only.
+def build_features(df: pd.DataFrame, ctx: StationContext, snow: bool = True, nwp: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Feature rows for every day of `df` (a station frame by date); row t uses data of days <= t only, and with
+    `nwp` (NWP variables, see NWP_VARIABLES) the weather forecast issued by day t (`nwp_column` columns, kept as
+    raw `nwpd_*` columns that `lead_features` turns into the features of each lead and drops).
 
     Snow features (`SNOW_FEATURES`): basin SWE (mm), its 3/7-day change, melt (the positive SWE decrease summed
     over 3/7 days, mm), a snow-covered indicator (SWE > SWE_COVER_MM, or snow depth > DEPTH_COVER_CM where SWE is
@@ -226,6 +245,13 @@ def build_features(df: pd.DataFrame, ctx: StationContext, snow: bool = True) -> 
     f["log_qscale"] = float(np.log(ctx.qscale))
     if not snow:
         f = {k: v for k, v in f.items() if k not in SNOW_FEATURES}
+    for var in nwp:
+        if var not in NWP_VARIABLES:
+            raise ValueError(f"unknown NWP variable '{var}' (known: {', '.join(NWP_VARIABLES)})")
+        tag = "p" if var == "precip_mm" else "t"
+        for j in range(NWP_MAX_DAY + 1):
+            col = nwp_column(var, j)
+            f[f"nwpd_{tag}{j}"] = df[col].reindex(idx).astype("float64") if col in df else np.nan
     out = pd.DataFrame({k: (v.to_numpy() if isinstance(v, pd.Series) else v) for k, v in f.items()}, index=idx)
     out.index.name = "date"
     return out
@@ -242,6 +268,82 @@ def lead_features(base: pd.DataFrame, ctx: StationContext, lead: int) -> pd.Data
     out["clim_dlq"] = clim[(doy + lead) % 366] - clim[doy]
     if "snow_store" in base:
         out["melt_potential"] = melt_potential(base, ctx, lead)
+    raw = [c for c in base.columns if c.startswith("nwpd_")]
+    if raw:
+        for name, values in nwp_lead_features(base, ctx, lead).items():
+            out[name] = values
+        out = out.drop(columns=raw)
+    return out
+
+
+def _window_temperature(base: pd.DataFrame, ctx: StationContext, lead: int) -> np.ndarray | None:
+    """Air temperature of days t+1..t+lead (rows x lead, degC): the NWP forecast where the model has it, else the
+    climatology of those days plus today's 3-day anomaly decaying by TANOM_DECAY per day; None without either."""
+    if "nwpd_t1" in base:
+        return np.column_stack([base[f"nwpd_t{j}"].to_numpy(dtype=float) for j in range(1, lead + 1)])
+    if len(ctx.tclim) != 366 or "tmean3" not in base:
+        return None
+    tclim = np.asarray(ctx.tclim, dtype=float)
+    doy = _doy(pd.DatetimeIndex(base.index))
+    anom = np.nan_to_num(base["tmean3"].to_numpy(dtype=float) - tclim[doy], nan=0.0)
+    return np.column_stack([tclim[(doy + j) % 366] + anom * TANOM_DECAY**j for j in range(1, lead + 1)])
+
+
+def nwp_lead_features(base: pd.DataFrame, ctx: StationContext, lead: int) -> dict[str, np.ndarray]:
+    """The NWP features of lead k (days t+1..t+k of the forecast issued by t; NaN where the run lacks a day):
+
+    precipitation (mm): `nwp_p_sum` (sum), `nwp_p_max` (largest day), `nwp_p_last` (day t+k), `nwp_p_last2`
+    (days t+k-1..t+k), `nwp_winput` (rain plus snowmelt over the window: the degree-day snow store of day t run
+    forward with the forecast precipitation and the forecast temperature, else the climatological one);
+    temperature (degC): `nwp_t_mean` (mean), `nwp_t_anom` (mean minus the climatology of those days), `nwp_dd`
+    (degree-days above 0 degC), `nwp_melt` (snowmelt of the forward-run store, mm)."""
+    out: dict[str, np.ndarray] = {}
+    n = len(base)
+    k = int(lead)
+    has_p = "nwpd_p1" in base
+    has_t = "nwpd_t1" in base
+    p = np.column_stack([base[f"nwpd_p{j}"].to_numpy(dtype=float) for j in range(1, k + 1)]) if has_p else None
+    t = _window_temperature(base, ctx, k)
+    if has_p and NWP_DAY0:
+        out["nwp_p0"] = base["nwpd_p0"].to_numpy(dtype=float)
+    if has_p:
+        out["nwp_p_sum"] = p.sum(axis=1)
+        out["nwp_p_max"] = p.max(axis=1)
+        out["nwp_p_last"] = p[:, -1]
+        out["nwp_p_last2"] = p[:, -2:].sum(axis=1)
+    melt = np.full(n, np.nan)
+    winput = p.sum(axis=1) if has_p else np.full(n, np.nan)
+    if ctx.snow is not None and "snow_store" in base and t is not None:
+        store = np.nan_to_num(base["snow_store"].to_numpy(dtype=float), nan=0.0)
+        pw = p if has_p else np.zeros((n, k))
+        melt = np.zeros(n)
+        winput = np.zeros(n)
+        for j in range(k):
+            tj, pj = t[:, j], pw[:, j]
+            snowfall = np.where(tj < ctx.snow.t_snow, pj, 0.0)
+            store = store + snowfall
+            m = np.minimum(store, np.clip(ctx.snow.melt_factor * (tj - ctx.snow.t_melt), 0.0, None))
+            store = store - m
+            melt = melt + m
+            winput = winput + m + (pj - snowfall)
+        bad_t = np.isnan(t).any(axis=1)
+        melt[bad_t] = np.nan
+        winput[bad_t | (np.isnan(p).any(axis=1) if has_p else False)] = np.nan
+    if has_p:
+        out["nwp_winput"] = winput
+        if NWP_WET:
+            out["nwp_wet"] = winput * np.exp(base["lq0"].to_numpy(dtype=float))
+    if has_t:
+        out["nwp_t_mean"] = t.mean(axis=1)
+        if len(ctx.tclim) == 366:
+            tclim = np.asarray(ctx.tclim, dtype=float)
+            doy = _doy(pd.DatetimeIndex(base.index))
+            clim_w = np.column_stack([tclim[(doy + j) % 366] for j in range(1, k + 1)])
+            out["nwp_t_anom"] = (t - clim_w).mean(axis=1)
+        else:
+            out["nwp_t_anom"] = np.full(n, np.nan)
+        out["nwp_dd"] = np.clip(t, 0.0, None).sum(axis=1)
+        out["nwp_melt"] = melt
     return out
 
 

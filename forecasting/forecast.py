@@ -14,6 +14,7 @@ contributions per driver, averaged like the quantiles and closed on the publishe
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
@@ -22,11 +23,12 @@ import xarray as xr
 
 from forecasting import explain, level_target, rating
 from forecasting.config import DEFAULTS, ForecastConfig
-from forecasting.features import Q_FFILL_DAYS, inputs_frame, log_q, missing_inputs
+from forecasting.features import INPUT_GROUPS, Q_FFILL_DAYS, inputs_frame, log_q, missing_inputs, nwp_column
+from forecasting.forcing import StationForcing, station_forcing
 from forecasting.model_registry import GLOBAL_MODEL, BasinModel
 from forecasting.models import OUTPUT_LEVELS
 from forecasting.models.baselines import Climatology, Persistence
-from forecasting.models.lgbm import ensemble_quantiles
+from forecasting.models.lgbm import LGBMForecaster, ensemble_quantiles
 from forecasting.store import station_frame, station_table
 
 
@@ -37,53 +39,323 @@ def _history(df: pd.DataFrame, issue: pd.Timestamp, history_days: int = DEFAULTS
     return df.loc[start:issue]
 
 
+@dataclass
+class StationForecast:
+    """What `forecast_station` gives for one station and n issue days (leads as asked, K quantile levels)."""
+
+    q: np.ndarray  # n x leads x K discharge quantiles, m3/s (NaN for a level-only post)
+    wl: np.ndarray  # n x leads x K water-level quantiles, cm (rating curve, or the level-only post's own model)
+    model_name: list[str]
+    model_version: list[str]
+    status: list[str]  # ok | stale | fallback | failed
+    message: list[str]
+    missing: list[str]
+    last_obs_date: np.ndarray  # datetime64[ns], newest discharge (or level) known on the issue day
+    last_obs_value: np.ndarray  # m3/s (NaN for a level-only post)
+    drivers: np.ndarray  # n x leads x DRIVERS (NaN unless explained)
+    nwp_used: np.ndarray  # bool per issue day: the NWP model set made the forecast
+    nwp_message: list[str]  # why not (or which run)
+    nwp_precip_mm: np.ndarray  # n x leads: forecast precipitation of the valid day used (NaN where not used)
+    nwp_tmean_c: np.ndarray  # n x leads: forecast mean air temperature of the valid day used
+    rating_note: str = ""
+
+
+def _nwp_frame(df: pd.DataFrame, forcing: StationForcing | None) -> pd.DataFrame:
+    """The station frame with the NWP columns of the issue days joined (NaN on other days)."""
+    if forcing is None:
+        return df
+    cols = forcing.columns.reindex(df.index)
+    return pd.concat([df.drop(columns=[c for c in cols.columns if c in df]), cols], axis=1)
+
+
+def _usable_model(bm: BasinModel | None, model: LGBMForecaster | None, sid: str, leads: list[int]) -> bool:
+    return (
+        bm is not None
+        and model is not None
+        and sid in model.stations
+        and sid not in bm.fallback
+        and all(k in model.leads for k in leads)
+    )
+
+
+def _predict(model: LGBMForecaster, sid: str, df: pd.DataFrame, days: pd.DatetimeIndex, leads: list[int], levels):
+    out = model.predict({sid: df}, days, levels)[sid]
+    return out[:, [model.leads.index(k) for k in leads], :]
+
+
+def forecast_station(
+    sid: str,
+    observed: pd.DataFrame,
+    models: Mapping[str, BasinModel],
+    basin: str,
+    issue_dates: pd.DatetimeIndex,
+    config: ForecastConfig = DEFAULTS,
+    forcing: StationForcing | None = None,
+    levels: tuple[float, ...] = OUTPUT_LEVELS,
+    explain_drivers: bool = False,
+) -> StationForecast:
+    """The forecast of one station for each of `issue_dates` (what the daily run publishes and the backtest
+    scores): the basin model (averaged with the global model where that knows the station, weight
+    `config.global_weight`), its NWP model set where `forcing` gives a fresh run for the day (else the plain
+    models, and `nwp_message` says why), a climatology or persistence fallback with the reason where no model can
+    forecast, water levels through the rating curve (fitted on the paired days up to the first issue date) or
+    directly for a level-only post.
+
+    `observed`: the station's usable observations (QC'd) up to at least the last issue date; features of day t use
+    rows <= t only. With one issue date the features read `config.history_days` of history (the daily run);
+    with several, the whole frame (the backtest). A forecast issued on day t for lead k is valid for day t+k."""
+    days = pd.DatetimeIndex(issue_dates).normalize()
+    leads = list(config.leads)
+    n, n_l, n_q = len(days), len(leads), len(levels)
+    q = np.full((n, n_l, n_q), np.nan)
+    drivers = np.full((n, n_l, len(explain.DRIVERS)), np.nan)
+    names, versions = [""] * n, [""] * n
+    status, messages, nwp_msg = ["failed"] * n, [""] * n, [""] * n
+    nwp_used = np.zeros(n, dtype=bool)
+    nwp_p = np.full((n, n_l), np.nan)
+    nwp_t = np.full((n, n_l), np.nan)
+    bm = models.get(str(basin))
+    gm = models.get(GLOBAL_MODEL)
+    ref = bm.level_refs.get(sid) if bm is not None else None
+    full = level_target.as_modelled(observed, ref) if ref is not None else observed
+    full = full.loc[: days.max()] if n else full
+    df = _history(full, days[0], config.history_days) if n == 1 else full
+    q_all = full["discharge_m3s"].dropna() if "discharge_m3s" in full else pd.Series(dtype=float)
+    pos = q_all.index.searchsorted(days, side="right") - 1
+    has_last = pos >= 0
+    last_date = np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]")
+    last_val = np.full(n, np.nan)
+    last_date[has_last] = q_all.index.values[pos[has_last]]
+    last_val[has_last] = q_all.to_numpy()[pos[has_last]]
+    age = (days.values - last_date).astype("timedelta64[D]").astype("float64")
+    age[np.isnat(last_date)] = np.nan
+    missing = _missing_inputs(df, days)
+    reason = [""] * n
+    if bm is None:
+        reason = [f"no trained model for basin {basin}"] * n
+    elif bm.model is None or sid not in bm.model.stations:
+        reason = [bm.fallback.get(sid, f"station not in model {bm.version} of basin {bm.basin}")] * n
+    elif sid in bm.fallback:
+        reason = [bm.fallback[sid]] * n
+    elif any(k not in bm.model.leads for k in leads):
+        reason = [f"model {bm.version} has leads {bm.model.leads}, asked for {leads}"] * n
+    else:
+        for i in np.flatnonzero(~(age <= Q_FFILL_DAYS)):
+            when = "never" if np.isnat(last_date[i]) else f"last on {pd.Timestamp(last_date[i]).date()}"
+            reason[i] = f"no discharge within {Q_FFILL_DAYS} days of the issue date ({when})"
+    go = np.array([not r for r in reason])
+    if go.any():
+        d_go = days[go]
+        res = _predict(bm.model, sid, df, d_go, leads, levels)
+        version = np.array([bm.version] * len(d_go), dtype=object)
+        g_ok = (
+            gm is not None
+            and gm is not bm
+            and gm.level_refs.get(sid) == bm.level_refs.get(sid)  # a level-only post: both model the same stand-in
+            and _usable_model(gm, gm.model, sid, leads)
+        )
+        w_g = config.global_weight
+        parts = np.zeros(len(d_go), dtype=bool)
+        if g_ok:
+            gres = _predict(gm.model, sid, df, d_go, leads, levels)
+            parts = ~np.isnan(gres).any(axis=(1, 2)) & ~np.isnan(res).any(axis=(1, 2))
+            res[parts] = ensemble_quantiles([res[parts], gres[parts]], [1.0 - w_g, w_g])
+            version[parts] = f"{bm.version}+{GLOBAL_MODEL}/{gm.version}"
+        used = np.zeros(len(d_go), dtype=bool)
+        why_not = np.array([""] * len(d_go), dtype=object)
+        nwp_df = None
+        g_nwp = False
+        if forcing is None:
+            why_not[:] = "no NWP run given"
+        elif not _usable_model(bm, bm.nwp_model, sid, leads):
+            why_not[:] = "no NWP model for this station (trained without weather forecasts)"
+        else:
+            runs = forcing.runs.reindex(d_go)
+            why_not[:] = runs["reason"].fillna("no NWP run for the issue date").to_numpy()
+            need = [nwp_column(v, j) for v in bm.nwp_model.params.nwp for j in range(1, max(leads) + 1)]
+            cols = forcing.columns.reindex(d_go)
+            complete = cols.reindex(columns=need).notna().all(axis=1).to_numpy()
+            lacking = (why_not == "") & ~complete
+            for i in np.flatnonzero(lacking):
+                gap = [c for c in need if pd.isna(cols.iloc[i].get(c))]
+                why_not[i] = f"the NWP run lacks {', '.join(gap[:4])}{' ...' if len(gap) > 4 else ''}"
+            used = why_not == ""
+            if used.any():
+                nwp_df = _nwp_frame(df, forcing)
+                d_use = d_go[used]
+                nres = _predict(bm.nwp_model, sid, nwp_df, d_use, leads, levels)
+                g_nwp = (
+                    g_ok
+                    and _usable_model(gm, gm.nwp_model, sid, leads)
+                    and set(gm.nwp_model.params.nwp) <= set(bm.nwp_model.params.nwp)
+                )
+                nver = np.array([f"{bm.version}/nwp"] * len(d_use), dtype=object)
+                if g_nwp:
+                    gn = _predict(gm.nwp_model, sid, nwp_df, d_use, leads, levels)
+                    both = ~np.isnan(gn).any(axis=(1, 2)) & ~np.isnan(nres).any(axis=(1, 2))
+                    nres[both] = ensemble_quantiles([nres[both], gn[both]], [1.0 - w_g, w_g])
+                    nver[both] = f"{bm.version}/nwp+{GLOBAL_MODEL}/{gm.version}/nwp"
+                ok_n = ~np.isnan(nres).any(axis=(1, 2))
+                idx_use = np.flatnonzero(used)
+                why_not[idx_use[~ok_n]] = "the NWP model gave no value"
+                used[idx_use[~ok_n]] = False
+                res[idx_use[ok_n]] = nres[ok_n]
+                version[idx_use[ok_n]] = nver[ok_n]
+        gi = np.flatnonzero(go)
+        bad = np.isnan(res).any(axis=(1, 2))
+        for jj, i in enumerate(gi):
+            if bad[jj]:
+                reason[i] = "the model gave no value (inputs missing on the issue date)"
+                continue
+            q[i] = res[jj]
+            names[i] = bm.nwp_model.name if used[jj] else bm.model.name
+            versions[i] = str(version[jj])
+            status[i] = "stale" if age[i] > config.stale_after_days else "ok"
+            nwp_used[i] = bool(used[jj])
+            nwp_msg[i] = str(why_not[jj])
+            if used[jj]:
+                for j, k in enumerate(leads):
+                    nwp_p[i, j] = forcing.columns[nwp_column("precip_mm", k)].get(days[i], np.nan)
+                    if nwp_column("tmean_c", k) in forcing.columns:
+                        nwp_t[i, j] = forcing.columns[nwp_column("tmean_c", k)].get(days[i], np.nan)
+                run = forcing.runs.loc[days[i]]
+                nwp_msg[i] = f"NWP run {run['source']} {pd.Timestamp(run['run_time']):%Y-%m-%dT%H:%MZ}"
+            if missing[i]:
+                messages[i] = f"inputs missing: {missing[i]}"
+        if explain_drivers:
+            for jj, i in enumerate(gi):
+                if reason[i]:
+                    continue
+                use_nwp = bool(used[jj])
+                mdl = (lambda m: m.nwp_model) if use_nwp else (lambda m: m.model)
+                frame_i = nwp_df if use_nwp else df
+                parts_i = [(mdl(bm), 1.0)]
+                if (use_nwp and g_nwp) or (not use_nwp and g_ok and parts[jj]):
+                    parts_i = [(mdl(bm), 1.0 - w_g), (mdl(gm), w_g)]
+                drivers[i], why = _drivers(parts_i, sid, {sid: frame_i}, days[i], leads)
+                if why:
+                    messages[i] = "; ".join(m for m in (why, messages[i]) if m)
+                ctx = bm.model.contexts[sid]
+                q0 = inputs_frame(df)["q"].reindex([days[i]]).iloc[0]  # the issue day's discharge as used
+                if np.isfinite(drivers[i]).any() and np.isfinite(q0):
+                    q50 = q[i][:, list(levels).index(0.5)] if 0.5 in levels else np.median(q[i], axis=1)
+                    drivers[i] = explain.close_to_median(drivers[i], log_q(q50, ctx) - log_q(q0, ctx))
+    fb = np.array([bool(r) for r in reason])
+    if fb.any():
+        base, name = _baseline(bm, sid, df, full, days[fb], leads, levels)
+        for jj, i in enumerate(np.flatnonzero(fb)):
+            nwp_msg[i] = "fallback forecast: no NWP model used"
+            if base is None or np.isnan(base[jj]).all():
+                status[i] = "failed"
+                messages[i] = f"{reason[i]}; no discharge to fall back on"
+                continue
+            q[i] = np.sort(base[jj], axis=1)
+            names[i] = name[jj]
+            versions[i] = bm.version if bm is not None else ""
+            status[i] = "fallback"
+            messages[i] = f"{reason[i]}; {name[jj]} forecast"
+    for i in np.flatnonzero(age > config.stale_after_days):
+        note = f"newest discharge {int(age[i])} days before the issue date"
+        messages[i] = f"{note}; {messages[i]}".rstrip("; ")
+    wl = np.full_like(q, np.nan)
+    note = ""
+    if ref is not None:  # a level-only post: the model's quantiles are levels above its reference
+        wl = level_target.to_level(q, ref)
+        q = np.full_like(q, np.nan)
+        last_val = np.full(n, np.nan)
+        note = f"level-only post: the water level is forecast directly (reference {ref:g} cm)"
+    elif n:
+        try:
+            levels_i, note = _water_levels(observed.loc[: days[0]], q)
+            if levels_i is not None:
+                wl = levels_i
+        except Exception as exc:  # a level forecast is extra: the discharge forecast stands
+            note = f"no water-level forecast: {type(exc).__name__}: {exc}"
+    return StationForecast(
+        q,
+        wl,
+        names,
+        versions,
+        status,
+        messages,
+        missing,
+        last_date,
+        last_val,
+        drivers,
+        nwp_used,
+        nwp_msg,
+        nwp_p,
+        nwp_t,
+        note,
+    )
+
+
+def _missing_inputs(df: pd.DataFrame, days: pd.DatetimeIndex, lookback_days: int = 3) -> list[str]:
+    """`features.missing_inputs` for each issue day (comma-separated input groups), vectorised."""
+    if len(days) == 1:
+        return [",".join(missing_inputs(df, days[0], lookback_days))]
+    out = [[] for _ in range(len(days))]
+    for group, cols in INPUT_GROUPS.items():
+        present = [c for c in cols if c in df]
+        if not present:
+            for o in out:
+                o.append(group)
+            continue
+        has = df[present].notna().any(axis=1).astype(float)
+        recent = has.rolling(lookback_days, min_periods=1).max().reindex(days).fillna(0.0).to_numpy()
+        for i in np.flatnonzero(recent == 0):
+            out[i].append(group)
+    return [",".join(o) for o in out]
+
+
 def _baseline(
-    bm: BasinModel | None, sid: str, frames: dict[str, pd.DataFrame], issue: pd.DatetimeIndex, leads: list[int]
-) -> tuple[np.ndarray | None, str]:
-    """Climatology if possible, else persistence; (quantiles leads x K, model name) or (None, '')."""
-    df = frames[sid]
+    bm: BasinModel | None,
+    sid: str,
+    df: pd.DataFrame,
+    full: pd.DataFrame,
+    days: pd.DatetimeIndex,
+    leads: list[int],
+    levels: tuple[float, ...],
+) -> tuple[np.ndarray | None, list[str]]:
+    """Climatology where possible, else persistence of the newest discharge however old; (quantiles n x leads x K,
+    model name per day) or (None, [])."""
+    clim = None
     if bm is not None and sid in bm.climatology.tables:
         clim = bm.climatology
     elif Climatology.available(df):
-        clim = Climatology(leads).fit(frames)
-    else:
-        clim = None
+        clim = Climatology(leads).fit({sid: df})
+    n = len(days)
+    out = np.full((n, len(leads), len(levels)), np.nan)
+    names = [""] * n
     if clim is not None:
         clim.leads = list(leads)
-        q = clim.predict({sid: df}, issue, OUTPUT_LEVELS)[sid][0]
-        if not np.isnan(q).all():
-            return q, "climatology"
-    pers = bm.persistence if bm is not None and sid in bm.persistence.tables else Persistence(leads).fit(frames)
-    pers.leads = list(leads)
-    last = df["discharge_m3s"].dropna() if "discharge_m3s" in df else pd.Series(dtype=float)
-    if last.empty:
-        return None, ""
-    frame = pd.DataFrame({"discharge_m3s": [float(last.iloc[-1])]}, index=issue)  # carried to the issue day
-    tables = pers.tables.get(sid)
-    if tables is not None and len(tables) != len(leads):
-        pers.tables[sid] = (
-            tables[: len(leads)] if len(tables) > len(leads) else tables + [tables[-1]] * (len(leads) - len(tables))
-        )
-    q = pers.predict({sid: frame}, issue, OUTPUT_LEVELS)[sid][0]
-    return q, "persistence"
-
-
-def _global_quantiles(
-    gm: BasinModel | None, bm: BasinModel, sid: str, frames: dict, idx: pd.DatetimeIndex, leads: list[int]
-) -> np.ndarray | None:
-    """Quantiles (leads x K, m3/s) of the global model for the station, or None where it cannot forecast it."""
-    if gm is None or gm is bm or gm.model is None or sid not in gm.model.stations or sid in gm.fallback:
-        return None
-    if gm.level_refs.get(sid) != bm.level_refs.get(sid):  # level-only post: both must model the same stand-in
-        return None
-    if any(k not in gm.model.leads for k in leads):
-        return None
-    g = gm.model.predict(frames, idx, OUTPUT_LEVELS)[sid][0][[gm.model.leads.index(k) for k in leads]]
-    return None if np.isnan(g).any() else g
+        out = clim.predict({sid: df}, days, levels)[sid]
+        names = ["climatology"] * n
+    todo = np.isnan(out).all(axis=(1, 2))
+    if todo.any():
+        pers = bm.persistence if bm is not None and sid in bm.persistence.tables else Persistence(leads).fit({sid: df})
+        pers.leads = list(leads)
+        tables = pers.tables.get(sid)
+        if tables is not None and len(tables) != len(leads):
+            pers.tables[sid] = (
+                tables[: len(leads)] if len(tables) > len(leads) else tables + [tables[-1]] * (len(leads) - len(tables))
+            )
+        last = full["discharge_m3s"].dropna() if "discharge_m3s" in full else pd.Series(dtype=float)
+        pos = last.index.searchsorted(days, side="right") - 1
+        q0 = np.where(pos >= 0, last.to_numpy()[np.clip(pos, 0, None)] if len(last) else np.nan, np.nan)
+        frame = pd.DataFrame({"discharge_m3s": q0}, index=days)  # carried to each issue day
+        pq = pers.predict({sid: frame}, days, levels)[sid]
+        for i in np.flatnonzero(todo):
+            if np.isfinite(q0[i]):
+                out[i] = pq[i]
+                names[i] = "persistence"
+    if np.isnan(out).all():
+        return None, []
+    return out, names
 
 
 def _drivers(
-    parts: list[tuple[BasinModel, float]], sid: str, frames: dict, issue: pd.Timestamp, leads: list[int]
+    parts: list[tuple[LGBMForecaster, float]], sid: str, frames: dict, issue: pd.Timestamp, leads: list[int]
 ) -> tuple[np.ndarray, str]:
     """Driver contributions (leads x DRIVERS, change of log discharge) of the models that made the forecast,
     averaged with their ensemble weights, and "" — or NaN and the reason where they cannot be computed (the
@@ -91,7 +363,7 @@ def _drivers(
     try:
         tables = []
         for bm, _w in parts:
-            c = bm.model.contributions(frames, issue)[sid]
+            c = bm.contributions(frames, issue)[sid]
             tables.append(explain.group_contributions(c.loc[leads]))
         return explain.combine(tables, [w for _bm, w in parts]).to_numpy(dtype=float), ""
     except Exception as exc:  # an explanation is a help, never a reason to lose the forecast
@@ -119,11 +391,15 @@ def make_forecast(
     leads: list[int] | None = None,
     created_at: datetime | None = None,
     config: ForecastConfig = DEFAULTS,
+    forcing: Mapping[str, xr.Dataset] | None = None,
 ) -> xr.Dataset:
     """Forecast every station of `usable_ds` (QC'd: bad values masked) as of `issue_date` for `leads` days
-    (default `config.leads`).
+    (default `config.leads`), station by station with `forecast_station` (what the backtest scores).
 
     `models`: basin id -> BasinModel (forecasting.model_registry). Quantiles in m3/s at OUTPUT_LEVELS.
+    `forcing`: the forcing store (source -> dataset, forecasting.forcing): each station uses the newest NWP run
+    issued by the issue time (`config.issue_hour`, `config.nwp_sources`) unless older than
+    `config.nwp_max_age_hours`, with its basin's NWP model set; else the plain models, and `nwp_message` says why.
     A station whose newest discharge is more than `config.stale_after_days` days before the issue date is `stale`
     (if its model still forecasts it) and its message says how old its data is; `data_age_days` gives the age.
     The configuration is written into the file (attribute `run_config`)."""
@@ -132,113 +408,57 @@ def make_forecast(
         config = config.with_(leads=tuple(leads))
     leads = list(config.leads)
     stale_after_days = config.stale_after_days
-    gw = config.global_weight
     meta = station_table(usable_ds)
     sids = list(meta.index)
     n_s, n_l, n_q = len(sids), len(leads), len(OUTPUT_LEVELS)
     qarr = np.full((n_s, n_l, n_q), np.nan)
+    wl = np.full((n_s, n_l, n_q), np.nan)
     drivers = np.full((n_s, n_l, len(explain.DRIVERS)), np.nan)
     names = [""] * n_s
     versions = [""] * n_s
     status = ["failed"] * n_s
     messages = [""] * n_s
     missing = [""] * n_s
+    rating_notes = [""] * n_s
+    nwp_used = np.zeros(n_s, dtype=np.int8)
+    nwp_msg = [""] * n_s
+    nwp_p = np.full((n_s, n_l), np.nan)
+    nwp_t = np.full((n_s, n_l), np.nan)
     last_date = np.full(n_s, np.datetime64("NaT"), dtype="datetime64[ns]")
     last_val = np.full(n_s, np.nan)
-    level_refs: dict[int, float] = {}  # station index -> reference level (cm) of a level-only post
-    observed: dict[int, pd.DataFrame] = {}  # station index -> its observations up to the issue day
     idx = pd.DatetimeIndex([issue])
+    runs_used: set[tuple[str, str]] = set()
     for i, sid in enumerate(sids):
         try:
             full = station_frame(usable_ds, sid).loc[:issue]
-            observed[i] = full
-            bm = models.get(str(meta.loc[sid, "basin"]))
-            if bm is not None and sid in bm.level_refs:  # a level-only post: its model forecasts the level
-                level_refs[i] = bm.level_refs[sid]
-                full = level_target.as_modelled(full, level_refs[i])
-            df = _history(full, issue, config.history_days)
-            frames = {sid: df}
-            missing[i] = ",".join(missing_inputs(df, issue))
-            q = df["discharge_m3s"].dropna() if "discharge_m3s" in df else pd.Series(dtype=float)
-            q_all = full["discharge_m3s"].dropna() if "discharge_m3s" in full else q
-            if not q_all.empty:  # the newest discharge known on the issue day, however old
-                last_date[i] = np.datetime64(q_all.index[-1], "ns")
-                last_val[i] = float(q_all.iloc[-1])
-            reason = ""
-            if bm is None:
-                reason = f"no trained model for basin {meta.loc[sid, 'basin']}"
-            elif bm.model is None or sid not in bm.model.stations:
-                reason = bm.fallback.get(sid, f"station not in model {bm.version} of basin {bm.basin}")
-            elif sid in bm.fallback:
-                reason = bm.fallback[sid]
-            elif q.empty or (issue - q.index[-1]).days > Q_FFILL_DAYS:
-                age = "never" if q_all.empty else f"last on {q_all.index[-1].date()}"
-                reason = f"no discharge within {Q_FFILL_DAYS} days of the issue date ({age})"
-            elif any(k not in bm.model.leads for k in leads):
-                reason = f"model {bm.version} has leads {bm.model.leads}, asked for {leads}"
-            if not reason:
-                full = bm.model.predict(frames, idx, OUTPUT_LEVELS)[sid][0]
-                res = full[[bm.model.leads.index(k) for k in leads]]
-                if np.isnan(res).any():
-                    reason = "the model gave no value (inputs missing on the issue date)"
-                else:
-                    version = bm.version
-                    parts = [(bm, 1.0)]
-                    gres = _global_quantiles(models.get(GLOBAL_MODEL), bm, sid, frames, idx, leads)
-                    if gres is not None:
-                        res = ensemble_quantiles([res, gres], [1.0 - gw, gw])
-                        version = f"{bm.version}+{GLOBAL_MODEL}/{models[GLOBAL_MODEL].version}"
-                        parts = [(bm, 1.0 - gw), (models[GLOBAL_MODEL], gw)]
-                    qarr[i] = res
-                    drivers[i], why_not = _drivers(parts, sid, frames, issue, leads)
-                    if why_not:
-                        messages[i] = why_not
-                    ctx = bm.model.contexts[sid]
-                    q0 = inputs_frame(df)["q"].reindex([issue]).iloc[0]  # the issue day's discharge as used
-                    if np.isfinite(drivers[i]).any() and np.isfinite(q0):
-                        q50 = res[:, list(OUTPUT_LEVELS).index(0.5)]
-                        drivers[i] = explain.close_to_median(drivers[i], log_q(q50, ctx) - log_q(q0, ctx))
-                    names[i], versions[i] = bm.model.name, version
-                    status[i] = "stale" if (issue - q.index[-1]).days > stale_after_days else "ok"
-                    if missing[i]:
-                        messages[i] = (messages[i] + "; " if messages[i] else "") + f"inputs missing: {missing[i]}"
-                    continue
-            base, name = _baseline(bm, sid, frames, idx, leads)
-            if base is None:
-                status[i] = "failed"
-                messages[i] = f"{reason}; no discharge to fall back on"
-                continue
-            qarr[i] = np.sort(base, axis=1)
-            names[i] = name
-            versions[i] = bm.version if bm is not None else ""
-            status[i] = "fallback"
-            messages[i] = f"{reason}; {name} forecast"
+            sf = station_forcing(dict(forcing), sid, idx, config) if forcing else None
+            r = forecast_station(
+                sid, full, models, str(meta.loc[sid, "basin"]), idx, config, sf, OUTPUT_LEVELS, explain_drivers=True
+            )
+            qarr[i], wl[i], drivers[i] = r.q[0], r.wl[0], r.drivers[0]
+            names[i], versions[i], status[i], messages[i] = (
+                r.model_name[0],
+                r.model_version[0],
+                r.status[0],
+                r.message[0],
+            )
+            missing[i], rating_notes[i] = r.missing[0], r.rating_note
+            last_date[i], last_val[i] = r.last_obs_date[0], r.last_obs_value[0]
+            nwp_used[i], nwp_msg[i], nwp_p[i], nwp_t[i] = (
+                int(r.nwp_used[0]),
+                r.nwp_message[0],
+                r.nwp_precip_mm[0],
+                r.nwp_tmean_c[0],
+            )
+            if r.nwp_used[0] and sf is not None:
+                run = sf.runs.iloc[0]
+                runs_used.add((str(run["source"]), f"{pd.Timestamp(run['run_time']):%Y-%m-%dT%H:%M:%SZ}"))
         except Exception as exc:  # one station's failure never stops the others
             status[i] = "failed"
             messages[i] = f"{type(exc).__name__}: {exc}"
             qarr[i] = np.nan
-    wl = np.full((n_s, n_l, n_q), np.nan)
-    rating_notes = [""] * n_s
-    for i in range(n_s):  # water levels for thresholds in cm, through each station's rating curve
-        if i in level_refs:  # a level-only post: the model's quantiles are levels above its reference
-            wl[i] = level_target.to_level(qarr[i], level_refs[i])
-            qarr[i] = np.nan
-            last_val[i] = np.nan
-            rating_notes[i] = f"level-only post: the water level is forecast directly (reference {level_refs[i]:g} cm)"
-            continue
-        try:
-            if i not in observed:
-                continue
-            levels_i, rating_notes[i] = _water_levels(observed[i], qarr[i])
-            if levels_i is not None:
-                wl[i] = levels_i
-        except Exception as exc:  # a level forecast is extra: the discharge forecast stands
-            rating_notes[i] = f"no water-level forecast: {type(exc).__name__}: {exc}"
     age = (np.datetime64(issue, "ns") - last_date).astype("timedelta64[D]").astype("float64")
     age[np.isnat(last_date)] = np.nan
-    for i in np.flatnonzero(age > stale_after_days):
-        note = f"newest discharge {int(age[i])} days before the issue date"
-        messages[i] = f"{note}; {messages[i]}".rstrip("; ")
     created = (created_at or datetime.now(UTC)).isoformat(timespec="seconds")
     cutoff = usable_ds["time"].values.max() if usable_ds.sizes.get("time") else np.datetime64("NaT")
     cutoff = min(pd.Timestamp(cutoff), issue) if not pd.isna(cutoff) else issue
@@ -270,6 +490,26 @@ def make_forecast(
             "missing_inputs": (("station",), np.array(missing, dtype=object)),
             "last_obs_date": (("station",), last_date),
             "last_obs_m3s": (("station",), last_val, {"units": "m3 s-1"}),
+            "nwp_used": (
+                ("station",),
+                nwp_used,
+                {"long_name": "1: forecast by the NWP model set with the run of the attributes nwp_*; 0: without NWP"},
+            ),
+            "nwp_message": (("station",), np.array(nwp_msg, dtype=object)),
+            "nwp_precip_mm": (
+                ("station", "lead"),
+                nwp_p,
+                {
+                    "units": "mm",
+                    "long_name": "forecast precipitation of the valid day used as input (NaN: no NWP used)",
+                    "standard_name": "lwe_thickness_of_precipitation_amount",
+                },
+            ),
+            "nwp_tmean_c": (
+                ("station", "lead"),
+                nwp_t,
+                {"units": "degC", "long_name": "forecast daily mean air temperature of the valid day used as input"},
+            ),
             "data_age_days": (
                 ("station",),
                 age,
@@ -300,6 +540,8 @@ def make_forecast(
             "comment": "a forecast issued on day t for lead k is valid for day t+k; only data of days <= t used",
             "stale_after_days": int(stale_after_days),
             "run_config": config.to_json(),
+            "nwp_source": ",".join(sorted({s for s, _ in runs_used})),
+            "nwp_run_time": ",".join(sorted({t for _, t in runs_used})),
             "Conventions": "CF-1.10",
         },
     )

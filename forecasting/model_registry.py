@@ -14,7 +14,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,6 +46,10 @@ class BasinModel:
     created_at: str = ""
     # level-only posts: station -> reference level (cm); their models forecast the level above it
     level_refs: dict[str, float] = field(default_factory=dict)
+    # The same forecaster with weather-forecast (NWP) inputs, trained beside `model` (which has none) when forcing
+    # was given; the daily run uses it when a fresh NWP run is at hand, else `model` (forecasting.forecast).
+    nwp_model: LGBMForecaster | None = None
+    nwp_training: dict = field(default_factory=dict)  # how its forcing was made (archive / error model), for the record
 
     def model_name(self, station: str) -> str:
         if self.model is not None and station in self.model.stations and station not in self.fallback:
@@ -64,9 +68,17 @@ def fit_basin_model(
     attrs: dict[str, dict] | None = None,
     leads: list[int] | None = None,
     params: LGBMParams | None = None,
-    train_end: pd.Timestamp | None = None,
+    train_end: pd.Timestamp | dict[str, pd.Timestamp] | None = None,
+    nwp_frames: dict[str, pd.DataFrame] | None = None,
+    nwp_variables: tuple[str, ...] = (),
+    nwp_training: dict | None = None,
 ) -> BasinModel:
     """Train a basin: LightGBM on its stations with >= 2 years of discharge, baselines for all of them.
+
+    `train_end`: one last training day, or one per station. With `nwp_frames` (the stations' frames with the
+    training forcing of `nwp_variables` as features.nwp_column columns: archived runs, or the observed future
+    degraded by an error model, forecasting.forcing.training_forcing), an NWP model is trained beside the plain
+    one (`nwp_model`); `nwp_training` describes that forcing (kept in model.json).
 
     A post with water levels but no discharge is modelled on its level (forecasting.level_target; the reference
     level is kept in `level_refs`).
@@ -76,14 +88,20 @@ def fit_basin_model(
     leads = list(leads or range(1, 8))
     fallback: dict[str, str] = {}
     trainable = {}
+
+    def end_of(sid: str) -> pd.Timestamp | None:
+        return train_end.get(sid) if isinstance(train_end, dict) else train_end
+
     level_refs = {
-        sid: level_target.level_reference(df, train_end) for sid, df in frames.items() if level_target.is_level_only(df)
+        sid: level_target.level_reference(df, end_of(sid))
+        for sid, df in frames.items()
+        if level_target.is_level_only(df)
     }
     frames = {
         sid: level_target.as_modelled(df, level_refs[sid]) if sid in level_refs else df for sid, df in frames.items()
     }
     for sid, df in frames.items():
-        q = df["discharge_m3s"].loc[:train_end] if "discharge_m3s" in df else pd.Series(dtype=float)
+        q = df["discharge_m3s"].loc[: end_of(sid)] if "discharge_m3s" in df else pd.Series(dtype=float)
         n = int(q.notna().sum())
         if n >= MIN_TRAIN_DAYS:
             trainable[sid] = df
@@ -93,8 +111,18 @@ def fit_basin_model(
     if all(("discharge_m3s" not in df or df["discharge_m3s"].notna().sum() == 0) for df in frames.values()):
         raise ValueError(f"basin {basin}: no discharge observations at any of its stations ({', '.join(frames)})")
     model = LGBMForecaster(leads, params).fit(trainable, train_end, attrs) if trainable else None
-    clim = Climatology(leads).fit(frames, train_end)
-    pers = Persistence(leads).fit(frames, train_end)
+    nwp_model = None
+    if nwp_frames and nwp_variables and trainable:
+        nwp_in = {
+            sid: level_target.as_modelled(nwp_frames[sid], level_refs[sid]) if sid in level_refs else nwp_frames[sid]
+            for sid in trainable
+            if sid in nwp_frames
+        }
+        if nwp_in:
+            p_nwp = replace(params or LGBMParams(), nwp=tuple(nwp_variables))
+            nwp_model = LGBMForecaster(leads, p_nwp).fit(nwp_in, train_end, attrs)
+    clim = Climatology(leads).fit(frames, min((e for e in map(end_of, frames) if e is not None), default=None))
+    pers = Persistence(leads).fit(frames, min((e for e in map(end_of, frames) if e is not None), default=None))
     return BasinModel(
         basin=basin,
         version=new_version(),
@@ -105,6 +133,8 @@ def fit_basin_model(
         fallback=fallback,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         level_refs=level_refs,
+        nwp_model=nwp_model,
+        nwp_training=dict(nwp_training or {}) if nwp_model is not None else {},
     )
 
 
@@ -144,6 +174,11 @@ def save_model(models_dir: Path, bm: BasinModel, set_current: bool = True) -> Pa
             "baselines": {"climatology": bm.climatology.to_dict(), "persistence": bm.persistence.to_dict()},
             "level_only_references_cm": bm.level_refs,
         }
+        if bm.nwp_model is not None:  # the NWP model set: boosters in nwp/, its metadata under "nwp"
+            doc["nwp"] = {"model": bm.nwp_model.metadata(), "training": bm.nwp_training}
+            (tmp / "nwp").mkdir()
+            for k, booster in bm.nwp_model.boosters.items():
+                booster.save_model(str(tmp / "nwp" / f"lead_{k}.txt"))
         (tmp / "model.json").write_text(json.dumps(json_safe(doc), allow_nan=False), encoding="utf-8")
         if bm.model is not None:
             for k, booster in bm.model.boosters.items():
@@ -205,6 +240,11 @@ def load_model(models_dir: Path, basin: str, version: str | None = None) -> Basi
             "train_period": doc["training_period"],
         }
         model = LGBMForecaster.from_metadata(_restore_nan(meta), boosters)
+    nwp_model = None
+    if doc.get("nwp"):
+        nmeta = doc["nwp"]["model"]
+        nboost = {int(k): lgb.Booster(model_file=str(folder / "nwp" / f"lead_{k}.txt")) for k in nmeta["leads"]}
+        nwp_model = LGBMForecaster.from_metadata(_restore_nan(nmeta), nboost)
     return BasinModel(
         basin=doc["basin"],
         version=doc["version"],
@@ -215,6 +255,8 @@ def load_model(models_dir: Path, basin: str, version: str | None = None) -> Basi
         fallback=doc.get("fallback", {}),
         created_at=doc.get("created_at", ""),
         level_refs={k: float(v) for k, v in doc.get("level_only_references_cm", {}).items()},
+        nwp_model=nwp_model,
+        nwp_training=(doc.get("nwp") or {}).get("training", {}),
     )
 
 

@@ -80,7 +80,13 @@ class LGBMParams:
     error_correction: bool = False  # add phi_k * (yesterday's lead-1 error); measured: no gain, so off
     keep_point_median: bool = True  # the 0.5 quantile is the (flow-weighted) point forecast, not re-centred
     snow: bool = True  # snow features (SWE, melt, cover, degree-day store); False for the snow ablation
+    # weather-forecast (NWP) variables used as inputs (features.NWP_VARIABLES, e.g. ("precip_mm",)); () = none.
+    # The frames given to fit/predict must then carry the `features.nwp_column` columns.
+    nwp: tuple[str, ...] = ()
     seed: int = 7
+
+    def __post_init__(self) -> None:
+        self.nwp = tuple(self.nwp)  # JSON gives a list
 
     def lgb_params(self) -> dict:
         return {
@@ -117,7 +123,13 @@ def sample_weights(x: pd.DataFrame, y: np.ndarray, power: float = 1.0) -> np.nda
 def scale_proxy(x: pd.DataFrame, yhat: np.ndarray, lead: int) -> np.ndarray:
     """Scale of the expected error: |predicted change| + recent variability * sqrt(lead)."""
     vol = np.nan_to_num(x["dlq_std7"].to_numpy(dtype=float), nan=0.0)
-    return np.abs(yhat) + vol * np.sqrt(lead)
+    out = np.abs(yhat) + vol * np.sqrt(lead)
+    if RAIN_BETA and "nwp_winput" in x:
+        out = out + RAIN_BETA * np.log1p(np.clip(np.nan_to_num(x["nwp_winput"].to_numpy(dtype=float)), 0, None))
+    return out
+
+
+RAIN_BETA = 0.0
 
 
 class LGBMForecaster:
@@ -128,6 +140,7 @@ class LGBMForecaster:
     def __init__(self, leads: list[int] | None = None, params: LGBMParams | None = None) -> None:
         self.leads = list(leads or range(1, 8))
         self.params = params or LGBMParams()
+        self.name = "lightgbm-nwp" if self.params.nwp else "lightgbm"  # which model set made a forecast
         self.contexts: dict[str, StationContext] = {}
         self.boosters: dict[int, lgb.Booster] = {}
         self.blend: dict[int, float] = {}
@@ -144,7 +157,7 @@ class LGBMForecaster:
     # -- data -------------------------------------------------------------------------------------------------
     def _station_design(self, sid: str, df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         ctx = self.contexts[sid]
-        base = build_features(df, ctx, snow=self.params.snow)
+        base = build_features(df, ctx, snow=self.params.snow, nwp=self.params.nwp)
         y = targets(df, ctx, self.leads)
         return base, y
 
@@ -313,7 +326,7 @@ class LGBMForecaster:
         cached = getattr(self, "_feature_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]
-        full = build_features(hist, self.contexts[sid], snow=self.params.snow)
+        full = build_features(hist, self.contexts[sid], snow=self.params.snow, nwp=self.params.nwp)
         self._feature_cache = (key, full)
         return full
 

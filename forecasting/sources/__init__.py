@@ -42,7 +42,7 @@ def _load_builtin() -> None:
         station_csv,  # noqa: F401
     )
 
-    for optional in ("kazhydromet", "yearbook", "snow_survey", "gridded"):
+    for optional in ("kazhydromet", "yearbook", "snow_survey", "gridded", "nwp_csv", "nwp_grid"):
         try:
             __import__(f"forecasting.sources.{optional}")
         except ModuleNotFoundError as exc:
@@ -70,9 +70,19 @@ class AmbiguousFormat(ValueError):
     pass
 
 
+def is_forcing(name: str) -> bool:
+    """True for adapters of weather forecasts (nwp-csv, nwp-grid): their output goes to the forcing store."""
+    return getattr(get_adapter(name), "kind", "observations") == "forcing"
+
+
 def detect_format(path: Path) -> str:
-    """Name of the one adapter that recognises `path`; raises AmbiguousFormat if none or several do."""
-    hits = [name for name, a in available().items() if name != "sample" and a.detect(Path(path))]
+    """Name of the one observation adapter that recognises `path`; raises AmbiguousFormat if none or several do
+    (forcing adapters are chosen with --format)."""
+    hits = [
+        name
+        for name, a in available().items()
+        if name != "sample" and getattr(a, "kind", "observations") == "observations" and a.detect(Path(path))
+    ]
     if len(hits) == 1:
         return hits[0]
     if not hits:
@@ -87,5 +97,6 @@ __all__ = [
     "available",
     "detect_format",
     "get_adapter",
+    "is_forcing",
     "register",
 ]
