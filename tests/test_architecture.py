@@ -1,0 +1,56 @@
+"""The import rules of ARCHITECTURE.md, checked on the source: the library knows no orchestrator, web framework or
+database; records knows no web framework; the flows do not import the web package; the service no flows; and no
+module of service/ is over about 600 lines."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+FORBIDDEN = {
+    "forecasting": {"prefect", "fastapi", "starlette", "sqlalchemy", "alembic", "records", "service", "flows"},
+    "records": {"fastapi", "starlette", "jinja2", "prefect", "service", "flows"},
+    "flows": {"service", "fastapi", "starlette"},
+    "service": {"flows", "prefect"},
+}
+
+
+def imported_roots(path: Path) -> set[str]:
+    """The top-level names of every module a file imports (also inside functions)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_import_rules(package: str) -> None:
+    bad = {}
+    for path in sorted((ROOT / package).rglob("*.py")):
+        wrong = imported_roots(path) & FORBIDDEN[package]
+        if wrong:
+            bad[str(path.relative_to(ROOT))] = sorted(wrong)
+    assert bad == {}, f"{package}/ imports what ARCHITECTURE.md forbids: {bad}"
+
+
+def test_the_rules_see_function_level_imports(tmp_path: Path) -> None:
+    sample = tmp_path / "m.py"
+    sample.write_text("def f():\n    from service.app import create_app\n    import prefect.flows\n")
+    assert imported_roots(sample) == {"service", "prefect"}
+
+
+def test_no_service_module_is_over_600_lines() -> None:
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in (ROOT / "service").rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 600
+    }
+    assert long == {}, long
