@@ -53,7 +53,8 @@ def ingest_cmd(
         None,
         "--format",
         "-f",
-        help="station-csv, kazhydromet, kazhydromet-yearbook, sample, ... (auto-detected if omitted)",
+        help="station-csv, kazhydromet, kazhydromet-yearbook, sample, ... (auto-detected if omitted); "
+        "nwp-csv or nwp-grid for weather forecasts (into the forcing store)",
     ),
     home: Path | None = HomeOpt,
 ) -> None:
@@ -71,7 +72,12 @@ def ingest_cmd(
         for src in source:
             progress.update(task, description=f"ingesting {src}")
             try:
-                report = run_ingest(src, fmt, h)
+                if fmt in ("nwp-csv", "nwp-grid"):  # weather forecasts go to the forcing store
+                    from flows.nwp import run_ingest_nwp
+
+                    report = run_ingest_nwp(src, fmt, h)
+                else:
+                    report = run_ingest(src, fmt, h)
             except (IngestError, AmbiguousFormat, KeyError, FileNotFoundError) as exc:
                 err.print(f"[red]error[/red] {escape(str(exc))}", soft_wrap=True)
                 continue

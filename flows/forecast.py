@@ -60,7 +60,20 @@ def forecast_stations(home: Home, usable: xr.Dataset, issue_date: dt.date, confi
     from forecasting.model_registry import load_all
 
     models = load_all(home.models_dir) if home.models_dir.exists() else {}
-    return make_forecast(usable, models, pd.Timestamp(issue_date), config=config)
+    forcing = _nwp_forcing(home)
+    return make_forecast(usable, models, pd.Timestamp(issue_date), config=config, forcing=forcing)
+
+
+def _nwp_forcing(home: Home) -> dict:
+    """The forcing store for the NWP models (flows.nwp); {} (forecast without NWP, said per station) when it is
+    empty or cannot be read: a missing weather forecast never blocks the daily run."""
+    from flows.nwp import load_forcing
+
+    try:
+        return load_forcing(home)
+    except Exception as exc:
+        get_run_logger().warning(f"forcing store not read, forecasting without NWP: {type(exc).__name__}: {exc}")
+        return {}
 
 
 @task(name="thresholds")

@@ -59,7 +59,10 @@ def train_basin(home_root: str, basin: str, stations: list[str], leads: list[int
     table = station_table(ds)
     frames = {s: station_frame(ds, s) for s in stations}
     attrs = {s: {"area_km2": table.loc[s, "area_km2"]} for s in stations}
-    bm = fit_basin_model(basin, frames, attrs, leads, LGBMParams(num_threads=num_threads))
+    nwp_frames, variables, desc = nwp_training_frames(home, frames)
+    bm = fit_basin_model(
+        basin, frames, attrs, leads, LGBMParams(num_threads=num_threads), None, nwp_frames, variables, desc
+    )
     folder = save_model(home.models_dir, bm)
     return {
         "basin": basin,
@@ -69,7 +72,31 @@ def train_basin(home_root: str, basin: str, stations: list[str], leads: list[int
         "path": str(folder),
         "seconds": round(time.perf_counter() - t0, 2),
         "validation": bm.model.validation if bm.model is not None else {},
+        "nwp": desc if bm.nwp_model is not None else {},
     }
+
+
+def nwp_training_frames(home: Home, frames: dict) -> tuple[dict | None, tuple[str, ...], dict]:
+    """Training forcing for the NWP model set from the home's forcing store (flows.nwp): the archived run of each
+    day where there is one, else the observed future degraded by the error model fitted on the stored runs (the
+    default error model when fewer than forcing_error.MIN_PAIRS runs are stored). (None, (), {}) when the store has
+    no run for these stations: only the plain models are trained."""
+    from flows.nwp import load_forcing
+    from forecasting.forcing import archive_pairs, forcing_variables, training_forcing
+    from forecasting.models.forcing_error import ForcingErrorModel
+
+    store = load_forcing(home)
+    variables = forcing_variables(store, list(frames))
+    if "precip_mm" not in variables:
+        return None, (), {}
+    pairs = archive_pairs(store, frames)
+    err = ForcingErrorModel.fit(pairs, "forcing store") if len(pairs) else ForcingErrorModel.default()
+    nwp_frames = training_forcing(frames, variables, "degraded", store, err)
+    return (
+        nwp_frames,
+        variables,
+        {"training": "archive runs, else degraded", "variables": list(variables), "error_model": err.to_dict()},
+    )
 
 
 train_basin_task = task(train_basin, name="train-basin", retries=0)

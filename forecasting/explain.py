@@ -8,6 +8,8 @@ think in 60 features but in a few drivers, so the contributions are summed per d
 - `rain`: precipitation of the last days and weeks;
 - `snow`: snowpack and snowmelt (measured SWE and its decrease, snow cover, the degree-day store, melt input);
 - `temperature`: air temperature and degree-day sums (melt potential) not already in `snow`;
+- `nwp_rain`: the forecast rain (and rain plus snowmelt) of days t+1..t+k from a weather-forecast (NWP) run;
+- `nwp_temperature`: the forecast air temperature, degree-days and snowmelt of days t+1..t+k;
 - `season`: day of year and the climatological change to day t+k, with the model's bias (the average change);
 - `basin`: basin attributes (area, typical discharge) of a pooled model;
 - `calibration`: what the calibrated median and the average with the global model add to the models' point
@@ -23,9 +25,24 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-DRIVERS: tuple[str, ...] = ("flow", "rain", "snow", "temperature", "season", "basin", "calibration")
+DRIVERS: tuple[str, ...] = (
+    "flow",
+    "rain",
+    "snow",
+    "temperature",
+    "nwp_rain",
+    "nwp_temperature",
+    "season",
+    "basin",
+    "calibration",
+)
 
 _PREFIXES: tuple[tuple[str, str], ...] = (
+    ("nwp_p", "nwp_rain"),
+    ("nwp_winput", "nwp_rain"),
+    ("nwp_t", "nwp_temperature"),
+    ("nwp_dd", "nwp_temperature"),
+    ("nwp_melt", "nwp_temperature"),
     ("lq", "flow"),
     ("dlq", "flow"),
     ("p0", "rain"),
