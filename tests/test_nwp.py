@@ -1,0 +1,134 @@
+"""Weather forecasts as inputs: the nwp-csv lead convention on GraphCast's real forecasts, bad rows, the forcing
+store (idempotent, revisions), which run a forecast may use (no leakage, too old), features and drivers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from forecasting import explain
+from forecasting.config import DEFAULTS
+from forecasting.features import NWP_FEATURES, nwp_column
+from forecasting.forcing import forcing_from_result, local_day, station_forcing
+from forecasting.sources.nwp_csv import read_nwp_csv
+
+NWP_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nwp"
+GC = NWP_DATA / "forecasts" / "graphcast_lamah_1145.csv"
+
+
+@pytest.fixture(scope="module")
+def graphcast():
+    if not GC.exists():
+        pytest.skip(f"{GC} not found")
+    return read_nwp_csv(GC)
+
+
+def test_lead_day_1_is_the_issue_day_and_lead_k_is_valid_on_t_plus_k(graphcast):
+    raw = pd.read_csv(GC, parse_dates=["issue_date", "valid_date"])
+    assert graphcast.quarantine == [] and graphcast.sources == ["graphcast"]
+    forcing = forcing_from_result(graphcast)
+    ds = forcing["graphcast"]
+    # the store's lead is days from the run's local issue day: lead_day 1 -> lead 0
+    frt = pd.DatetimeIndex(ds["forecast_reference_time"].values)
+    assert (local_day(frt, DEFAULTS.time_zone) == pd.DatetimeIndex(sorted(raw["issue_date"].unique()))).all()
+    sf = station_forcing(forcing, "lamah_1145", pd.DatetimeIndex(["2016-06-22", "2016-06-23"]))
+    for t in sf.columns.index:
+        for k in (1, 3, 7):  # our lead k (valid t+k) is the archive's lead_day k+1
+            row = raw[(raw["issue_date"] == t) & (raw["lead_day"] == k + 1)].iloc[0]
+            assert row["valid_date"] == t + pd.Timedelta(days=k)
+            assert sf.columns.loc[t, nwp_column("precip_mm", k)] == pytest.approx(max(row["precip_mm"], 0.0))
+    assert (sf.runs["reason"] == "").all() and (sf.runs["source"] == "graphcast").all()
+
+
+def test_a_forecast_never_uses_a_run_issued_after_it_and_old_runs_fall_back(graphcast):
+    forcing = forcing_from_result(graphcast)
+    # the first run is issued on 2016-01-10: the day before has none (no run from the future is used)
+    sf = station_forcing(forcing, "lamah_1145", pd.DatetimeIndex(["2016-01-09", "2016-01-10"]))
+    assert sf.runs["reason"].iloc[0] == "no NWP run in the forcing store"
+    assert np.isnan(sf.columns.iloc[0]).all() and sf.runs["reason"].iloc[1] == ""
+    # after the last run (2017-12-31) the run of that day is 1 day old on 2018-01-01 (used, shifted by one day:
+    # its lead 2 is our lead 1), and too old a week later
+    cfg = DEFAULTS.with_(nwp_max_age_hours=36.0)
+    sf = station_forcing(forcing, "lamah_1145", pd.DatetimeIndex(["2018-01-01", "2018-01-07"]), cfg)
+    last = forcing["graphcast"]["precip_mm"].sel(station="lamah_1145").isel(forecast_reference_time=-1).values
+    assert sf.runs["reason"].iloc[0] == ""
+    assert sf.columns.iloc[0][nwp_column("precip_mm", 1)] == pytest.approx(last[2])
+    assert "h old" in sf.runs["reason"].iloc[1] and "max 36 h" in sf.runs["reason"].iloc[1]
+    assert np.isnan(sf.columns.iloc[1]).all()
+
+
+def test_bad_csv_rows_are_quarantined_and_the_rest_kept(tmp_path):
+    f = tmp_path / "wrf-kazhydromet_11433.csv"
+    f.write_text(
+        "station_id,issue_date,lead_day,precip_mm,valid_date,tmean_c\n"
+        "11433,2024-04-01,1,2.0,2024-04-01,3.5\n"
+        "11433,2024-04-01,2,4.0,2024-04-02,4.0\n"
+        "11433,2024-04-01,12,1.0,2024-04-12,\n"  # lead day out of range
+        "11433,2024-04-01,3,1.0,2024-04-03,\n"
+        "11433,2024-04-01,3,9.0,2024-04-03,\n"  # the same issue/lead with a different value
+        "11433,2024-04-01,4,-3.0,2024-04-04,\n"  # negative precipitation
+        "11433,2024-04-01,5,-0.1,2024-04-05,\n"  # a small negative: set to 0
+        "11433,2024-04-01,6,1.0,2024-04-09,\n"  # valid_date disagrees with the lead day
+    )
+    res = read_nwp_csv(f)
+    why = {(q.line, q.field): q.reason for q in res.quarantine}
+    assert all(q.file == str(f) for q in res.quarantine)
+    assert "1..11" in why[(4, "lead_day")]
+    assert "different values" in why[(5, "precip_mm")] and "different values" in why[(6, "precip_mm")]
+    assert "negative precipitation" in why[(7, "precip_mm")]
+    assert "valid_date disagrees" in why[(9, "valid_date")]
+    p = res.runs[res.runs["variable"] == "precip_mm"].set_index("lead")["value"]
+    assert p.to_dict() == {0: 2.0, 1: 4.0, 4: 0.0}
+    assert any("small negative" in m for m in res.messages)
+    assert set(res.runs["source"]) == {"wrf-kazhydromet"}
+    assert set(res.runs["variable"]) == {"precip_mm", "tmean_c"}
+
+
+def test_forcing_store_is_idempotent_and_keeps_revisions(tmp_path, home):
+    from flows.nwp import forcing_dir, load_forcing, run_ingest_nwp
+
+    f = tmp_path / "graphcast_X1.csv"
+    f.write_text("station_id,issue_date,lead_day,precip_mm\nX1,2024-04-01,1,1.0\nX1,2024-04-01,2,2.0\n")
+    first = run_ingest_nwp(f, "nwp-csv", home)
+    assert first.ok and first.runs == 1 and first.revised == 0
+    again = run_ingest_nwp(f, "nwp-csv", home)
+    assert again.revised == 0
+    store = load_forcing(home)["graphcast"]
+    assert store.sizes["forecast_reference_time"] == 1 and store["precip_mm"].attrs["units"] == "mm"
+    assert store["forecast_reference_time"].attrs["standard_name"] == "forecast_reference_time"
+    f.write_text("station_id,issue_date,lead_day,precip_mm\nX1,2024-04-01,2,5.0\nX1,2024-04-02,1,0.5\n")
+    third = run_ingest_nwp(f, "nwp-csv", home)
+    assert third.revised == 1
+    rev = pd.read_csv(home.store_dir / "forcing_revisions.csv")
+    assert rev[["lead", "old_value", "new_value"]].values.tolist() == [[1, 2.0, 5.0]]
+    store = load_forcing(home)["graphcast"]
+    assert store.sizes["forecast_reference_time"] == 2
+    assert float(store["precip_mm"].sel(station="X1").isel(forecast_reference_time=0, lead=0)) == 1.0  # kept
+    assert (forcing_dir(home) / "graphcast.nc").exists()
+
+
+def test_every_nwp_feature_has_an_nwp_driver():
+    for var, names in NWP_FEATURES.items():
+        for name in names:
+            want = "nwp_rain" if var == "precip_mm" else "nwp_temperature"
+            assert explain.driver_of(name) == want, name
+    assert {"nwp_rain", "nwp_temperature"} <= set(explain.DRIVERS)
+
+
+def test_error_model_degrades_forecasts_by_lead(graphcast):
+    from forecasting.forcing import archive_pairs, observed_future
+    from forecasting.models.forcing_error import ForcingErrorModel
+
+    obs = pd.read_csv(NWP_DATA / "lamah_1145.csv", parse_dates=["date"], index_col="date")
+    forcing = forcing_from_result(graphcast)
+    pairs = archive_pairs(forcing, {"lamah_1145": obs})
+    err = ForcingErrorModel.fit(pairs, "graphcast")
+    assert err.n_runs > 600 and err.days[0] == 1
+    fut = observed_future(obs.loc["1990":"2010"], ("precip_mm",))
+    deg = err.degrade(fut, np.random.default_rng(0))
+    corr = [np.corrcoef(np.sqrt(fut[c].dropna()), np.sqrt(deg[c].dropna()))[0, 1] for c in deg.columns[1:10]]
+    assert corr[0] > 0.85 and corr[-1] < 0.6 and corr[0] > corr[4] > corr[-1]  # real errors grow with lead
+    assert (deg.dropna() >= 0).all().all()
