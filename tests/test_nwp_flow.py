@@ -1,0 +1,65 @@
+"""The daily run with weather forecasts under a real Prefect run: an NWP run dropped in inbox/nwp is ingested by the
+ingest-nwp flow, the train flow trains the NWP model set beside the plain one, the daily forecast uses the run
+and says so; without a run issued by the issue time it falls back to the plain models and says why."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flows.ingest import run_ingest
+from forecasting.storage import read_netcdf
+
+SID = "CH2232"
+
+
+@pytest.mark.slow
+def test_daily_forecast_with_and_without_an_nwp_run(prefect_harness, real_data, home, tmp_path):
+    from flows.forecast import forecast_flow
+    from flows.nwp import ingest_nwp_flow, nwp_inbox
+    from flows.train import train_flow
+    from forecasting.model_registry import load_model
+
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(real_data / f"{SID}.csv", src / f"{SID}.csv")
+    (src / "stations.csv").write_text(
+        "station_id,name,river,country,lat,lon,area_km2\n"
+        "CH2232,Allenbach - Adelboden,Allenbach,CH,46.48596,7.55207,28.8\n"
+    )
+    run_ingest(src, "station-csv", home)
+    # a wet run issued on 2020-12-30 (a local model's basin series), dropped where a sync job puts runs
+    inbox = nwp_inbox(home)
+    inbox.mkdir(parents=True)
+    rows = [f"{SID},2020-12-30,{d},{12.0 + d:.1f}" for d in range(1, 11)]
+    (inbox / "wrf-kazhydromet_20201230.csv").write_text("station_id,issue_date,lead_day,precip_mm\n" + "\n".join(rows))
+    (inbox / "broken.csv").write_text("station_id,issue_date,lead_day,precip_mm\nCH2232,2020-12-30,99,1.0\n")
+    got = ingest_nwp_flow(home=str(home.root), fmt="nwp-csv")
+    assert [f["ok"] for f in got["files"]] == [False, True]  # the bad file is reported, the other ingested
+    # dated 00:00 local on 30 Dec: 18 UTC the day before (Almaty was UTC+6 until March 2024)
+    assert got["latest_run"]["wrf-kazhydromet"] == "2020-12-29T18:00Z"
+
+    trained = train_flow(home=str(home.root), basins=[SID])
+    assert trained["trained"][SID]["nwp"]["variables"] == ["precip_mm"]
+    bm = load_model(home.models_dir, SID)
+    assert bm.model.name == "lightgbm" and bm.nwp_model.name == "lightgbm-nwp"  # both model sets kept
+
+    with_run = forecast_flow(issue_date="2020-12-31", home=str(home.root), ingest=False, publish=True)
+    fc = read_netcdf(with_run["path"])
+    st = fc.sel(station=SID)
+    assert int(st["nwp_used"]) == 1 and str(st["model_name"].values) == "lightgbm-nwp"
+    assert "/nwp" in str(st["model_version"].values)
+    assert fc.attrs["nwp_source"] == "wrf-kazhydromet" and fc.attrs["nwp_run_time"] == "2020-12-29T18:00:00Z"
+    # the run of 30 Dec is one day older than the issue day: its lead day k+2 is our lead k (valid 31 Dec + k)
+    np.testing.assert_allclose(st["nwp_precip_mm"].values, [12.0 + k + 2 for k in fc["lead"].values])
+    assert np.isfinite(st["driver_contribution"].sel(driver="nwp_rain").values).all()
+
+    before = forecast_flow(issue_date="2020-12-20", home=str(home.root), ingest=False, publish=True)
+    st = read_netcdf(before["path"]).sel(station=SID)
+    assert int(st["nwp_used"]) == 0 and str(st["model_name"].values) == "lightgbm"
+    assert str(st["status"].values) == "ok" and "no NWP run" in str(st["nwp_message"].values)
+    assert np.isnan(st["nwp_precip_mm"].values).all()
+    assert pd.isna(st["nwp_precip_mm"].values).all()
