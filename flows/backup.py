@@ -16,12 +16,14 @@ The folder is written as `.tasqyn-backup-<time>.partial` and renamed when comple
 interrupted never looks complete. `keep` removes all but the newest complete backups in `dest`.
 
 `restore(source, home, url)` checks every checksum first, then restores the files into the home and the database
-into `url` (default: $TASQYN_DATABASE_URL, else the home's SQLite file). The home must be empty (only `logs/`
-and `locks/` may exist) and the database must have no tables, unless `force`: the home's current content is then
-moved aside to `<home>.replaced-<time>/` (nothing is deleted) and the database's tables are replaced. Forecast
-file paths recorded in the database under the old home are re-rooted to the new one. PostgreSQL restores use
-`pg_restore` (from PATH) into an existing database. A SQLite backup restores into SQLite and a PostgreSQL backup
-into PostgreSQL (moving between backends is not supported).
+into `url` (default: $TASQYN_DATABASE_URL, else the home's SQLite file). The home must be empty (only `logs/`,
+`locks/` and empty folders) and the database must hold no rows (a database the service has only migrated counts
+as empty), unless `force`: the home's current content is then moved into `<home>/.replaced-<time>/` (nothing is
+deleted; later backups leave it out; remove it once the restore is confirmed), the replaced database is saved
+there too (a SQLite copy, or a pg_dump), and the database's tables are replaced. Forecast file paths recorded in
+the database under the old home are re-rooted to the new one. PostgreSQL restores use `pg_restore` (from PATH)
+into an existing database. A SQLite backup restores into SQLite and a PostgreSQL backup into PostgreSQL (moving
+between backends is not supported).
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ SQLITE_FILE = "database.sqlite3"
 PG_FILE = "database.pgdump"
 SKIP_DIRS = {"locks"}  # runtime state, never restored
 EMPTY_OK = {"logs", "locks"}  # a home holding only these counts as empty
+ASIDE_PREFIXES = (".replaced-", ".restoring-")  # what a restore puts aside or stages: never backed up
 LOCKED_DIRS = {"store": locks.STORE, "models": locks.MODELS}  # copied holding the home's lock of that name
 CHUNK = 1 << 20
 
@@ -182,7 +185,7 @@ def home_entries(home: Home, exclude: set[Path]) -> list[str]:
         e.name
         for e in home.root.iterdir()
         if e.name not in SKIP_DIRS
-        and not e.name.startswith(".restoring")
+        and not e.name.startswith(ASIDE_PREFIXES)
         and not _is_temporary(e.name)
         and e.resolve() not in exclude
         and not e.is_symlink()
@@ -400,13 +403,14 @@ def verify(source: Path | str) -> tuple[Path, dict[str, Any]]:
 
 
 def home_is_empty(home: Home, ignore: set[Path] | None = None) -> bool:
-    """True if the home does not exist or holds no file outside `logs/` and `locks/` (empty folders allowed;
-    `ignore`: files that do not count, such as the SQLite database, whose content is checked on its own)."""
+    """True if the home does not exist or holds no file outside `logs/`, `locks/` and what an earlier restore put
+    aside (empty folders allowed; `ignore`: files that do not count, such as the SQLite database, whose content is
+    checked on its own)."""
     if not home.root.exists():
         return True
     ignore = ignore or set()
     for entry in home.root.iterdir():
-        if entry.name in EMPTY_OK and entry.is_dir():
+        if entry.name in EMPTY_OK and entry.is_dir() or entry.name.startswith(ASIDE_PREFIXES):
             continue
         if entry.resolve() in ignore:
             continue
@@ -450,8 +454,8 @@ def check_backend(entry: dict[str, Any], url: str) -> str:
 
 
 def restore_database(path: Path, entry: dict[str, Any], url: str, force: bool, aside: Path | None = None) -> None:
-    """Restore the backup's database into `url` (refused if it holds rows, unless `force`; a SQLite database
-    replaced by force is first copied into `aside`)."""
+    """Restore the backup's database into `url` (refused if it holds rows, unless `force`; a database replaced
+    by force is first saved into `aside`: SQLite copied, PostgreSQL dumped)."""
     kind = check_backend(entry, url)
     tables, has_rows = database_tables(url)
     if has_rows and not force:
@@ -466,6 +470,8 @@ def restore_database(path: Path, entry: dict[str, Any], url: str, force: bool, a
         return
     pg_restore = _tool("pg_restore")
     conn, env = _libpq(url)
+    if has_rows and aside is not None:  # keep what --force replaces
+        _run([_tool("pg_dump"), "--format=custom", f"--file={aside / PG_FILE}", conn], env, "pg_dump")
     cmd = [pg_restore, "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction"]
     if tables:  # a migrated (or, with --force, a used) database: its objects are replaced by the backup's
         cmd += ["--clean", "--if-exists"]
@@ -527,11 +533,11 @@ def restore(
         raise BackupError(f"the database {public_url(url)} is not empty; restore into an empty one, or use --force")
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     home.root.mkdir(parents=True, exist_ok=True)
-    moved = home.root.with_name(f"{home.root.name}.replaced-{stamp}")
-    if not home_is_empty(home, db_files) or database_tables(url)[1] and url.startswith("sqlite"):
+    moved = home.root / f".replaced-{stamp}"
+    if not home_is_empty(home, db_files) or database_tables(url)[1]:
         moved.mkdir()
         for p in list(home.root.iterdir()):
-            if p.name not in EMPTY_OK and p.resolve() not in db_files and not p.name.startswith(".restoring"):
+            if p.name not in EMPTY_OK and p.resolve() not in db_files and not p.name.startswith(ASIDE_PREFIXES):
                 os.replace(p, moved / p.name)
         say(f"the home's previous content moved to {moved}")
     say(f"database into {public_url(url)}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,8 @@ from typer.testing import CliRunner
 
 from flows.backup import MANIFEST, BackupError, backup, list_backups, restore, verify
 from forecasting.home import Home
+
+pytestmark = [pytest.mark.slow, pytest.mark.realdata]  # trains two real stations once (about a minute)
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 STATIONS = ("CH2232", "CH2185")
@@ -75,7 +77,7 @@ def trained_home(real_data: Path, tmp_path_factory: pytest.TempPathFactory, pref
 
 
 @pytest.fixture()
-def pg_database() -> Iterator[callable]:
+def pg_database() -> Iterator[Callable[[], str]]:
     """Makes scratch databases on the PostgreSQL test server (dropped after the test); skips if it is down."""
     from records.db import make_engine
 
@@ -176,6 +178,12 @@ def _round_trip(trained_home: Home, tmp_path: Path, url_before: str, url_after: 
     assert (restored.root / "secret_key").read_bytes() == secret
     after = _answers(restored, url_after)
     assert after == before
+    # Again over the restored service with --force: what it replaces is kept aside, the answers stay the same.
+    again = restore(tmp_path / "backups", restored, url_after, force=True)
+    saved = "database.pgdump" if url_after.startswith("postgresql") else "tasqyn.db"
+    assert again.moved_aside is not None and (again.moved_aside / saved).is_file()
+    assert (again.moved_aside / "store" / "observations.nc").is_file()
+    assert _answers(restored, url_after) == before
 
 
 def test_round_trip_sqlite(trained_home: Home, tmp_path: Path) -> None:
