@@ -23,9 +23,9 @@ from records.db import make_engine, make_session_factory
 from service.auth import setup_auth
 from service.cache import CachedGetMiddleware, DatasetCache, ResponseCache
 from service.middleware import DashboardGZip, ReviewDeadline
-from service.pages import basin_page, login_page, map_page, runs_page, station_page
+from service.pages import basin_page, login_page, map_page, runs_page, station_page, unconfirmed_page
 from service.pages.render import HERE
-from service.routers import basins, health, observations, outlook, review, stations
+from service.routers import basins, health, observations, outlook, review, stations, unconfirmed
 from service.settings import Settings
 from service.state import ServiceState, ServiceUnavailable, short_error
 
@@ -78,9 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     setup_auth(app, state.session_factory, settings, region_lookup=state.regions_of)
     _error_handlers(app)
 
-    for api in (health, basins, stations, observations, outlook, review):
+    for api in (health, basins, stations, observations, outlook, review, unconfirmed):
         app.include_router(api.router)
-    for page in (map_page, basin_page, station_page, runs_page, login_page):
+    for page in (map_page, basin_page, station_page, runs_page, login_page, unconfirmed_page):
         app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 

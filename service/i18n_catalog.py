@@ -3,6 +3,38 @@
 from __future__ import annotations
 
 CATALOG: dict[str, dict[str, str]] = {
+    "unconfirmed.title": {
+        "en": "Values awaiting confirmation",
+        "ru": "Значения, ожидающие подтверждения",
+        "kk": "Растауды күтетін мәндер",
+    },
+    "unconfirmed.intro": {
+        "en": "Quality control holds these values: they are far beyond the station's record or a jump no river "
+        "makes in a day. They are not used for the forecast until a hydrologist confirms them.",
+        "ru": "Контроль качества задержал эти значения: они намного выше многолетнего максимума поста или это "
+        "скачок, невозможный за сутки. Они не используются в прогнозе, пока гидролог их не подтвердит.",
+        "kk": "Сапаны бақылау бұл мәндерді ұстап тұр: олар бекеттің көпжылдық ең үлкен мәнінен әлдеқайда жоғары "
+        "немесе бір тәулікте болмайтын секіріс. Гидролог растағанша олар болжамда пайдаланылмайды.",
+    },
+    "unconfirmed.none": {
+        "en": "No value awaits confirmation.",
+        "ru": "Нет значений, ожидающих подтверждения.",
+        "kk": "Растауды күтетін мән жоқ.",
+    },
+    "units.m3s": {"en": "m³/s", "ru": "м³/с", "kk": "м³/с"},
+    "units.cm": {"en": "cm", "ru": "см", "kk": "см"},
+    "unconfirmed.confirm": {"en": "Confirm", "ru": "Подтвердить", "kk": "Растау"},
+    "unconfirmed.note": {"en": "how it was checked", "ru": "как проверено", "kk": "қалай тексерілді"},
+    "unconfirmed.done": {
+        "en": "The value of {station} on {date} is confirmed and used from the next forecast on.",
+        "ru": "Значение поста {station} за {date} подтверждено и будет использовано в следующем прогнозе.",
+        "kk": "{station} бекетінің {date} мәні расталды, келесі болжамнан бастап пайдаланылады.",
+    },
+    "unconfirmed.link": {
+        "en": "{n} values await confirmation",
+        "ru": "Значений, ожидающих подтверждения: {n}",
+        "kk": "Растауды күтетін мәндер: {n}",
+    },
     "state.stale": {"en": "No current data", "ru": "Нет актуальных данных", "kk": "Өзекті деректер жоқ"},
     "state.climatology": {"en": "Climatology only", "ru": "Только климатология", "kk": "Тек климатология"},
     "state.fallback": {"en": "Fallback forecast", "ru": "Резервный прогноз", "kk": "Қосалқы болжам"},
@@ -515,4 +547,29 @@ CATALOG: dict[str, dict[str, str]] = {
     },
     "error.not_found": {"en": "Not found.", "ru": "Не найдено.", "kk": "Табылмады."},
     "error.back": {"en": "Back to the map", "ru": "Вернуться к карте", "kk": "Картаға оралу"},
+    "error.busy": {
+        "en": "The service is busy checking other logins; try again in a few seconds.",
+        "ru": "Сервис занят проверкой других входов; повторите через несколько секунд.",
+        "kk": "Қызмет басқа кірулерді тексеріп жатыр; бірнеше секундтан кейін қайталаңыз.",
+    },
+    "error.unavailable": {
+        "en": "The service is temporarily unavailable; try again shortly.",
+        "ru": "Сервис временно недоступен; повторите попытку чуть позже.",
+        "kk": "Қызмет уақытша қолжетімсіз; сәлден кейін қайталаңыз.",
+    },
+    "error.server": {
+        "en": "Something went wrong on the server; the error was logged.",
+        "ru": "На сервере произошла ошибка; она записана в журнал.",
+        "kk": "Серверде қате орын алды; ол журналға жазылды.",
+    },
+    "error.invalid": {
+        "en": "The address contains a value that is not valid.",
+        "ru": "Адрес содержит недопустимое значение.",
+        "kk": "Мекенжайда жарамсыз мән бар.",
+    },
+    "error.method": {
+        "en": "This request method is not supported here.",
+        "ru": "Этот метод запроса здесь не поддерживается.",
+        "kk": "Бұл жерде сұраудың бұл әдісіне қолдау көрсетілмейді.",
+    },
 }

@@ -93,6 +93,7 @@ def publish_synthetic(
     publish: bool = True,
     review_status: str = "unreviewed",
     model_name: str = "persistence",
+    usable: bool = False,
 ) -> str:
     """Build a synthetic forecast from `home`'s store, add thresholds and risk, write it in the home's forecast
     folder and record it in the database (published as `review_status`, or a draft). Returns the run id."""
@@ -105,6 +106,10 @@ def publish_synthetic(
 
     store = open_store(home.observations)
     assert store is not None, "nothing ingested"
+    if usable:  # as the daily flow gives the store to the models: QC-flagged values (unconfirmed ones too) masked
+        from forecasting import qc
+
+        store = qc.usable(store)
     run_id = run_id or f"test-{issue_date}-{int(time.time() * 1000) % 10**8}"
     fc = synthetic_forecast(
         store, issue_date, growth=GROWTH if growth is None else growth, run_id=run_id, model_name=model_name

@@ -13,6 +13,7 @@ from records.review import Actor, ReviewError, apply_review, audit_trail, run_fo
 from service import i18n
 from service.auth import CSRF_COOKIE, auth_config, check_csrf, resolve_principal
 from service.pages.render import db_session, error_page, maybe_auto_publish, reader, render, request_lang, state_of
+from service.routers.unconfirmed import held_values
 
 router = APIRouter(include_in_schema=False)
 
@@ -31,7 +32,8 @@ def runs_page(request: Request) -> Response:
         current_v = run_view(session, current) if current is not None else None
     if trail is not None:
         trail = readable_actions(trail, principal, state.stations())
-    return render(request, "runs.html", run=current_v, runs=runs, trail=trail)
+    n_held = len(held_values(state, principal)) if principal.can_review else 0
+    return render(request, "runs.html", run=current_v, runs=runs, trail=trail, n_held=n_held)
 
 
 @router.get("/runs/{issue_date}/approve", response_class=HTMLResponse)
