@@ -13,7 +13,8 @@ basins), and the anonymous reader (published levels only, and only where the `an
   the password hash, so a changed password or a removed or disabled user ends every session at once.
 - CSRF: every form carries a token derived (HMAC) from a random per-browser cookie; posts without the matching token
   are refused (double-submit, signed). Cookies are HttpOnly and SameSite=Lax.
-- Login attempts: at most `max_failures` failures per (user name, client address) in a sliding window.
+- Login attempts: failures are counted in the database per (user name, address), per address and globally in
+  sliding windows (LoginLimiter); an unknown name costs the same password check and counts the same.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import os
 import secrets
 import threading
 import time
-from collections import deque
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -303,39 +305,172 @@ def check_csrf(secret: bytes, seed: str | None, token: str | None) -> bool:
 # --- login rate limiting -------------------------------------------------------------------------------------
 
 
-@dataclass
-class LoginLimiter:
-    """At most `max_failures` failed logins per (user name, client address) within `window_s` seconds (in memory,
-    per process). A success clears the record."""
+@dataclass(frozen=True)
+class LoginLimits:
+    """How many failed logins are allowed: per (user name, address) and per address within `window_s` seconds,
+    and over all addresses within `global_window_s` seconds."""
 
-    max_failures: int = 5
+    per_user: int = 5
+    per_address: int = 20
+    global_: int = 100
     window_s: float = 900.0
-    _fails: dict[tuple[str, str], deque[float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    global_window_s: float = 60.0
 
-    def _key(self, username: str, ip: str) -> tuple[str, str]:
-        return (username.strip().lower(), ip or "?")
+    @property
+    def keep_s(self) -> float:
+        """How long a failure row matters (older rows are deleted)."""
+        return max(self.window_s, self.global_window_s)
 
-    def retry_after(self, username: str, ip: str, now: float | None = None) -> float:
-        """Seconds until another attempt is allowed (0: allowed now)."""
-        now = time.monotonic() if now is None else now
+
+@dataclass(frozen=True)
+class LoginBlock:
+    """Why a login attempt is refused before its password is checked, and for how long (seconds)."""
+
+    scope: str  # user | address | global
+    retry_after: float
+
+
+def normalise_username(username: str) -> str:
+    """The user name as the limiter counts it: stripped, lower case, at most 128 characters."""
+    return username.strip().lower()[:128]
+
+
+def address_bucket(address: str | None) -> str:
+    """The client address as the limiter counts it: IPv4 as is, IPv6 by its /64 network (one host holds a whole
+    /64), anything else (a test client, a Unix socket) as given, at most 64 characters."""
+    import ipaddress
+
+    a = (address or "?").strip()
+    try:
+        ip = ipaddress.ip_address(a)
+    except ValueError:
+        return a[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+class LoginLimiter:
+    """Failed logins counted in the database (table `login_failures`): shared by every worker process, kept across
+    restarts. An attempt is refused (before any password is checked) when the (user, address) pair, the address, or
+    all addresses together reached their limit (LoginLimits); an unknown user name counts like a known one.
+
+    Rows older than the longest window are deleted (at most once a minute per process): the table holds at most
+    what the limits let through in that time, and an attacker cannot empty it. The process also remembers blocked
+    addresses and a global block until they end, so refused attempts of a flood cost no database query.
+    Times are unix seconds (`clock`, default time.time)."""
+
+    EXPIRE_EVERY_S = 60.0
+    REMEMBER = 10_000  # blocked addresses remembered in memory (least recently blocked forgotten first)
+
+    def __init__(
+        self,
+        session_factory: Callable[[], Session],
+        limits: LoginLimits | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.session_factory = session_factory
+        self.limits = limits or LoginLimits()
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._blocked: OrderedDict[str, float] = OrderedDict()  # address or "*" (global) -> blocked until
+        self._expired_at = -math.inf
+
+    # -- in memory: refusals without a database query ------------------------------------------------------------
+
+    def remembered_block(self, address: str, now: float | None = None) -> LoginBlock | None:
+        """A block of this address or a global one that this process already found in the database."""
+        now = self.clock() if now is None else now
+        addr = address_bucket(address)
         with self._lock:
-            q = self._fails.get(self._key(username, ip))
-            if not q:
-                return 0.0
-            while q and q[0] <= now - self.window_s:
-                q.popleft()
-            if len(q) < self.max_failures:
-                return 0.0
-            return max(0.0, q[0] + self.window_s - now)
+            for key, scope in (("*", "global"), (addr, "address")):
+                until = self._blocked.get(key)
+                if until is None:
+                    continue
+                if until > now:
+                    return LoginBlock(scope, until - now)
+                del self._blocked[key]
+        return None
 
-    def failed(self, username: str, ip: str, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
+    def _remember(self, key: str, until: float) -> None:
         with self._lock:
-            if len(self._fails) > 100_000:  # bound memory under a flood of distinct names
-                self._fails.clear()
-            self._fails.setdefault(self._key(username, ip), deque()).append(now)
+            self._blocked[key] = until
+            self._blocked.move_to_end(key)
+            while len(self._blocked) > self.REMEMBER:
+                self._blocked.popitem(last=False)
 
-    def succeeded(self, username: str, ip: str) -> None:
-        with self._lock:
-            self._fails.pop(self._key(username, ip), None)
+    # -- the database ----------------------------------------------------------------------------------------------
+
+    def check(self, username: str, address: str, now: float | None = None) -> LoginBlock | None:
+        """The block that refuses this attempt now, or None if its password may be checked."""
+        from sqlalchemy import func
+
+        from records.db import LoginFailure
+
+        now = self.clock() if now is None else now
+        lim = self.limits
+        remembered = self.remembered_block(address, now)
+        if remembered is not None:
+            return remembered
+        user, addr = normalise_username(username), address_bucket(address)
+        scopes = (
+            ("global", lim.global_, lim.global_window_s, ()),
+            ("address", lim.per_address, lim.window_s, (LoginFailure.address == addr,)),
+            ("user", lim.per_user, lim.window_s, (LoginFailure.address == addr, LoginFailure.username == user)),
+        )
+        with self.session_factory() as s:
+            for scope, limit, window, where in scopes:
+                since = now - window
+                n = s.scalar(select(func.count()).select_from(LoginFailure).where(LoginFailure.at > since, *where))
+                if not n or n < limit:
+                    continue
+                # free again when the failure that keeps the count at the limit leaves the window
+                oldest = s.scalar(
+                    select(LoginFailure.at)
+                    .where(LoginFailure.at > since, *where)
+                    .order_by(LoginFailure.at)
+                    .offset(n - limit)
+                    .limit(1)
+                )
+                wait = max(1.0, (oldest if oldest is not None else now) + window - now)
+                if scope != "user":
+                    self._remember("*" if scope == "global" else addr, now + wait)
+                return LoginBlock(scope, wait)
+        return None
+
+    def failed(self, username: str, address: str, now: float | None = None) -> None:
+        """Count a failed attempt (committed at once)."""
+        from records.db import LoginFailure
+
+        now = self.clock() if now is None else now
+        with self.session_factory() as s:
+            s.add(LoginFailure(at=now, username=normalise_username(username), address=address_bucket(address)))
+            s.commit()
+        if now - self._expired_at >= self.EXPIRE_EVERY_S:
+            self.expire(now)
+
+    def succeeded(self, username: str, address: str) -> None:
+        """Forget the failures of this (user, address) pair (those of the address with other names stay)."""
+        from sqlalchemy import delete
+
+        from records.db import LoginFailure
+
+        user, addr = normalise_username(username), address_bucket(address)
+        with self.session_factory() as s:
+            s.execute(delete(LoginFailure).where(LoginFailure.username == user, LoginFailure.address == addr))
+            s.commit()
+
+    def expire(self, now: float | None = None) -> int:
+        """Delete the failures older than the longest window; returns how many."""
+        from sqlalchemy import delete
+
+        from records.db import LoginFailure
+
+        now = self.clock() if now is None else now
+        self._expired_at = now
+        with self.session_factory() as s:
+            n = s.execute(delete(LoginFailure).where(LoginFailure.at <= now - self.limits.keep_s)).rowcount
+            s.commit()
+        return int(n or 0)

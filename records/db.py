@@ -25,6 +25,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     SmallInteger,
     String,
@@ -79,6 +80,8 @@ class ForecastRun(Base):
     run_config: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # forecasting.config
     forecast_path: Mapped[str | None] = mapped_column(Text, nullable=True)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)  # process that runs it (while running)
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)  # and its host name
 
     station_levels: Mapped[list[StationLevel]] = relationship(
         back_populates="run", cascade="all, delete-orphan", passive_deletes=True
@@ -212,6 +215,36 @@ class ApiKey(Base):
     basins: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class UserSession(Base):
+    """A login session (records.accounts): the cookie carries a random token, the database its sha256; logout
+    or a changed password ends it on the server, whatever copies of the cookie exist."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=False)
+    password_fp: Mapped[str] = mapped_column(String(16), nullable=False)  # fingerprint of the password hash
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    expires_at: Mapped[float] = mapped_column(Float, index=True, nullable=False)  # unix seconds
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class LoginFailure(Base):
+    """One failed login (records.accounts.LoginLimiter): kept for the longest limiter window, then expired."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_address_at", "address", "at"),
+        Index("ix_login_failures_user_address_at", "username", "address", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[float] = mapped_column(Float, index=True, nullable=False)  # unix seconds
+    username: Mapped[str] = mapped_column(String(128), nullable=False)  # normalised (stripped, lower case)
+    address: Mapped[str] = mapped_column(String(64), nullable=False)
 
 
 # --- engine, sessions, schema ---------------------------------------------------------------------------------

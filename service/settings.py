@@ -12,8 +12,13 @@
 | basins_path | TASQYN_BASINS_PATH, TASQYN_BASINS | basin polygons (GeoJSON file or folder); <home>/basins |
 | review_deadline_hours | TASQYN_REVIEW_DEADLINE_HOURS | publish drafts unreviewed after this many hours |
 | tile_url, tile_attribution | TASQYN_TILE_URL, TASQYN_TILE_ATTRIBUTION | map tiles (unset: offline layers only) |
-| login_max_failures | TASQYN_LOGIN_MAX_FAILURES | failed logins allowed per window |
+| login_max_failures | TASQYN_LOGIN_MAX_FAILURES | failed logins allowed per (user name, address) per window |
+| login_max_failures_per_address | TASQYN_LOGIN_MAX_FAILURES_PER_ADDRESS | failed logins per address per window |
 | login_window_s | TASQYN_LOGIN_WINDOW_S | that window, seconds |
+| login_max_failures_global | TASQYN_LOGIN_MAX_FAILURES_GLOBAL | failed logins from all addresses per global window |
+| login_global_window_s | TASQYN_LOGIN_GLOBAL_WINDOW_S | that window, seconds |
+| login_concurrency | TASQYN_LOGIN_CONCURRENCY | password checks (argon2id, 64 MiB each) run at once per process |
+| login_wait_s | TASQYN_LOGIN_WAIT_S | how long a login waits for a free check before 503 |
 
 A change made through this application (any POST) empties the response cache at once; one made by another process
 (the daily flow) shows after at most `cache_revalidate_s`.
@@ -53,6 +58,11 @@ class Settings(BaseSettings):
     tile_attribution: str = ""
     login_max_failures: int = Field(5, ge=1)
     login_window_s: float = Field(900.0, gt=0)
+    login_max_failures_per_address: int = Field(20, ge=1)
+    login_max_failures_global: int = Field(100, ge=1)
+    login_global_window_s: float = Field(60.0, gt=0)
+    login_concurrency: int = Field(2, ge=1, le=64)
+    login_wait_s: float = Field(2.0, ge=0)
 
     @field_validator("home", mode="before")
     @classmethod

@@ -141,7 +141,7 @@ def test_migrations_create_all_tables(db_url: str) -> None:
     e = make_engine(db_url)
     init_db(e)
     init_db(e)  # idempotent
-    assert current_revision(e) == "0002"
+    assert current_revision(e) == "0003"
     names = set(inspect(e).get_table_names())
     assert {
         "forecast_runs",

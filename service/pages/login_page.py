@@ -6,11 +6,12 @@ import math
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
-from records.accounts import SESSION_HOURS, authenticate_user, make_session_cookie
+from records.accounts import SESSION_HOURS
 from service import i18n
-from service.auth import CSRF_COOKIE, SESSION_COOKIE, auth_config, check_csrf, client_ip
-from service.pages.render import db_session, error_page, render, request_lang
+from service.auth import CSRF_COOKIE, SESSION_COOKIE, attempt_login, auth_config, check_csrf
+from service.pages.render import error_page, render, request_lang
 
 router = APIRouter(include_in_schema=False)
 
@@ -25,7 +26,7 @@ def login_page(request: Request, next: str = "/") -> Response:  # noqa: A002
 
 
 @router.post("/login", response_class=HTMLResponse)
-def login_submit(
+async def login_submit(
     request: Request,
     username: str = Form(""),
     password: str = Form(""),
@@ -36,31 +37,33 @@ def login_submit(
     lang = request_lang(request)
     nxt = _safe_next(next)
     if not check_csrf(cfg.secret, request.cookies.get(CSRF_COOKIE), csrf_token):
-        return render(request, "login.html", status_code=403, next=nxt, error=i18n.t("error.csrf", lang))
-    ip = client_ip(request)
-    wait = cfg.limiter.retry_after(username, ip)
-    if wait > 0:
-        resp = render(
+        return await run_in_threadpool(
+            render, request, "login.html", status_code=403, next=nxt, error=i18n.t("error.csrf", lang)
+        )
+    outcome = await attempt_login(request, username, password)
+    if outcome.status in ("limited", "busy"):
+        wait = outcome.retry_after
+        key, fields = ("login.rate_limited", {"n": max(1, math.ceil(wait / 60))})
+        if outcome.status == "busy":
+            key, fields = "error.busy", {}
+        resp = await run_in_threadpool(
+            render,
             request,
             "login.html",
-            status_code=429,
+            status_code=429 if outcome.status == "limited" else 503,
             next=nxt,
-            error=i18n.t("login.rate_limited", lang, n=max(1, math.ceil(wait / 60))),
+            error=i18n.t(key, lang, **fields),
         )
         resp.headers["Retry-After"] = str(int(math.ceil(wait)))
         return resp
-    with db_session(request) as session:
-        user = authenticate_user(session, username, password)
-        cookie = make_session_cookie(cfg.secret, user) if user is not None else None
-        session.commit()
-    if cookie is None:
-        cfg.limiter.failed(username, ip)
-        return render(request, "login.html", status_code=401, next=nxt, error=i18n.t("login.failed", lang))
-    cfg.limiter.succeeded(username, ip)
+    if outcome.status != "ok":
+        return await run_in_threadpool(
+            render, request, "login.html", status_code=401, next=nxt, error=i18n.t("login.failed", lang)
+        )
     resp = RedirectResponse(nxt, status_code=303)
     resp.set_cookie(
         SESSION_COOKIE,
-        cookie,
+        outcome.cookie or "",
         httponly=True,
         samesite="lax",
         secure=cfg.secure_cookies,
