@@ -237,12 +237,6 @@ def require_role(*roles: str) -> Callable[[Request], Principal]:
     return dependency
 
 
-def check_basin(principal: Principal, basin_id: str | None) -> None:
-    """Raise 403 if `principal` is limited to other basins than `basin_id`."""
-    if not principal.can_read_basin(basin_id):
-        raise HTTPException(403, f"this key or user is not allowed to read basin {basin_id!r}")
-
-
 def client_ip(request: Request) -> str:
     return request.client.host if request.client else "?"
 
