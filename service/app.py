@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings,
         engine=engine,
         session_factory=make_session_factory(engine),
-        cache=ResponseCache(revalidate_s=settings.cache_revalidate_s),
+        cache=ResponseCache(revalidate_s=settings.cache_revalidate_s, max_bytes=int(settings.cache_max_mb * 2**20)),
         datasets=DatasetCache(),
     )
 

@@ -1,4 +1,5 @@
-"""In-memory caches of the service: serialized responses of the latest publication, loaded NetCDF datasets.
+"""In-memory caches of the service: serialized responses of the latest publication (bounded by bytes), loaded
+NetCDF datasets.
 
 Responses are keyed on a *generation*: (id of the latest published run, id of the newest review action). A new
 publication, an approval or an override changes it, which empties the response cache. The generation is read from
@@ -11,9 +12,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import xarray as xr
 
@@ -22,18 +24,66 @@ from forecasting.storage import NETCDF_LOCK
 Generation = tuple[Any, ...]
 
 
-class ResponseCache:
-    """Bytes of responses by key, valid for one generation of the published data (thread-safe, bounded)."""
+Entry = tuple[bytes, str, dict[str, str]]  # body, media type, headers
+ENTRY_OVERHEAD = 512  # bytes counted per entry beyond its body and headers (key, tuple, dict)
 
-    def __init__(self, revalidate_s: float = 0.0, max_items: int = 4096) -> None:
+
+def query_key(query_string: str, params: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """The query of a request as the cache keys it: only the parameters the endpoint takes (`params`), the last
+    value of each (as FastAPI reads a repeated scalar parameter), in sorted order; anything else is dropped."""
+    wanted = set(params)
+    if not wanted or not query_string:
+        return ()
+    last: dict[str, str] = {}
+    for name, value in parse_qsl(query_string, keep_blank_values=True):
+        if name in wanted:
+            last[name] = value
+    return tuple(sorted(last.items()))
+
+
+def route_params(route: Any) -> frozenset[str]:
+    """The query parameter names (aliases) a FastAPI route reads, its dependencies' included (kept on the route)."""
+    names = getattr(route, "_tasqyn_query_params", None)
+    if names is None:
+        found: set[str] = set()
+        todo = [getattr(route, "dependant", None)]
+        while todo:
+            dep = todo.pop()
+            if dep is None:
+                continue
+            found.update(p.alias for p in dep.query_params)
+            todo.extend(dep.dependencies)
+        names = frozenset(found)
+        if route is not None:
+            route._tasqyn_query_params = names
+    return names
+
+
+class ResponseCache:
+    """Bytes of responses by key, valid for one generation of the published data (thread-safe).
+
+    Bounded by bytes (`max_bytes`: bodies, headers and ENTRY_OVERHEAD per entry), least recently used dropped first;
+    an answer larger than an eighth of the bound is not kept. Keys hold the query normalised by `query_key`, so junk
+    parameters neither make new entries nor miss the clean request's entry. The cache also remembers, for the
+    paths it holds answers of, which query parameters their endpoint takes (`params_for`), so that the middleware
+    can build the same key before routing."""
+
+    MAX_PATHS = 4096
+
+    def __init__(self, revalidate_s: float = 0.0, max_bytes: int = 64 * 2**20) -> None:
         self.revalidate_s = revalidate_s
-        self.max_items = max_items
+        self.max_bytes = max_bytes
         self._lock = threading.Lock()
-        self._items: OrderedDict[Hashable, tuple[bytes, str, dict[str, str]]] = OrderedDict()
+        self._items: OrderedDict[Hashable, tuple[Entry, int]] = OrderedDict()
+        self._params: OrderedDict[str, frozenset[str]] = OrderedDict()
         self._generation: Generation | None = None
         self._checked = 0.0
+        self.nbytes = 0
         self.hits = 0
         self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def generation(self, read: Callable[[], Generation]) -> Generation:
         """The current generation, read with `read()` when due; a change empties the cache."""
@@ -44,6 +94,7 @@ class ResponseCache:
         with self._lock:
             if gen != self._generation:
                 self._items.clear()
+                self.nbytes = 0
                 self._generation = gen
             self._checked = now
         return gen
@@ -56,23 +107,49 @@ class ResponseCache:
     def invalidate(self) -> None:
         with self._lock:
             self._items.clear()
+            self.nbytes = 0
             self._generation = None
             self._checked = 0.0
 
-    def get(self, key: Hashable) -> tuple[bytes, str, dict[str, str]] | None:
+    def get(self, key: Hashable) -> Entry | None:
         with self._lock:
             item = self._items.get(key)
             if item is None:
                 self.misses += 1
-            else:
-                self.hits += 1
-            return item
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return item[0]
 
-    def put(self, key: Hashable, body: bytes, media_type: str, headers: dict[str, str] | None = None) -> None:
+    def put(self, key: Hashable, body: bytes, media_type: str, headers: dict[str, str] | None = None) -> bool:
+        """Keep an answer (False if it is too large to keep)."""
+        headers = headers or {}
+        size = len(body) + len(media_type) + sum(len(k) + len(v) for k, v in headers.items()) + ENTRY_OVERHEAD
+        if size > self.max_bytes // 8:
+            return False
         with self._lock:
-            self._items[key] = (body, media_type, headers or {})
-            while len(self._items) > self.max_items:
-                self._items.popitem(last=False)
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.nbytes -= old[1]
+            self._items[key] = ((body, media_type, headers), size)
+            self.nbytes += size
+            while self.nbytes > self.max_bytes and self._items:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self.nbytes -= dropped
+        return True
+
+    def remember_params(self, path: str, params: frozenset[str]) -> None:
+        """Note which query parameters the endpoint of `path` takes (bounded to MAX_PATHS paths)."""
+        with self._lock:
+            if self._params.get(path) == params:
+                return
+            self._params[path] = params
+            while len(self._params) > self.MAX_PATHS:
+                self._params.popitem(last=False)
+
+    def params_for(self, path: str) -> frozenset[str] | None:
+        with self._lock:
+            return self._params.get(path)
 
 
 class DatasetCache:
@@ -176,5 +253,8 @@ class CachedGetMiddleware:
                 gen = await run_in_threadpool(cache.generation, self.state.read_generation)
             except Exception:  # noqa: BLE001 - the application answers (503 when the database is down)
                 return None
-        query = scope.get("query_string", b"").decode("latin-1")
+        params = cache.params_for(path)
+        if params is None:  # not answered from the cache yet: the application will key it
+            return None
+        query = query_key(scope.get("query_string", b"").decode("latin-1"), params)
         return cache.get((gen, path, query, None))

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from records.accounts import Principal
 from service import schemas
+from service.cache import query_key, route_params
 from service.state import ServiceState
 
 JSON = "application/json"
@@ -41,16 +42,20 @@ def cached_response(
     cacheable: bool = True,
 ) -> Response:
     """Serve `build()`'s body from the response cache while the published data did not change. Reviewers (who
-    see drafts) are never served from the cache; answers are keyed by the reader's basin scope."""
+    see drafts) are never served from the cache; answers are keyed by the path, the query parameters the endpoint
+    takes (service.cache.query_key: unknown ones dropped) and the reader's basin scope."""
     if not cacheable or principal.sees_drafts:
         body, media = build()
         return Response(body, media_type=media)
     gen = state.cache.generation(state.read_generation)
     scope = principal.basins
-    key = (gen, request.url.path, request.url.query, tuple(sorted(scope)) if scope else None)
+    path = request.url.path
+    params = route_params(request.scope.get("route"))
+    key = (gen, path, query_key(request.url.query, params), tuple(sorted(scope)) if scope else None)
     hit = state.cache.get(key)
     if hit is not None:
         return Response(hit[0], media_type=hit[1], headers={"X-Cache": "hit"})
     body, media = build()
-    state.cache.put(key, body, media)
+    if state.cache.put(key, body, media):
+        state.cache.remember_params(path, params)
     return Response(body, media_type=media, headers={"X-Cache": "miss"})

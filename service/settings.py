@@ -9,6 +9,7 @@
 | secure_cookies | TASQYN_SECURE_COOKIES | cookies only over HTTPS (behind a TLS proxy) |
 | observation_days | TASQYN_OBSERVATION_DAYS | recent days of observations in a forecast response |
 | cache_revalidate_s | TASQYN_CACHE_REVALIDATE_S | how often (s) cached answers look for a new publication |
+| cache_max_mb | TASQYN_CACHE_MAX_MB | memory the response cache may hold (MB of answers, least recently used dropped) |
 | basins_path | TASQYN_BASINS_PATH, TASQYN_BASINS | basin polygons (GeoJSON file or folder); <home>/basins |
 | review_deadline_hours | TASQYN_REVIEW_DEADLINE_HOURS | publish drafts unreviewed after this many hours |
 | tile_url, tile_attribution | TASQYN_TILE_URL, TASQYN_TILE_ATTRIBUTION | map tiles (unset: offline layers only) |
@@ -50,6 +51,7 @@ class Settings(BaseSettings):
     secure_cookies: bool = False
     observation_days: int = Field(30, ge=1, le=3660)
     cache_revalidate_s: float = Field(1.0, ge=0)
+    cache_max_mb: float = Field(64.0, gt=0)
     basins_path: Path | None = Field(
         None, validation_alias=AliasChoices("basins_path", "TASQYN_BASINS_PATH", "TASQYN_BASINS")
     )
