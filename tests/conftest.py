@@ -21,11 +21,14 @@ REAL_DATA = SHARED_REAL if HAVE_SHARED else REAL_EXCERPT
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without ../shared, a test that reads `real_data` runs on the excerpt only if it is marked `excerpt` (it
+    needs nothing the excerpt lacks); the others are skipped with the reason, as are those marked `fulldata`."""
     if HAVE_SHARED:
         return
     skip = pytest.mark.skip(reason=f"needs the full real data ({SHARED_REAL}); only the excerpt is here")
     for item in items:
-        if "fulldata" in item.keywords:
+        needs_real = {"real_data", "real_qc_ds"} & set(getattr(item, "fixturenames", ()))
+        if "fulldata" in item.keywords or (needs_real and "excerpt" not in item.keywords):
             item.add_marker(skip)
 
 

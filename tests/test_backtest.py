@@ -17,6 +17,8 @@ from forecasting.models.lgbm import LGBMParams
 from forecasting.sources import get_adapter
 from forecasting.store import build_dataset
 
+pytestmark = pytest.mark.excerpt  # runs on tests/fixtures/real_excerpt where ../shared is absent
+
 SUMMARY_KEYS = {
     "median_nse",
     "median_nse_persistence",
@@ -53,6 +55,7 @@ def test_score_lead_perfect_and_persistence_forecasts():
 
 
 @pytest.mark.slow
+@pytest.mark.fulldata
 def test_backtest_on_two_real_stations(real_data, tmp_path):
     ds, _ = build_dataset(get_adapter("station-csv").read(real_data))
     ds = qc.run_qc(ds).sel(
@@ -98,6 +101,7 @@ def test_backtest_on_two_real_stations(real_data, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.fulldata
 def test_snow_ablation_reports_with_and_without_snow(real_data):
     ds, _ = build_dataset(get_adapter("station-csv").read(real_data))
     ds = qc.run_qc(ds).sel(station=["PROTVA_SZ", "CH2426"], time=slice("1994-01-01", "2005-12-31"))

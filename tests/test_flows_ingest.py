@@ -8,8 +8,11 @@ import pytest
 
 from forecasting.storage import open_store
 
+pytestmark = pytest.mark.excerpt  # runs on tests/fixtures/real_excerpt where ../shared is absent
+
 
 @pytest.mark.slow
+@pytest.mark.fulldata
 def test_ingest_flow_reports_bad_source_and_ingests_the_rest(prefect_harness, real_data, home, tmp_path):
     from flows.ingest import ingest_flow
 

@@ -15,6 +15,8 @@ from forecasting.ingest import ingest
 from forecasting.sources import get_adapter
 from forecasting.sources.gridded import EARTH_RADIUS_KM, basin_means, basin_weights
 
+pytestmark = pytest.mark.excerpt  # runs on tests/fixtures/real_excerpt where ../shared is absent
+
 DAYS = pd.date_range("2024-02-01", periods=3, freq="D")
 
 

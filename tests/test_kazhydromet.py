@@ -22,6 +22,8 @@ from forecasting.sources.kazhydromet import classify, header_field, parse_number
 from forecasting.sources.numbers import parse_date, parse_number
 from forecasting.storage import open_store
 
+pytestmark = pytest.mark.excerpt  # runs on tests/fixtures/real_excerpt where ../shared is absent
+
 FIX = Path(__file__).resolve().parent / "fixtures" / "kazhydromet"
 PORTAL = FIX / "portal"
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from records import accounts
 from tests import dashboard_support as ds
 
-pytestmark = pytest.mark.realdata
+pytestmark = [pytest.mark.realdata, pytest.mark.excerpt]
 
 
 def _typo_source(real_data, dst, sid: str = "CH2185", day: str = "2020-12-31"):
