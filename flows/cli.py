@@ -597,6 +597,7 @@ def backtest_cmd(
         out,
         test_years,
         lead_list,
+        plots=plots,
         progress=lambda m: err.print(m),
         snow=snow,
         snow_ablation=snow_ablation,
