@@ -222,6 +222,9 @@ def forecast_station(
                 nwp_msg[i] = f"NWP run {run['source']} {pd.Timestamp(run['run_time']):%Y-%m-%dT%H:%MZ}"
             if missing[i]:
                 messages[i] = f"inputs missing: {missing[i]}"
+            if not used[jj] and forcing is not None and _usable_model(bm, bm.nwp_model, sid, leads):
+                note = f"without weather forecast: {why_not[jj]}"  # the NWP model set exists but was not fed
+                messages[i] = f"{messages[i]}; {note}" if messages[i] else note
         if explain_drivers:
             for jj, i in enumerate(gi):
                 if reason[i]:

@@ -132,3 +132,28 @@ def test_error_model_degrades_forecasts_by_lead(graphcast):
     corr = [np.corrcoef(np.sqrt(fut[c].dropna()), np.sqrt(deg[c].dropna()))[0, 1] for c in deg.columns[1:10]]
     assert corr[0] > 0.85 and corr[-1] < 0.6 and corr[0] > corr[4] > corr[-1]  # real errors grow with lead
     assert (deg.dropna() >= 0).all().all()
+
+
+def test_the_backtest_scores_the_daily_forecast(real_qc_ds):
+    """forecast_station over many issue days (the backtest's call) gives, day by day, what make_forecast publishes
+    for that day: the same quantiles, model and status, fallbacks included."""
+    from forecasting.forecast import forecast_station, make_forecast
+    from forecasting.model_registry import fit_basin_model
+    from forecasting.models.lgbm import LGBMParams
+    from forecasting.store import station_frame
+
+    sid = "CH2232"
+    ds = real_qc_ds.sel(station=[sid], time=slice("1995-01-01", "2005-12-31")).copy(deep=True)
+    ds["discharge_m3s"].loc[{"time": slice("2005-06-06", "2005-06-12")}] = np.nan  # a gauge that stops reporting
+    params = LGBMParams(n_estimators=60, learning_rate=0.1, cal_years=3)
+    frame = station_frame(ds, sid)
+    bm = fit_basin_model(sid, {sid: frame.loc[:"2004-12-31"]}, leads=[1, 3], params=params)
+    days = pd.DatetimeIndex(["2005-06-01", "2005-06-05", "2005-06-10", "2005-06-14"])
+    cfg = DEFAULTS.with_(leads=(1, 3))
+    many = forecast_station(sid, frame.loc[: days.max()], {sid: bm}, sid, days, cfg)
+    assert many.status == ["ok", "ok", "fallback", "ok"]  # 06-10: no discharge within 3 days
+    for i, day in enumerate(days):
+        fc = make_forecast(ds.sel(time=slice(None, day)), {sid: bm}, day, config=cfg)
+        np.testing.assert_allclose(fc["discharge_m3s"].values[0], many.q[i], rtol=1e-9)
+        assert str(fc["status"].values[0]) == many.status[i]
+        assert str(fc["model_name"].values[0]) == many.model_name[i]

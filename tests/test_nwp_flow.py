@@ -7,7 +7,6 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from flows.ingest import run_ingest
@@ -61,5 +60,5 @@ def test_daily_forecast_with_and_without_an_nwp_run(prefect_harness, real_data, 
     st = read_netcdf(before["path"]).sel(station=SID)
     assert int(st["nwp_used"]) == 0 and str(st["model_name"].values) == "lightgbm"
     assert str(st["status"].values) == "ok" and "no NWP run" in str(st["nwp_message"].values)
+    assert "without weather forecast: no NWP run" in str(st["message"].values)
     assert np.isnan(st["nwp_precip_mm"].values).all()
-    assert pd.isna(st["nwp_precip_mm"].values).all()
