@@ -11,23 +11,19 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from records.db import make_engine, make_session_factory
 from service.auth import setup_auth
 from service.cache import CachedGetMiddleware, DatasetCache, ResponseCache
-from service.middleware import DashboardGZip, ReviewDeadline
+from service.errors import install_docs, install_error_handlers
+from service.middleware import DashboardGZip, ReviewDeadline, SecurityHeaders
 from service.pages import basin_page, login_page, map_page, runs_page, station_page, unconfirmed_page
 from service.pages.render import HERE
 from service.routers import basins, health, observations, outlook, review, stations, unconfirmed
 from service.settings import Settings
-from service.state import ServiceState, ServiceUnavailable, short_error
+from service.state import ServiceState, ServiceUnavailable
 
 log = logging.getLogger("tasqyn.service")
 
@@ -68,6 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # service.errors.install_docs: Swagger UI from the vendored files
+        redoc_url=None,
         openapi_tags=[
             {"name": "api v1", "description": "published flood risk levels, forecasts, observations"},
             {"name": "review", "description": "approval and overrides by hydrologists"},
@@ -76,7 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.tasqyn = state
     app.state.settings = settings
     setup_auth(app, state.session_factory, settings, region_lookup=state.regions_of)
-    _error_handlers(app)
+    install_error_handlers(app)
+    install_docs(app)
 
     for api in (health, basins, stations, observations, outlook, review, unconfirmed):
         app.include_router(api.router)
@@ -87,32 +86,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(CachedGetMiddleware, state=state)
     app.add_middleware(DashboardGZip)
     app.add_middleware(ReviewDeadline, state=state)
+    app.add_middleware(SecurityHeaders, tile_url=settings.tile_url, hsts=settings.secure_cookies)  # outermost
     return app
-
-
-def _error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ServiceUnavailable)
-    async def _unavailable(request: Request, exc: ServiceUnavailable) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "5"})
-
-    async def _db_down(request: Request, exc: Exception) -> JSONResponse:
-        log.warning("database error on %s: %s", request.url.path, short_error(exc))
-        return JSONResponse(
-            {"detail": "the database is unavailable; try again shortly"}, status_code=503, headers={"Retry-After": "5"}
-        )
-
-    app.add_exception_handler(OperationalError, _db_down)
-    app.add_exception_handler(DBAPIError, _db_down)
-    app.add_exception_handler(PoolTimeout, _db_down)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        if not request.url.path.startswith("/api/"):
-            return await request_validation_exception_handler(request, exc)
-        parts = []
-        for e in exc.errors():
-            loc = ".".join(str(x) for x in e.get("loc", ()) if x not in ("query", "path", "body"))
-            inp = e.get("input")
-            hint = " (expected YYYY-MM-DD)" if "date" in str(e.get("type", "")) else ""
-            parts.append(f"invalid {loc or 'request'} {inp!r}: {e.get('msg', 'invalid')}{hint}")
-        return JSONResponse({"detail": "; ".join(parts) or "invalid request"}, status_code=422)

@@ -32,7 +32,13 @@ def geojson_geometry(geom: Any) -> dict:
 @router.get(
     "/basins",
     response_model=list[BasinView],
-    responses={**ERRORS, 200: {"description": "one object per basin (GeoJSON with ?format=geojson)"}},
+    responses={
+        **ERRORS,
+        200: {
+            "description": "one object per basin (a GeoJSON FeatureCollection with ?format=geojson)",
+            "content": {"application/geo+json": {"schema": {"type": "object"}}},
+        },
+    },
 )
 def basins(
     request: Request,
@@ -57,7 +63,17 @@ def basins(
     return cached_response(request, state, principal, build)
 
 
-@router.get("/basins.geojson", responses=ERRORS, response_class=Response)
+@router.get(
+    "/basins.geojson",
+    responses={
+        **ERRORS,
+        200: {
+            "description": "a GeoJSON FeatureCollection",
+            "content": {"application/geo+json": {"schema": {"type": "object"}}},
+        },
+    },
+    response_class=Response,
+)
 def basins_geojson(
     request: Request, state: StateDep, session: SessionDep, principal: ReaderDep, issue_date: IssueDateQ = None
 ) -> Response:

@@ -15,13 +15,13 @@ from service.responses import ERRORS, JSON, cached_response, dump
 from service.routers.stations import known_station
 
 router = APIRouter(prefix="/api/v1", tags=["api v1"])
-FIRST_DAY, LAST_DAY = dt.date(1800, 1, 1), dt.date(2200, 12, 31)  # the dates a request may name
+FIRST_DAY, LAST_DAY = dt.date(1800, 1, 1), dt.date(2200, 12, 31)  # no observation lies outside (pandas: 1677-2262)
 
 
-def _bounded(day: dt.date | None, name: str) -> dt.date | None:
-    if day is not None and not FIRST_DAY <= day <= LAST_DAY:
-        raise HTTPException(422, f"{name} {day} is outside {FIRST_DAY}..{LAST_DAY}")
-    return day
+def _clamped(day: dt.date | None) -> dt.date | None:
+    """A requested day moved into FIRST_DAY..LAST_DAY: any date the schema allows is answered (0001-01-01 means
+    from the first observation), and none reaches pandas outside its range."""
+    return None if day is None else min(max(day, FIRST_DAY), LAST_DAY)
 
 
 @router.get("/stations/{station_id}/observations", response_model=schemas.ObservationsOut, responses=ERRORS)
@@ -30,14 +30,16 @@ def station_observations(
     request: Request,
     state: StateDep,
     principal: ReaderDep,
-    start: Annotated[dt.date | None, Query(description="first day YYYY-MM-DD (default: a year before end)")] = None,
+    start: Annotated[
+        dt.date | None, Query(description="first day YYYY-MM-DD, not after end (default: a year before end)")
+    ] = None,
     end: Annotated[dt.date | None, Query(description="last day YYYY-MM-DD (default: the newest observation)")] = None,
 ) -> Response:
     """Observed daily values (discharge m3/s, water level cm, precipitation mm) with their QC flags."""
     known_station(state, principal, station_id)
-    start, end = _bounded(start, "start"), _bounded(end, "end")
     if start is not None and end is not None and start > end:
         raise HTTPException(422, f"start {start} is after end {end}")
+    start, end = _clamped(start), _clamped(end)
     loaded = state.store()
     if loaded is None or station_id not in loaded.stations:
         raise HTTPException(404, f"no observations of station {station_id!r} in the store")

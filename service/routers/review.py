@@ -10,10 +10,10 @@ form route, which checks a CSRF token.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from records.review import Actor, ReviewError, apply_review, audit_trail
 from service.deps import ReviewerDep, SessionDep, StateDep
@@ -40,6 +40,14 @@ class ReviewIn(BaseModel):
     }
 
 
+def _utc(value: dt.datetime) -> dt.datetime:
+    """Timestamps are stored in UTC; SQLite gives them back naive: say so (RFC 3339 needs the offset)."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+UtcDatetime = Annotated[dt.datetime, AfterValidator(_utc)]
+
+
 class ReviewActionOut(BaseModel):
     id: int
     issue_date: dt.date
@@ -51,7 +59,7 @@ class ReviewActionOut(BaseModel):
     old_level: int | None
     new_level: int | None
     reason: str | None
-    at: dt.datetime
+    at: UtcDatetime
 
 
 class ReviewOut(BaseModel):
@@ -59,7 +67,7 @@ class ReviewOut(BaseModel):
     run_id: str
     review_status: str
     published: bool
-    published_at: dt.datetime | None
+    published_at: UtcDatetime | None
     action: ReviewActionOut
 
 
