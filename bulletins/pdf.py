@@ -61,6 +61,7 @@ class BulletinPDF(FPDF):
     def __init__(self, bulletin: Bulletin, words: Words) -> None:
         super().__init__(orientation="P", unit="mm", format="A4")
         self.bulletin, self.words = bulletin, words
+        self._widths: dict[tuple[str, str, float, str], float] = {}
         for style, path in font_files().items():
             self.add_font(FONT, style, str(path))
         self.set_margins(MARGIN, MARGIN, MARGIN)
@@ -93,6 +94,46 @@ class BulletinPDF(FPDF):
 
     # --- helpers ---------------------------------------------------------------------------------------------
 
+    def _width(self, word: str) -> float:
+        key = (self.font_family, self.font_style, self.font_size_pt, word)
+        w = self._widths.get(key)
+        if w is None:
+            w = self._widths[key] = self.get_string_width(word)
+        return w
+
+    def wrap(self, text: str, w: float) -> list[str]:
+        """`text` broken into lines of at most `w` mm at word boundaries (a word longer than a line is cut), with
+        widths of words cached: fpdf2's own line breaking is quadratic in the text's length."""
+        room = w - 2 * self.c_margin
+        space = self._width(" ")
+        lines: list[str] = []
+        for paragraph in str(text).split("\n"):
+            cur, cur_w = "", 0.0
+            for word in paragraph.split(" "):
+                ww = self._width(word)
+                if cur and cur_w + space + ww <= room:
+                    cur, cur_w = f"{cur} {word}", cur_w + space + ww
+                    continue
+                if cur:
+                    lines.append(cur)
+                while ww > room and len(word) > 1:  # cut a word that does not fit on a line of its own
+                    k = len(word) - 1
+                    while k > 1 and self._width(word[:k]) > room:
+                        k -= 1
+                    lines.append(word[:k])
+                    word = word[k:]
+                    ww = self._width(word)
+                cur, cur_w = word, ww
+            lines.append(cur)
+        return lines
+
+    def para(self, w: float, h: float, text: str, align: str = "L", fill: bool = False) -> None:
+        """`text` wrapped into lines of `w` mm from the current x; ends at the left margin below the last line."""
+        x = self.get_x()
+        for line in self.wrap(text, w):
+            self.set_x(x)
+            self.cell(w, h, line, align=align, fill=fill, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
     def fit(self, text: str, w: float) -> str:
         """`text` cut with an ellipsis to fit `w` mm in the current font."""
         if self.get_string_width(text) <= w - 1:
@@ -114,7 +155,7 @@ class BulletinPDF(FPDF):
         self.set_fill_color(*colour)
         self.rect(x, y, w, h, style="F")
         self.set_text_color(*_text_on(colour))
-        lines = self.multi_cell(w, 3.2, text, dry_run=True, output="LINES")
+        lines = self.wrap(text, w)
         self.set_xy(x, y + (h - 3.2 * len(lines)) / 2)
         for line in lines:
             self.set_x(x)
@@ -122,7 +163,7 @@ class BulletinPDF(FPDF):
         self.set_text_color(*BLACK)
 
     def lines_needed(self, text: str, w: float) -> int:
-        return max(1, len(self.multi_cell(w, 3.5, text, dry_run=True, output="LINES")))
+        return max(1, len(self.wrap(text, w)))
 
     def section(self, title: str) -> None:
         if self.will_page_break(16):
@@ -144,17 +185,17 @@ def _title(pdf: BulletinPDF, b: Bulletin, w: Words) -> None:
     for label, value in w.title_rows(b):
         y = pdf.get_y()
         pdf.set_font(FONT, "B", 8.5)
-        pdf.multi_cell(62, 4.4, label, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.para(62, 4.4, label)
         bottom = pdf.get_y()
         pdf.set_xy(MARGIN + 62, y)
         pdf.set_font(FONT, "", 8.5)
-        pdf.multi_cell(WIDTH - 62, 4.4, value, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.para(WIDTH - 62, 4.4, value)
         pdf.set_y(max(bottom, pdf.get_y()))
     banner = w.outdated(b)
     if banner:
         pdf.set_fill_color(253, 236, 234)
         pdf.set_text_color(179, 38, 30)
-        pdf.multi_cell(WIDTH, 4.6, banner, fill=True, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.para(WIDTH, 4.6, banner, fill=True)
         pdf.set_text_color(*BLACK)
 
 
@@ -198,7 +239,8 @@ def _summary(pdf: BulletinPDF, b: Bulletin, w: Words) -> None:
             else:
                 warn = i == 5 and basin.n_no_level > 0
                 pdf.set_text_color(*((138, 90, 0) if warn else BLACK))
-                pdf.multi_cell(width, 3.6, text, align="R" if i >= 4 else "L", padding=(0.5, 0.8, 0, 0.8))
+                pdf.set_xy(x, y + 0.5)
+                pdf.para(width, 3.6, text, align="R" if i >= 4 else "L")
                 pdf.set_text_color(*BLACK)
             x += width
         pdf.set_draw_color(*LINE)
@@ -210,7 +252,7 @@ def _summary(pdf: BulletinPDF, b: Bulletin, w: Words) -> None:
         pdf.set_font(FONT, "", 7.5)
         for bs in overrides:
             text = f"* {bs.name}: {w.t('phrase.override', reason=bs.override_reason)}"
-            pdf.multi_cell(WIDTH, 3.6, text, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+            pdf.para(WIDTH, 3.6, text)
 
 
 def _header_row(pdf: BulletinPDF, cols: tuple[float, ...], heads: tuple[str, ...], h: float) -> None:
@@ -219,10 +261,7 @@ def _header_row(pdf: BulletinPDF, cols: tuple[float, ...], heads: tuple[str, ...
     pdf.set_fill_color(236, 240, 243)
     x0, y0 = pdf.get_x(), pdf.get_y()
     x = x0
-    wrapped = [
-        pdf.multi_cell(width, 3.0, text, dry_run=True, output="LINES")[:3]
-        for width, text in zip(cols, heads, strict=True)
-    ]
+    wrapped = [pdf.wrap(text, width)[:3] for width, text in zip(cols, heads, strict=True)]
     h = max(h, 3.0 * max(len(lines) for lines in wrapped) + 1.0)
     for width, lines in zip(cols, wrapped, strict=True):
         pdf.rect(x, y0, width, h, style="F")
@@ -243,7 +282,7 @@ def _outlooks(pdf: BulletinPDF, b: Bulletin, w: Words) -> None:
         pdf.set_font(FONT, "B", 8)
         pdf.cell(44, 4, pdf.fit(bs.name, 44))
         pdf.set_font(FONT, "", 8)
-        pdf.multi_cell(WIDTH - 44, 4, w.outlook(bs.outlook), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.para(WIDTH - 44, 4, w.outlook(bs.outlook))
 
 
 def _notes(pdf: BulletinPDF, b: Bulletin, w: Words) -> None:
@@ -255,7 +294,7 @@ def _notes(pdf: BulletinPDF, b: Bulletin, w: Words) -> None:
         return
     for n in b.notes:
         text = f"{w.date(n.at.date())}: {w.note(n)}"
-        pdf.multi_cell(WIDTH, 3.8, text, align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.para(WIDTH, 3.8, text)
 
 
 def _no_level(pdf: BulletinPDF, b: Bulletin, w: Words) -> None:
@@ -265,15 +304,19 @@ def _no_level(pdf: BulletinPDF, b: Bulletin, w: Words) -> None:
         pdf.cell(0, 4, w.t("bulletin.no_level_none"), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         return
     for s in rows:
-        if pdf.will_page_break(4):
+        if pdf.will_page_break(8):
             pdf.add_page()
+        y = pdf.get_y()
         pdf.set_font(FONT, "B", 7.5)
-        pdf.cell(58, 3.8, pdf.fit(f"{s.name} ({s.station_id})", 58))
+        pdf.para(58, 3.8, f"{s.name} ({s.station_id})")
+        bottom = pdf.get_y()
+        pdf.set_xy(MARGIN + 58, y)
         pdf.set_font(FONT, "B", 6.5)
         pdf.badge(32, 3.8, None, w.level(None, s.state))
+        pdf.set_xy(MARGIN + 92, y)
         pdf.set_font(FONT, "", 7.5)
-        pdf.cell(2, 3.8, "")
-        pdf.multi_cell(WIDTH - 92, 3.8, s.reason or "", align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.para(WIDTH - 92, 3.8, s.reason or "")
+        pdf.set_y(max(bottom, pdf.get_y()) + 0.5)
 
 
 def _lead_cols(has_levels: bool) -> tuple[float, ...]:
@@ -281,11 +324,13 @@ def _lead_cols(has_levels: bool) -> tuple[float, ...]:
 
 
 def _station_height(pdf: BulletinPDF, s: BulletinStation, w: Words) -> float:
+    pdf.set_font(FONT, "B", 9)
+    title = pdf.lines_needed(f"{s.name} — {s.river} ({s.station_id})", WIDTH - 42) * 4.6
     pdf.set_font(FONT, "", 7.5)
     status = pdf.lines_needed(w.station_status(s), WIDTH) * 3.5
     table = (7.0 + ROW_H * len(s.leads)) if s.leads else 4.0
     marks = pdf.lines_needed(w.marks(s), WIDTH) * 3.3
-    return 5.5 + status + 4.0 + max(table, THUMB_H if s.history or s.leads else 0) + marks + 3.0
+    return 1.5 + title + status + 4.0 + max(table, THUMB_H if s.history or s.leads else 0) + marks + 3.0
 
 
 def _station(pdf: BulletinPDF, b: Bulletin, s: BulletinStation, w: Words) -> None:
@@ -297,12 +342,16 @@ def _station(pdf: BulletinPDF, b: Bulletin, s: BulletinStation, w: Words) -> Non
     pdf.ln(0.8)
     pdf.set_font(FONT, "B", 9)
     title = s.name + (f" — {s.river}" if s.river and s.river != s.name else "") + f" ({s.station_id})"
-    pdf.cell(WIDTH - 40, 5, pdf.fit(title, WIDTH - 40))
+    y = pdf.get_y()
+    pdf.set_xy(PAGE_W - MARGIN - 40, y)
     pdf.set_font(FONT, "B", 7)
     pdf.badge(40, 4.6, s.level, w.level(s.level, s.state))
-    pdf.ln(5.2)
+    pdf.set_xy(MARGIN, y)
+    pdf.set_font(FONT, "B", 9)
+    pdf.para(WIDTH - 42, 4.6, title)
+    pdf.ln(0.6)
     pdf.set_font(FONT, "", 7.5)
-    pdf.multi_cell(WIDTH, 3.5, w.station_status(s), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.para(WIDTH, 3.5, w.station_status(s))
     pdf.cell(WIDTH, 4, pdf.fit(w.observed(s), WIDTH), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     top = pdf.get_y()
     bottom = top
@@ -320,7 +369,7 @@ def _station(pdf: BulletinPDF, b: Bulletin, s: BulletinStation, w: Words) -> Non
     pdf.set_xy(MARGIN, bottom + 0.5)
     pdf.set_font(FONT, "", 7)
     pdf.set_text_color(*MUTED)
-    pdf.multi_cell(WIDTH, 3.3, w.marks(s), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.para(WIDTH, 3.3, w.marks(s))
     pdf.set_text_color(*BLACK)
     pdf.ln(1.5)
 
@@ -421,8 +470,8 @@ def render_pdf(bulletin: Bulletin, lang: str) -> bytes:
     pdf.set_text_color(*MUTED)
     pdf.ln(1)
     what = w.t("bulletin.discharge")
-    pdf.multi_cell(WIDTH, 3.4, w.t("bulletin.chart_note", what=what), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.multi_cell(WIDTH, 3.4, w.generated(bulletin), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.para(WIDTH, 3.4, w.t("bulletin.chart_note", what=what))
+    pdf.para(WIDTH, 3.4, w.generated(bulletin))
     pdf.set_text_color(*BLACK)
     for basin in bulletin.basins:
         _basin(pdf, bulletin, basin, w)

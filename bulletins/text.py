@@ -4,6 +4,7 @@ same thing): the title block, a basin's or station's level in words, observation
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 
 from bulletins import i18n
 from forecasting.outlook import _round as outlook_round
@@ -11,6 +12,16 @@ from records.bulletin import Bulletin, BulletinBasin, BulletinNote, BulletinOutl
 
 KINDS = ("warning", "danger", "extreme")
 KIND_LEVEL = {"warning": 1, "danger": 2, "extreme": 3}
+
+
+@lru_cache(maxsize=4096)
+def _date(day: dt.date | None, lang: str, year: bool) -> str:
+    return i18n.format_date(day, lang, year)
+
+
+@lru_cache(maxsize=4096)
+def _short_date(day: dt.date, lang: str) -> str:
+    return i18n.format_short_date(day, lang)
 
 
 class Words:
@@ -23,10 +34,10 @@ class Words:
         return i18n.t(key, self.lang, **fields)
 
     def date(self, day: dt.date | None, year: bool = True) -> str:
-        return i18n.format_date(day, self.lang, year)
+        return _date(day, self.lang, year)
 
     def short_date(self, day: dt.date) -> str:
-        return i18n.format_short_date(day, self.lang)
+        return _short_date(day, self.lang)
 
     def num(self, x: float | None, digits: int | None = None) -> str:
         return i18n.format_number(x, self.lang, digits)

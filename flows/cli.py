@@ -738,6 +738,11 @@ def restore_cmd(
         console.print(f"the previous content is in {res.moved_aside}", soft_wrap=True)
 
 
+from flows.cli_outreach import register as _register_outreach  # noqa: E402  (bulletin, subscriptions, notify)
+
+_register_outreach(app)
+
+
 def explain_error(exc: BaseException) -> str:
     """One or two lines saying what went wrong and what to do (the CLI's answer to an unexpected error)."""
     import errno

@@ -112,6 +112,7 @@ def forecast_flow(
     `stale_after_days` default to forecasting.config.DEFAULTS. Returns a summary dict (run_id, path, counts,
     stations by status).
     """
+    from flows.outreach import after_publication
     from forecasting.risk import add_risk
     from records.db import database_url as db_url
     from records.db import open_database, session_scope
@@ -174,6 +175,7 @@ def forecast_flow(
                 "n_stale": run.n_stale,
                 "n_failed": run.n_failed,
             }
+        outreach = after_publication(h, db_url(h, database_url), run_id) if publish else {}  # never raises
         status = pd.Series(fc["status"].values.astype(str), index=fc["station"].values.astype(str))
         for sid, msg in zip(status.index, fc["message"].values.astype(str), strict=True):
             if status[sid] != "ok":
@@ -191,6 +193,7 @@ def forecast_flow(
             "threshold_version": version,
             "notes": notes,
             "threshold_notes": th_notes,
+            "outreach": outreach,
         }
     except Exception as exc:
         with session_scope(factory) as s:

@@ -33,29 +33,30 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from forecasting import flags as qcflags
+from forecasting.thresholds import KINDS
 from records.accounts import Principal
 from records.db import ForecastRun, ReviewAction, utcnow
 from records.outlooks import latest_outlook
 from records.published import (
-    StationForecastView,
     StationInfo,
     StationLevelView,
     ThresholdView,
+    _text,
     basin_levels,
+    finite,
     forecast_age_days,
-    forecast_stations,
     is_outdated,
     no_run_message,
     readable_actions,
     run_view,
-    station_forecast_view,
     station_levels,
-    usable_series,
     visible_run,
 )
 
@@ -244,48 +245,126 @@ def _today_and_change(series: list[tuple[dt.date, float]]) -> tuple[dt.date | No
     return day, value, change
 
 
-def _leads(view: StationForecastView) -> list[BulletinLead]:
-    out = []
-    for ld in view.leads:
-        h = ld.water_level_quantiles or {}
-        out.append(
-            BulletinLead(
-                lead=ld.lead,
-                valid_date=ld.valid_date,
-                q_low=ld.quantiles.get(LOW_Q),
-                q_median=ld.quantiles.get(MEDIAN_Q),
-                q_high=ld.quantiles.get(HIGH_Q),
-                h_low=h.get(LOW_Q),
-                h_median=h.get(MEDIAN_Q),
-                h_high=h.get(HIGH_Q),
-                p_exceed=dict(ld.p_exceed),
-                level=ld.level,
+class _Forecast:
+    """The forecast dataset's variables a bulletin shows, read into arrays once (station, lead, quantile/threshold);
+    per station the same values records.published.station_forecast_view gives (a test checks it), without an
+    xarray selection per station and variable."""
+
+    def __init__(self, ds: xr.Dataset) -> None:
+        self.index = {str(sid): i for i, sid in enumerate(ds["station"].values)}
+        self.qkeys = [f"{float(q):g}" for q in ds["quantile"].values]
+        self.kinds = [str(k) for k in ds["threshold"].values] if "threshold" in ds.coords else list(KINDS)
+        self.leads = [int(x) for x in ds["lead"].values]
+        self.valid = [pd.Timestamp(v).date() for v in ds["valid_date"].values]
+
+        def arr(name: str, *dims: str) -> np.ndarray | None:
+            return ds[name].transpose("station", *dims).values if name in ds else None
+
+        self.dq = arr("discharge_m3s", "lead", "quantile")
+        self.wl = arr("water_level_cm", "lead", "quantile")
+        self.p = arr("p_exceed", "lead", "threshold")
+        self.lv = arr("level", "lead")
+        self.th_value = arr("threshold_value", "threshold")
+        self.th_units = arr("threshold_units", "threshold")
+        self.th_source = arr("threshold_source", "threshold")
+        self.th_years = arr("threshold_years", "threshold")
+
+    def leads_of(self, station_id: str, with_level: bool) -> list[BulletinLead]:
+        i = self.index[station_id]
+        q = {key: j for j, key in enumerate(self.qkeys)}
+        lo, med, hi = q.get(LOW_Q), q.get(MEDIAN_Q), q.get(HIGH_Q)
+
+        def pick(a: np.ndarray | None, k: int, j: int | None) -> float | None:
+            return finite(a[i, k, j]) if a is not None and j is not None else None
+
+        out = []
+        for k, lead in enumerate(self.leads):
+            wl = self.wl if self.wl is not None and np.isfinite(self.wl[i, k]).any() else None
+            out.append(
+                BulletinLead(
+                    lead=lead,
+                    valid_date=self.valid[k],
+                    q_low=pick(self.dq, k, lo),
+                    q_median=pick(self.dq, k, med),
+                    q_high=pick(self.dq, k, hi),
+                    h_low=pick(wl, k, lo),
+                    h_median=pick(wl, k, med),
+                    h_high=pick(wl, k, hi),
+                    p_exceed={
+                        kd: (finite(self.p[i, k, j]) if self.p is not None else None) for j, kd in enumerate(self.kinds)
+                    },
+                    level=int(self.lv[i, k]) if self.lv is not None and with_level else None,
+                )
             )
-        )
-    return out
+        return out
+
+    def thresholds_of(self, station_id: str, version: int | None) -> list[ThresholdView]:
+        if self.th_value is None:
+            return []
+        i = self.index[station_id]
+        out = []
+        for j, kind in enumerate(self.kinds):
+            value = finite(self.th_value[i, j])
+            if value is None or kind not in KINDS:
+                continue
+
+            def text(a: np.ndarray | None, j: int = j) -> str:
+                return _text(a[i, j]) if a is not None else ""
+
+            out.append(
+                ThresholdView(
+                    kind=kind,  # type: ignore[arg-type]
+                    value=value,
+                    units="cm" if text(self.th_units) == "cm" else "m3/s",
+                    source=text(self.th_source),
+                    years=text(self.th_years) or None,
+                    version=version,
+                )
+            )
+        return out
 
 
-def _station(
-    session: Session,
-    run: ForecastRun,
-    row: StationLevelView,
-    ds: xr.Dataset | None,
-    in_forecast: set[str],
-    stations: Mapping[str, StationInfo],
-    store: xr.Dataset | None,
-) -> BulletinStation:
-    issue = run.issue_date
-    start = issue - dt.timedelta(days=HISTORY_DAYS - 1)
-    q = usable_series(store, row.station_id, start, issue, "discharge_m3s")
-    h = usable_series(store, row.station_id, start, issue, "water_level_cm")
+class _Observed:
+    """The usable observations (QC flags of forecasting.flags.BAD left out) of every station over the thumbnail's
+    window, read into arrays once: per station what records.published.usable_series gives."""
+
+    def __init__(self, store: xr.Dataset | None, start: dt.date, end: dt.date) -> None:
+        self.index: dict[str, int] = {}
+        self.series: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.times: list[dt.date] = []
+        if store is None:
+            return
+        one = store.sel(time=slice(np.datetime64(start, "ns"), np.datetime64(end, "ns")))
+        self.index = {str(sid): i for i, sid in enumerate(one["station"].values)}
+        self.times = [pd.Timestamp(t).date() for t in one["time"].values]
+        for var in ("discharge_m3s", "water_level_cm"):
+            if var not in one:
+                continue
+            vals = one[var].transpose("station", "time").values.astype(float)
+            qc_name = f"{var}_qc"
+            qc = (
+                one[qc_name].transpose("station", "time").values.astype(int)
+                if qc_name in one
+                else np.zeros(vals.shape, dtype=int)
+            )
+            self.series[var] = (vals, np.isfinite(vals) & ((qc & qcflags.BAD) == 0))
+
+    def of(self, station_id: str, var: str) -> list[tuple[dt.date, float]]:
+        i = self.index.get(station_id)
+        if i is None or var not in self.series:
+            return []
+        vals, keep = self.series[var]
+        return [(self.times[k], float(vals[i, k])) for k in np.flatnonzero(keep[i])]
+
+
+def _station(run: ForecastRun, row: StationLevelView, fc: _Forecast | None, observed: _Observed) -> BulletinStation:
+    q = observed.of(row.station_id, "discharge_m3s")
+    h = observed.of(row.station_id, "water_level_cm")
     q_day, q_now, q_change = _today_and_change(q)
     h_day, h_now, h_change = _today_and_change(h)
     obs_day = max((d for d in (q_day, h_day) if d is not None), default=None)
-    view = (
-        station_forecast_view(session, run, ds, row.station_id, stations, None, observation_days=0)
-        if ds is not None and row.station_id in in_forecast
-        else None
-    )
+    in_forecast = fc is not None and row.station_id in fc.index
+    with_level = row.level is not None and row.state == "ok"
     return BulletinStation(
         station_id=row.station_id,
         name=row.name,
@@ -307,8 +386,8 @@ def _station(
         discharge_change_m3s=q_change if q_day == obs_day else None,
         water_level_cm=h_now if h_day == obs_day else None,
         water_level_change_cm=h_change if h_day == obs_day else None,
-        leads=_leads(view) if view is not None else [],
-        thresholds=view.thresholds if view is not None else [],
+        leads=fc.leads_of(row.station_id, with_level) if in_forecast else [],
+        thresholds=fc.thresholds_of(row.station_id, run.threshold_version) if in_forecast else [],
         history_var="discharge_m3s" if q or not h else "water_level_cm",
         history=q if q or not h else h,
     )
@@ -383,15 +462,16 @@ def bulletin_for(
     today: dt.date | None = None,
 ) -> Bulletin:
     """The bulletin of the published run of `issue_date` (None: the newest published one) as `principal` may read
-    it (its basins only). `stations`: records.published.station_infos of the store; `load_forecast(run)`: the run's
-    forecast dataset (None: levels and states only, no lead tables; a loader's error propagates); `store`: the observation
-    store (observations and thumbnails; None: without them); `outlooks_root`: the home root whose outlooks/ folder
-    holds the spring outlooks (None: none). Raises BulletinNotFound without a published run."""
+    it (its basins only). `stations`: records.published.station_infos of the store; `load_forecast(run)`: the
+    run's forecast dataset (None: levels and states only, no lead tables; a loader's error propagates); `store`:
+    the observation store (observations and thumbnails; None: without them); `outlooks_root`: the home root whose
+    outlooks/ folder holds the spring outlooks (None: none). Raises BulletinNotFound without a published run."""
     run = bulletin_run(session, principal, issue_date)
     rv = run_view(session, run, today)
     reader = as_public_reader(principal)
     ds = load_forecast(run) if load_forecast is not None else None
-    in_forecast = forecast_stations(ds)
+    fc = _Forecast(ds) if ds is not None else None
+    observed = _Observed(store, run.issue_date - dt.timedelta(days=HISTORY_DAYS - 1), run.issue_date)
     rows = station_levels(session, run, stations, reader, include_unforecast=False)
     by_basin: dict[str, list[StationLevelView]] = {}
     for r in rows:
@@ -414,7 +494,7 @@ def bulletin_for(
                 overridden=b.overridden,
                 override_reason=b.override_reason,
                 outlook=_outlook(outlooks_root, b.basin_id, run.issue_date),
-                stations=[_station(session, run, r, ds, in_forecast, stations, store) for r in members],
+                stations=[_station(run, r, fc, observed) for r in members],
             )
         )
     age = (run.issue_date - run.data_cutoff).days if run.data_cutoff is not None else None
@@ -435,12 +515,3 @@ def bulletin_for(
         basins=basins,
         notes=_notes(session, run, reader, stations),
     )
-
-
-def finite_or_none(x: Any) -> float | None:
-    """A finite float, else None (for renderers)."""
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return None
-    return f if np.isfinite(f) else None
