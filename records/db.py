@@ -261,23 +261,36 @@ def database_url(home: Home | None = None, url: str | None = None) -> str:
     return f"sqlite:///{h.database}"
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+def make_engine(url: str, timeout_s: float | None = None, **kwargs: Any) -> Engine:
     """An engine for `url` with `pool_pre_ping` (a database that went away and came back is reconnected).
 
-    SQLite: foreign keys on, WAL journal and a busy timeout so that the API can read while a flow writes;
-    the parent folder of a SQLite file is created. PostgreSQL: a short connect timeout so that a database that is
-    down gives a quick 503 instead of a hanging request.
+    SQLite: foreign keys on, WAL journal and a busy timeout (30 s, or `timeout_s`) so that the API can read while a
+    flow writes; the file is created mode 0600 (it holds password and key hashes) in a created parent folder.
+    PostgreSQL: a short connect timeout so that a database that is down gives a quick 503 instead of a hanging
+    request; with `timeout_s` (the service) also statement, lock and pool timeouts and a watchdog on every round
+    trip, so that a stalled server or network fails a request after about `timeout_s` (records.db_timeouts).
     """
     opts: dict[str, Any] = {"pool_pre_ping": True, "future": True}
+    busy_s = 30.0 if timeout_s is None else timeout_s
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1] if ":///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        opts["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        if path and path != ":memory:" and not path.startswith("file:"):
+            private_file(Path(path))
+        opts["connect_args"] = {"check_same_thread": False, "timeout": busy_s}
     elif url.startswith("postgresql"):
-        opts["connect_args"] = {"connect_timeout": 3}
+        from records.db_timeouts import postgres_connect_args
+
+        if timeout_s is None:
+            opts["connect_args"] = {"connect_timeout": 3}
+        else:  # options given in the URL (a search_path, say) are kept
+            from sqlalchemy.engine import make_url
+
+            given = make_url(url).query.get("options")
+            opts["connect_args"] = postgres_connect_args(timeout_s, given if isinstance(given, str) else None)
         opts["pool_size"] = 10
         opts["max_overflow"] = 20
+        if timeout_s is not None:
+            opts["pool_timeout"] = timeout_s
     opts.update(kwargs)
     engine = create_engine(url, **opts)
     if url.startswith("sqlite"):
@@ -288,10 +301,33 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.execute("PRAGMA foreign_keys=ON")
             if ":memory:" not in url:
                 cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={int(busy_s * 1000)}")
             cur.close()
 
+    elif url.startswith("postgresql") and timeout_s is not None:
+        from records.db_timeouts import install
+
+        install(engine, timeout_s)
     return engine
+
+
+def private_file(path: Path) -> None:
+    """Create `path` (and its parent folders) readable by its owner only (0600) if it does not exist; an existing
+    file readable by others loses those bits (its -wal and -shm files follow: SQLite copies the mode)."""
+    import stat
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        try:
+            mode = path.stat().st_mode
+            if mode & stat.S_IRWXO:
+                path.chmod(stat.S_IMODE(mode) & ~stat.S_IRWXO)
+        except OSError:
+            pass
+        return
+    os.close(fd)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

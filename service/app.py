@@ -21,7 +21,7 @@ from service.errors import install_docs, install_error_handlers
 from service.middleware import DashboardGZip, ReviewDeadline, SecurityHeaders
 from service.pages import basin_page, login_page, map_page, runs_page, station_page, unconfirmed_page
 from service.pages.render import HERE
-from service.routers import basins, bulletins, health, observations, outlook, review, stations, unconfirmed
+from service.routers import basins, health, observations, outlook, review, stations, unconfirmed
 from service.settings import Settings
 from service.state import ServiceState, ServiceUnavailable
 
@@ -41,7 +41,7 @@ Errors: `{"detail": "..."}`.
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The application for `settings` (default: from the environment)."""
     settings = settings or Settings()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, timeout_s=settings.db_timeout_s)
     state = ServiceState(
         settings=settings,
         engine=engine,
@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_docs(app)
 
-    for api in (health, basins, stations, observations, outlook, review, unconfirmed, bulletins):
+    for api in (health, basins, stations, observations, outlook, review, unconfirmed):
         app.include_router(api.router)
     for page in (map_page, basin_page, station_page, runs_page, login_page, unconfirmed_page):
         app.include_router(page.router)

@@ -4,6 +4,7 @@
 |---|---|---|
 | home | TASQYN_HOME | the home directory (store, forecasts, backtest reports, SQLite database); default ./var |
 | database_url | TASQYN_DATABASE_URL | SQLAlchemy URL; default `sqlite:///<home>/tasqyn.db` |
+| db_timeout_s | TASQYN_DB_TIMEOUT_S | longest wait (s) for one database round trip before 503 (records.db_timeouts) |
 | anonymous_read | TASQYN_ANONYMOUS_READ | published levels, forecasts and observations readable without a key |
 | secret_key | TASQYN_SECRET_KEY | signs session cookies; default `<home>/secret_key`, created once |
 | secure_cookies | TASQYN_SECURE_COOKIES | cookies only over HTTPS (behind a TLS proxy) |
@@ -46,6 +47,7 @@ class Settings(BaseSettings):
 
     home: Annotated[Home, NoDecode] = Field(default_factory=Home.from_env)
     database_url: str = ""
+    db_timeout_s: float = Field(5.0, gt=0, le=300)
     anonymous_read: bool = True
     secret_key: str | None = None
     secure_cookies: bool = False
