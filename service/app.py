@@ -21,7 +21,7 @@ from service.errors import install_docs, install_error_handlers
 from service.middleware import DashboardGZip, ReviewDeadline, SecurityHeaders
 from service.pages import basin_page, login_page, map_page, runs_page, station_page, unconfirmed_page
 from service.pages.render import HERE
-from service.routers import basins, health, observations, outlook, review, stations, unconfirmed
+from service.routers import basins, bulletins, health, observations, outlook, review, stations, unconfirmed
 from service.settings import Settings
 from service.state import ServiceState, ServiceUnavailable
 
@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_docs(app)
 
-    for api in (health, basins, stations, observations, outlook, review, unconfirmed):
+    for api in (health, basins, stations, observations, outlook, review, unconfirmed, bulletins):
         app.include_router(api.router)
     for page in (map_page, basin_page, station_page, runs_page, login_page, unconfirmed_page):
         app.include_router(page.router)
