@@ -9,8 +9,10 @@ basins), and the anonymous reader (published levels only, and only where the `an
 - API keys: `tq_<8 hex>_<43 url-safe chars>`; the database keeps the visible prefix `tq_<8 hex>` and the sha256 of
   the whole key; a revoked key (revoked_at set) fails with 401. Sent as `Authorization: Bearer <key>` or
   `X-API-Key: <key>`.
-- Sessions: a signed cookie (HMAC-SHA256 with the service secret) naming the user, its expiry and a fingerprint of
-  the password hash, so a changed password or a removed or disabled user ends every session at once.
+- Sessions: the cookie carries a random token signed with the service secret (HMAC-SHA256: a forged cookie costs
+  no query); the database keeps its sha256, the user, the expiry and a fingerprint of the password hash. Logout
+  revokes it on the server (a copied cookie stops working), and a changed password or a removed or disabled user
+  ends every session at once.
 - CSRF: every form carries a token derived (HMAC) from a random per-browser cookie; posts without the matching token
   are refused (double-submit, signed). Cookies are HttpOnly and SameSite=Lax.
 - Login attempts: failures are counted in the database per (user name, address), per address and globally in
@@ -20,6 +22,7 @@ basins), and the anonymous reader (published levels only, and only where the `an
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import math
@@ -237,7 +240,10 @@ def principal_for_key(session: Session, token: str) -> Principal | None:
 
 def load_secret(home_root: Path | None = None, configured: str | None = None) -> bytes:
     """The signing secret: `configured` (setting / $TASQYN_SECRET_KEY), else `<home>/secret_key`, created at
-    first use with 32 random bytes and mode 0600."""
+    first use with 32 random bytes. The file is created mode 0600 from its first byte (a temporary file opened
+    O_CREAT|O_EXCL with 0600, written, synced, then linked into place: never world-readable, never half-written,
+    and when two processes start at once both use the one that was linked first). A failed write leaves nothing.
+    An existing secret_key readable by group or others is narrowed to 0600."""
     value = configured or os.environ.get("TASQYN_SECRET_KEY")
     if value:
         return value.encode("utf-8")
@@ -246,10 +252,20 @@ def load_secret(home_root: Path | None = None, configured: str | None = None) ->
     path = Path(home_root) / "secret_key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(secrets.token_hex(32))
-        tmp.chmod(0o600)
-        os.replace(tmp, path)
+        tmp = path.with_name(f".secret_key.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        try:
+            try:
+                os.write(fd, secrets.token_hex(32).encode("ascii"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            with contextlib.suppress(FileExistsError):  # another process linked its own first: that one is used
+                os.link(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    elif path.stat().st_mode & 0o077:
+        path.chmod(0o600)
     return path.read_text().strip().encode("utf-8")
 
 
@@ -262,28 +278,77 @@ def _fingerprint(password_hash: str) -> str:
     return hashlib.sha256(password_hash.encode("utf-8")).hexdigest()[:12]
 
 
-def make_session_cookie(secret: bytes, user: User, hours: float = SESSION_HOURS, now: float | None = None) -> str:
-    """A signed session value: `<user id>.<expiry unix s>.<password fingerprint>.<nonce>.<signature>`."""
-    expiry = int((now if now is not None else time.time()) + hours * 3600)
-    payload = f"{user.id}.{expiry}.{_fingerprint(user.password_hash)}.{secrets.token_hex(6)}"
-    return f"{payload}.{_sign(secret, payload)}"
+def create_session(
+    session: Session, secret: bytes, user: User, hours: float = SESSION_HOURS, now: float | None = None
+) -> str:
+    """Start a login session of `user`; returns the cookie value `<token>.<signature>` (the database keeps the
+    token's sha256 only). Expired sessions are deleted on the way. Flushes; the caller commits."""
+    from sqlalchemy import delete
+
+    from records.db import UserSession
+
+    now = time.time() if now is None else now
+    session.execute(delete(UserSession).where(UserSession.expires_at < now))
+    token = secrets.token_urlsafe(32)
+    session.add(
+        UserSession(
+            token_hash=hash_token(token),
+            user_id=user.id,
+            password_fp=_fingerprint(user.password_hash),
+            expires_at=now + hours * 3600,
+        )
+    )
+    session.flush()
+    return f"{token}.{_sign(secret, 'session:' + token)}"
+
+
+def _session_row(session: Session, secret: bytes, cookie: str) -> Any:
+    from records.db import UserSession
+
+    token, _, sig = cookie.rpartition(".")
+    if not token or not sig or len(cookie) > 200 or not hmac.compare_digest(_sign(secret, "session:" + token), sig):
+        return None  # forged or damaged: no database query
+    return session.scalars(select(UserSession).where(UserSession.token_hash == hash_token(token))).first()
 
 
 def user_for_session(session: Session, secret: bytes, cookie: str, now: float | None = None) -> User | None:
-    """The user a session cookie names, or None if it is forged, expired, or the user changed or went away."""
-    parts = cookie.split(".")
-    if len(parts) != 5:
+    """The user of a session cookie, or None if it is forged, expired, logged out (revoked on the server: a copy
+    of the cookie stops working too), or the user changed password, was disabled or removed."""
+    row = _session_row(session, secret, cookie)
+    if row is None or row.revoked_at is not None or row.expires_at < (time.time() if now is None else now):
         return None
-    payload, sig = ".".join(parts[:4]), parts[4]
-    if not hmac.compare_digest(_sign(secret, payload), sig):
-        return None
-    uid, expiry, fp, _ = parts[:4]
-    if not uid.isdigit() or not expiry.isdigit() or int(expiry) < (now if now is not None else time.time()):
-        return None
-    user = session.get(User, int(uid))
-    if user is None or user.disabled or not hmac.compare_digest(_fingerprint(user.password_hash), fp):
+    user = session.get(User, row.user_id)
+    if user is None or user.disabled or not hmac.compare_digest(_fingerprint(user.password_hash), row.password_fp):
         return None
     return user
+
+
+def revoke_session(session: Session, secret: bytes, cookie: str) -> bool:
+    """End the session of a cookie on the server (logout); True if there was one. Flushes; the caller commits."""
+    row = _session_row(session, secret, cookie)
+    if row is None or row.revoked_at is not None:
+        return False
+    row.revoked_at = utcnow()
+    session.flush()
+    return True
+
+
+def revoke_user_sessions(session: Session, username: str) -> int:
+    """End every session of a user (logout everywhere); returns how many were open."""
+    from sqlalchemy import update
+
+    from records.db import UserSession
+
+    user = session.scalars(select(User).where(User.username == username)).first()
+    if user is None:
+        raise AuthError(f"no user {username!r}")
+    n = session.execute(
+        update(UserSession)
+        .where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    ).rowcount
+    session.flush()
+    return int(n or 0)
 
 
 def new_csrf_seed() -> str:

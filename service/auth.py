@@ -26,9 +26,9 @@ from records.accounts import (
     _basins,
     authenticate_user,
     check_csrf,
+    create_session,
     csrf_token,
     load_secret,
-    make_session_cookie,
     new_csrf_seed,
     principal_for_key,
     user_for_session,
@@ -281,7 +281,7 @@ def _check_password(cfg: AuthConfig, username: str, password: str, ip: str) -> L
         return LoginOutcome("limited", retry_after=block.retry_after)
     with cfg.session_factory() as s:
         user = authenticate_user(s, username, password)
-        cookie = make_session_cookie(cfg.secret, user) if user is not None else None
+        cookie = create_session(s, cfg.secret, user) if user is not None else None
         s.commit()
     if cookie is None:
         cfg.limiter.failed(username, ip)

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from records.accounts import SESSION_HOURS
+from records.accounts import SESSION_HOURS, revoke_session
 from service import i18n
 from service.auth import CSRF_COOKIE, SESSION_COOKIE, attempt_login, auth_config, check_csrf
-from service.pages.render import error_page, render, request_lang
+from service.pages.render import db_session, error_page, render, request_lang
 
 router = APIRouter(include_in_schema=False)
 
@@ -77,6 +77,11 @@ def logout(request: Request, csrf_token: str = Form("")) -> Response:
     cfg = auth_config(request)
     if not check_csrf(cfg.secret, request.cookies.get(CSRF_COOKIE), csrf_token):
         return error_page(request, 403, "error.csrf")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:  # ended on the server: a copy of the cookie stops working too
+        with db_session(request) as session:
+            revoke_session(session, cfg.secret, cookie)
+            session.commit()
     resp = RedirectResponse("/", status_code=303)
     resp.delete_cookie(SESSION_COOKIE)
     return resp
