@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import get_run_logger, task
+from prefect import flow, get_run_logger, task
 
 from forecasting.home import Home
 
 BULLETIN_TASK_TIMEOUT_S = 600
+NOTIFY_BUDGET_S = 60.0  # delivery time the daily run gives the notifications; the rest is retried later
 
 
 @task(name="render-bulletins", retries=2, retry_delay_seconds=5, timeout_seconds=BULLETIN_TASK_TIMEOUT_S)
@@ -38,6 +39,53 @@ def render_bulletins(root: str, database_url: str, run_id: str) -> dict[str, lis
     finally:
         engine.dispose()
     return {k: [str(p) for p in v] for k, v in out.items()}
+
+
+@task(name="send-notifications", retries=2, retry_delay_seconds=5, timeout_seconds=NOTIFY_BUDGET_S + 120)
+def send_notifications(root: str, database_url: str, run_id: str, budget_s: float = NOTIFY_BUDGET_S) -> dict:
+    """Queue the notifications the publication of `run_id` causes (records.notifications: nothing twice, also on a
+    retry or a rerun) and deliver what is due within `budget_s` seconds; failed deliveries stay queued for a
+    retry with back-off outside the run. Returns the counts."""
+    from sqlalchemy import select
+
+    from bulletins.notify import deliver_due
+    from records.db import ForecastRun, open_database
+    from records.notifications import publication_event
+
+    engine, factory = open_database(database_url)
+    try:
+        with factory() as s:
+            run = s.scalars(select(ForecastRun).where(ForecastRun.run_id == run_id)).one()
+            queued = len(publication_event(s, run))
+            s.commit()
+        report = deliver_due(factory, Home(root).root, budget_s=budget_s)
+    finally:
+        engine.dispose()
+    return {
+        "queued": queued,
+        "sent": len(report.sent),
+        "retrying": len(report.retrying),
+        "failed": len(report.failed),
+        "left": report.left,
+    }
+
+
+@flow(name="notifications")
+def notify_flow(home: str | None = None, database_url: str | None = None, budget_s: float = 300.0) -> dict:
+    """Deliver the notifications whose (next) attempt is due (deployment `notifications`, every 10 minutes): the
+    retries with back-off of deliveries that failed, and messages queued by an approval in the service."""
+    from bulletins.notify import deliver_due
+    from records.db import database_url as db_url
+    from records.db import open_database
+
+    h = Home.from_env(home)
+    engine, factory = open_database(db_url(h, database_url))
+    try:
+        report = deliver_due(factory, h.root, budget_s=budget_s)
+    finally:
+        engine.dispose()
+    get_run_logger().info(f"notifications: {report.summary()}")
+    return {"sent": report.sent, "retrying": report.retrying, "failed": report.failed, "left": report.left}
 
 
 def _note_on_run(database_url: str, run_id: str, note: str) -> None:
@@ -69,6 +117,17 @@ def after_publication(home: Home, database_url: str, run_id: str) -> dict[str, A
         note = f"bulletin not written: {type(exc).__name__}: {exc}"
         logger.warning(f"run {run_id}: {note}")
         out["bulletins_error"] = note
+        try:
+            _note_on_run(database_url, run_id, note)
+        except Exception as exc2:  # noqa: BLE001
+            logger.warning(f"run {run_id}: the note could not be recorded: {exc2}")
+    try:
+        out["notifications"] = counts = send_notifications(str(home.root), database_url, run_id)
+        logger.info(f"notifications of run {run_id}: {counts}")
+    except Exception as exc:  # noqa: BLE001 (a channel or a notification bug never fails the forecast)
+        note = f"notifications not sent: {type(exc).__name__}: {exc}"
+        logger.warning(f"run {run_id}: {note}")
+        out["notifications_error"] = note
         try:
             _note_on_run(database_url, run_id, note)
         except Exception as exc2:  # noqa: BLE001

@@ -73,7 +73,9 @@ def approve(session: Session, run: ForecastRun, actor: Actor, reason: str | None
     run.review_status = "approved"
     if run.published_at is None:
         run.published_at = utcnow()
-    return _log(session, run, actor, "approve", target_type="run", target_id=run.run_id, reason=_clean(reason, False))
+    entry = _log(session, run, actor, "approve", target_type="run", target_id=run.run_id, reason=_clean(reason, False))
+    _published(session, run)
+    return entry
 
 
 def publish_unreviewed(session: Session, run: ForecastRun, actor: Actor = SYSTEM, action: str = "publish") -> bool:
@@ -84,6 +86,7 @@ def publish_unreviewed(session: Session, run: ForecastRun, actor: Actor = SYSTEM
     run.review_status = "unreviewed"
     run.published_at = utcnow()
     _log(session, run, actor, action, target_type="run", target_id=run.run_id)
+    _published(session, run)
     return True
 
 
@@ -166,6 +169,7 @@ def override_station(
     )
     session.flush()
     refresh_basin(session, run, row.basin_id)
+    _published(session, run)
     return entry
 
 
@@ -197,7 +201,19 @@ def override_basin(
     else:
         row.override_level = new
         row.override_reason = reason_text
+    _published(session, run)
     return entry
+
+
+def _published(session: Session, run: ForecastRun) -> None:
+    """A publication event (an approval, a publication, an override on a published run): queue the notifications
+    it causes (records.notifications; an error there is logged and never fails the review action)."""
+    if run.published_at is None:
+        return
+    from records.notifications import safe_publication_event
+
+    session.flush()
+    safe_publication_event(session, run)
 
 
 def _explicit_basin_override(session: Session, run: ForecastRun, basin_id: str) -> bool:

@@ -19,7 +19,15 @@ from service.auth import setup_auth
 from service.cache import CachedGetMiddleware, DatasetCache, ResponseCache
 from service.errors import install_docs, install_error_handlers
 from service.middleware import DashboardGZip, ReviewDeadline, SecurityHeaders
-from service.pages import basin_page, login_page, map_page, runs_page, station_page, unconfirmed_page
+from service.pages import (
+    basin_page,
+    login_page,
+    map_page,
+    runs_page,
+    station_page,
+    subscriptions_page,
+    unconfirmed_page,
+)
 from service.pages.render import HERE
 from service.routers import basins, bulletins, health, observations, outlook, review, stations, unconfirmed
 from service.settings import Settings
@@ -79,7 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for api in (health, basins, stations, observations, outlook, review, unconfirmed, bulletins):
         app.include_router(api.router)
-    for page in (map_page, basin_page, station_page, runs_page, login_page, unconfirmed_page):
+    for page in (map_page, basin_page, station_page, runs_page, login_page, unconfirmed_page, subscriptions_page):
         app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 

@@ -141,7 +141,7 @@ def test_migrations_create_all_tables(db_url: str) -> None:
     e = make_engine(db_url)
     init_db(e)
     init_db(e)  # idempotent
-    assert current_revision(e) == "0003"
+    assert current_revision(e) == "0004"
     names = set(inspect(e).get_table_names())
     assert {
         "forecast_runs",
@@ -151,6 +151,9 @@ def test_migrations_create_all_tables(db_url: str) -> None:
         "review_actions",
         "users",
         "api_keys",
+        "subscriptions",
+        "notification_states",
+        "notification_messages",
     } <= names
     e.dispose()
 

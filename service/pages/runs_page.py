@@ -8,10 +8,12 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from records.notifications import failed_messages
 from records.published import approval_summary, readable_actions, run_view, visible_run, visible_runs
 from records.review import Actor, ReviewError, apply_review, audit_trail, run_for_review
 from service import i18n
 from service.auth import CSRF_COOKIE, auth_config, check_csrf, resolve_principal
+from service.outreach import deliver_soon
 from service.pages.render import db_session, error_page, maybe_auto_publish, reader, render, request_lang, state_of
 from service.routers.unconfirmed import held_values
 
@@ -30,10 +32,11 @@ def runs_page(request: Request) -> Response:
         trail = audit_trail(session, limit=200) if principal.authenticated else None
         current = visible_run(session, principal)
         current_v = run_view(session, current) if current is not None else None
+        deliveries = failed_messages(session) if principal.can_review else None
     if trail is not None:
         trail = readable_actions(trail, principal, state.stations())
     n_held = len(held_values(state, principal)) if principal.can_review else 0
-    return render(request, "runs.html", run=current_v, runs=runs, trail=trail, n_held=n_held)
+    return render(request, "runs.html", run=current_v, runs=runs, trail=trail, n_held=n_held, deliveries=deliveries)
 
 
 @router.get("/runs/{issue_date}/approve", response_class=HTMLResponse)
@@ -113,6 +116,7 @@ def review_form(
             return back_to(i18n.t(key, lang) if key else str(exc), error=True)
         session.commit()
     state_of(request).cache.invalidate()
+    deliver_soon(state_of(request))  # the notifications a publication queued (service.outreach)
     if action == "approve":
         message = i18n.t("review.done_approve", lang, date=i18n.format_date(day, lang))
     else:

@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from records.review import Actor, ReviewError, apply_review, audit_trail
 from service.deps import ReviewerDep, SessionDep, StateDep
+from service.outreach import deliver_soon
 
 router = APIRouter(prefix="/api/v1", tags=["review"])
 
@@ -98,6 +99,7 @@ def review(
         raise HTTPException(exc.status, str(exc)) from None
     session.commit()
     state.cache.invalidate()
+    deliver_soon(state)  # the notifications a publication queued (service.outreach)
     return ReviewOut(
         issue_date=run.issue_date,
         run_id=run.run_id,
