@@ -141,8 +141,15 @@ def climatology_band(
 
 
 def _shift_years(idx: pd.DatetimeIndex, years: int) -> pd.DatetimeIndex:
-    """The same month and day ``years`` years later (earlier when negative); 29 February -> 28 February."""
-    return pd.DatetimeIndex([d - pd.DateOffset(years=-years) for d in idx]) if years else idx
+    """The same month and day ``years`` years later (earlier when negative); 29 February -> 28 February (of a common
+    year). Vectorised: a year of dates in about a millisecond."""
+    if not years or len(idx) == 0:
+        return idx
+    y = idx.year.to_numpy() + int(years)
+    m, d = idx.month.to_numpy(), idx.day.to_numpy()
+    leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
+    d = np.where((m == 2) & (d == 29) & ~leap, 28, d)
+    return pd.DatetimeIndex(pd.to_datetime({"year": y, "month": m, "day": d}))
 
 
 def shifted_year_curve(series: pd.Series, dates: Iterable[Any], years_back: int) -> pd.Series:

@@ -27,14 +27,15 @@ import csv
 import datetime as dt
 import io
 import math
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import xarray as xr
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -43,7 +44,7 @@ from forecasting.config import ForecastConfig, local_today
 from forecasting.explain import as_percent
 from forecasting.risk import LEVEL_LABELS, STATES
 from forecasting.store import station_table
-from forecasting.thresholds import KINDS
+from forecasting.thresholds import KINDS, OFFICIAL_MARKS
 from records.accounts import Principal
 from records.db import BasinLevel, ForecastRun, ReviewAction, StationLevel
 
@@ -440,12 +441,74 @@ def basin_levels(
 
 
 class ThresholdView(BaseModel):
+    """A threshold with its source, as recorded (`source`, `years`: English text of forecasting.thresholds) and in
+    structured parts for readers in other languages (`origin` and the fields after it, filled from the recorded
+    text by `threshold_origin`)."""
+
     kind: Literal["warning", "danger", "extreme"]
     value: float
     units: Literal["m3/s", "cm"]
     source: str = Field(examples=["derived: Gumbel L-moments 2-year flood of annual maxima"])
     years: str | None = Field(default=None, examples=["1981-2020: 40 complete years (<= 30 missing days)"])
     version: int | None = None
+    origin: Literal["registry", "file", "derived", "unknown"] = Field(
+        default="unknown",
+        description="registry: an official mark of the station registry; file: from a thresholds file; derived: a "
+        "T-year flood fitted to the station's record; unknown: a source text of another form",
+    )
+    source_text: str | None = Field(default=None, description="a thresholds file's own source text (as written)")
+    source_file: str | None = Field(default=None, description="the thresholds file's name")
+    return_period_years: float | None = Field(default=None, description="T of a derived T-year flood")
+    first_year: int | None = Field(default=None, description="first year of the record a derived value was fitted to")
+    last_year: int | None = None
+    n_years: int | None = Field(default=None, description="complete years used")
+    years_left_out: str | None = Field(default=None, description="incomplete years left out, e.g. '1990, 2003-2005'")
+    short_record: bool = Field(default=False, description="fitted to fewer years than forecasting.thresholds wants")
+
+    @model_validator(mode="after")
+    def _structured(self) -> ThresholdView:
+        if self.origin == "unknown":
+            for name, value in threshold_origin(self.source, self.years).items():
+                setattr(self, name, value)
+        return self
+
+
+_REGISTRY = re.compile(r"^official: .* \(station registry, (?:m3/s|cm)\)$")
+_DERIVED = re.compile(r"^derived: .*?(\d+(?:\.\d+)?)-year flood")
+_FILE = re.compile(r"^(.*) \(([^()/\\]+\.[A-Za-z0-9]+)\)$")
+_YEARS = re.compile(r"^(\d{4})-(\d{4}): (\d+) complete years")
+_LEFT_OUT = re.compile(r"left out: ([0-9, -]+)")
+
+
+def threshold_origin(source: str | None, years: str | None) -> dict[str, Any]:
+    """The structured parts of a threshold's recorded source and years text, as forecasting.thresholds writes them
+    ("official: <mark> (station registry, cm)", "<source> (<file>.csv)", "derived: Gumbel L-moments 5-year flood
+    of annual maxima" with "1981-2020: 40 complete years (...); left out: 1990; short record ..."). A text of
+    another form gives origin "unknown" (readers then show it as recorded)."""
+    src = (source or "").strip()
+    out: dict[str, Any] = {"origin": "unknown"}
+    if _REGISTRY.match(src):
+        return {"origin": "registry"}
+    d = _DERIVED.match(src)
+    if d:
+        out = {"origin": "derived", "return_period_years": float(d.group(1))}
+        y = _YEARS.match((years or "").strip())
+        if y:
+            out.update(first_year=int(y.group(1)), last_year=int(y.group(2)), n_years=int(y.group(3)))
+        left = _LEFT_OUT.search(years or "")
+        if left:
+            out["years_left_out"] = left.group(1).strip(" ,")
+        out["short_record"] = "short record" in (years or "")
+        return out
+    f = _FILE.match(src)
+    if f:
+        text = f.group(1).strip()
+        return {
+            "origin": "file",
+            "source_file": f.group(2),
+            "source_text": None if text.startswith("official: ") else text,
+        }
+    return out
 
 
 class ObservationView(BaseModel):
@@ -470,6 +533,36 @@ class LeadView(BaseModel):
         "station was forecast by a baseline)",
     )
     driver_log: dict[str, float] | None = Field(default=None, exclude=True)  # log units, for the totals shown
+
+
+class RatingNote(BaseModel):
+    """The rating curve behind a water-level forecast (forecasting.rating.RatingCurve.note in structured parts)."""
+
+    n_pairs: int = Field(description="days with both discharge and water level the curve was fitted on")
+    start: dt.date
+    end: dt.date
+    rmse_cm: float
+    q_max_m3s: float = Field(description="largest discharge of the fitted days: levels above its level extrapolated")
+
+
+_RATING = re.compile(
+    r"^rating curve from (\d+) paired days (\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2}) \(RMSE ([0-9.]+) cm; "
+    r"levels above the one of ([0-9.eE+-]+) m3/s"
+)
+
+
+def rating_note_of(text: str | None) -> RatingNote | None:
+    """The structured parts of a rating note as forecasting.rating writes it; None for any other text."""
+    m = _RATING.match((text or "").strip())
+    if m is None:
+        return None
+    return RatingNote(
+        n_pairs=int(m.group(1)),
+        start=dt.date.fromisoformat(m.group(2)),
+        end=dt.date.fromisoformat(m.group(3)),
+        rmse_cm=float(m.group(4)),
+        q_max_m3s=float(m.group(5)),
+    )
 
 
 class StationForecastView(BaseModel):
@@ -506,6 +599,7 @@ class StationForecastView(BaseModel):
     observations: list[ObservationView]
     leads: list[LeadView]
     skill: dict[str, Any] | None = Field(default=None, description="backtest skill of the model that made it")
+    rating: RatingNote | None = Field(default=None, description="rating_note in structured parts (None: unknown)")
 
 
 def _text(v: Any) -> str:
@@ -591,6 +685,40 @@ def usable_series(
     keep = np.isfinite(vals) & ((qc & qcflags.BAD) == 0)
     times = pd.DatetimeIndex(one["time"].values)
     return [(times[i].date(), float(vals[i])) for i in np.flatnonzero(keep)]
+
+
+def registry_marks(
+    store: xr.Dataset | None, station_id: str, units: Literal["m3/s", "cm"] = "cm"
+) -> list[ThresholdView]:
+    """The official marks of a station in the registry (station metadata `level_<kind>_cm`, or `q_<kind>_m3s`), in
+    `units`, whatever thresholds its forecast used (a station with both compares its forecast in m3/s, while its water
+    level is read against the marks in cm)."""
+    if store is None or station_id not in forecast_stations(store):
+        return []
+    row = station_table(store.sel(station=[station_id])).iloc[0]
+    out = []
+    for kind in KINDS:
+        field = f"level_{kind}_cm" if units == "cm" else f"q_{kind}_m3s"
+        value = finite(row.get(field))
+        if value is not None:
+            source = f"official: {OFFICIAL_MARKS[kind]} (station registry, {units})"
+            out.append(ThresholdView(kind=kind, value=value, units=units, source=source))  # type: ignore[arg-type]
+    return out
+
+
+def usable_daily(
+    store: xr.Dataset | None, station_id: str, end: dt.date | None = None, var: str = "discharge_m3s"
+) -> pd.Series:
+    """A station's whole usable daily record of `var` (discharge m3/s or water level cm) up to the local day `end`
+    (inclusive; None: all), QC-flagged (BAD) values as NaN, indexed by day: the input of a climatology."""
+    if store is None or var not in store or station_id not in forecast_stations(store):
+        return pd.Series(dtype="float64")
+    hi = None if end is None else np.datetime64(end, "ns")
+    one = store.sel(station=station_id).sel(time=slice(None, hi))
+    vals = one[var].values.astype(float)
+    if f"{var}_qc" in one:
+        vals = np.where((one[f"{var}_qc"].values.astype(int) & qcflags.BAD) != 0, np.nan, vals)
+    return pd.Series(vals, index=pd.DatetimeIndex(one["time"].values), name=station_id)
 
 
 def _observed(store: xr.Dataset, station_id: str | None) -> np.ndarray:
@@ -715,11 +843,82 @@ def station_forecast_view(
         threshold_version=run.threshold_version,
         alert_probability=run.alert_probability,
         rating_note=sval("rating_note"),
+        rating=rating_note_of(sval("rating_note")),
         thresholds=thresholds_of(ds, station_id, run.threshold_version),
         observations=obs,
         leads=leads,
         skill=skill if model_name in BACKTESTED_MODELS else None,
     )
+
+
+# --- how earlier forecasts did ------------------------------------------------------------------------------------
+
+
+class HistoryPoint(BaseModel):
+    lead: int
+    valid_date: dt.date
+    median: float = Field(description="the forecast median (m3/s, or cm for the water level)")
+    observed: float | None = Field(default=None, description="the usable observation of that day, if any")
+
+
+class ForecastHistoryRun(BaseModel):
+    """One earlier run's medians of a station for its valid days, beside what was observed."""
+
+    run_id: str
+    issue_date: dt.date
+    review_status: str
+    points: list[HistoryPoint]
+
+
+def forecast_history(
+    session: Session,
+    principal: Principal,
+    station_id: str,
+    until_issue_date: dt.date,
+    n_runs: int,
+    loader: Callable[[ForecastRun], xr.Dataset | None],
+    store: xr.Dataset | None = None,
+    var: str = "discharge_m3s",
+) -> list[ForecastHistoryRun]:
+    """The forecasts of `station_id` issued on the `n_runs` issue dates before `until_issue_date` that `principal`
+    sees, oldest first: for each date the run visible_run gives this reader (the one rule of visibility: published
+    runs only for the public), its median of `var` per lead on the valid day, and the usable observation of that day
+    from `store` up to `until_issue_date` (None where not observed by then, also when the store holds later days).
+    `loader(run)` reads a run's forecast dataset (None when it cannot); runs without the station or the variable are
+    left out."""
+    if n_runs <= 0:
+        return []
+    stmt = select(ForecastRun.issue_date).where(
+        ForecastRun.status == "success", ForecastRun.issue_date < until_issue_date
+    )
+    if not principal.sees_drafts:
+        stmt = stmt.where(ForecastRun.published_at.is_not(None))
+    days = list(session.scalars(stmt.distinct().order_by(ForecastRun.issue_date.desc()).limit(n_runs)))
+    out: list[ForecastHistoryRun] = []
+    for day in sorted(days):
+        run = visible_run(session, principal, day)
+        ds = loader(run) if run is not None else None
+        if ds is None or var not in ds or station_id not in forecast_stations(ds):
+            continue
+        med = ds[var].sel(station=station_id)
+        if "quantile" in med.dims:
+            med = med.sel(quantile=0.5, method="nearest")
+        values = med.transpose("lead").values.astype(float)
+        valid = pd.DatetimeIndex(ds["valid_date"].values)
+        leads = [int(x) for x in ds["lead"].values]
+        obs: dict[dt.date, float] = {}
+        if store is not None and len(valid) and valid.min().date() <= until_issue_date:
+            end = min(valid.max().date(), until_issue_date)  # what was observed by the issue date (replays hold more)
+            obs = dict(usable_series(store, station_id, valid.min().date(), end, var))
+        points = [
+            HistoryPoint(lead=leads[k], valid_date=valid[k].date(), median=float(v), observed=obs.get(valid[k].date()))
+            for k, v in enumerate(values)
+            if math.isfinite(v)
+        ]
+        if points:
+            review = run.review_status if run.published_at is not None else "draft"
+            out.append(ForecastHistoryRun(run_id=run.run_id, issue_date=day, review_status=review, points=points))
+    return out
 
 
 # --- one CSV export ---------------------------------------------------------------------------------------------

@@ -190,6 +190,121 @@ def synthetic_registry(home: Home, n: int, seed: int = 1) -> Home:
     return home
 
 
+KZ_POSTS = Path(__file__).resolve().parents[1] / "forecasting" / "sources" / "kazhydromet_posts.csv"
+# Russian names as Kazhydromet's portal gives them (Cyrillic) and the rivers of some posts
+KZ_NAMES_RU = {
+    "11001": "Боран",
+    "11068": "Калжыр",
+    "11124": "Берель",
+    "11207": "Шемонаиха",
+    "11395": "Приишимское",
+    "11424": "Калкутан",
+    "11433": "Атбасар",
+    "11461": "Соколовка",
+    "13061": "Бесоба",
+    "13148": "Киевка",
+}
+KZ_RIVERS = {
+    "11001": "Қара Ертіс",
+    "11068": "Қалжыр",
+    "11124": "Бұқтырма",
+    "11207": "Үбі",
+    "11395": "Есіл",
+    "11424": "Қалқұтан",
+    "11433": "Есіл",
+    "11461": "Есіл",
+    "13061": "Нұра",
+    "13148": "Нұра",
+}
+KZ_BASIN = {"Ертіс": "ERTIS", "Есіл": "ESIL", "Нұра-Сарысу": "NURA"}
+
+
+def kz_posts_store(
+    home: Home,
+    codes: list[str] | None = None,
+    start: str = "2016-01-01",
+    end: str = "2024-04-30",
+    seed: int = 7,
+    abroad: bool = True,
+) -> Home:
+    """A registry-like store of Kazhydromet posts (forecasting/sources/kazhydromet_posts.csv: real post codes and
+    coordinates; Cyrillic names as the portal gives them; three forecasting basins) with SYNTHETIC daily discharge
+    (m3/s): a winter base flow and a snowmelt flood in April-May whose size changes from year to year, noise, per
+    post scale. Atbasar (11433) also has water levels (cm) from a rating curve and official marks in m3/s and cm;
+    Shemonaikha's (11207) record stops on 2023-10-01.
+    With `abroad`, one post outside Kazakhstan (Chur, CH) is added. For dashboard tests; NOT real river data."""
+    import xarray as xr
+
+    from forecasting.storage import write_netcdf_atomic
+
+    posts = pd.read_csv(KZ_POSTS, dtype={"post_code": str})
+    if codes is not None:
+        posts = posts[posts["post_code"].isin(codes)]
+    rng = np.random.default_rng(seed)
+    time_ = pd.date_range(start, end, freq="D")
+    doy = time_.dayofyear.to_numpy()
+    years = time_.year.to_numpy()
+    ids, names, rivers, basins, lats, lons = [], [], [], [], [], []
+    for r in posts.itertuples(index=False):
+        ids.append(r.post_code)
+        names.append(KZ_NAMES_RU.get(r.post_code, r.name))
+        rivers.append(KZ_RIVERS.get(r.post_code, ""))
+        basins.append(KZ_BASIN.get(r.basin, r.basin))
+        lats.append(r.lat)
+        lons.append(r.lon)
+    if abroad:
+        ids.append("CH2185")
+        names.append("Plessur - Chur")
+        rivers.append("Plessur")
+        basins.append("CH2185")
+        lats.append(46.85969)
+        lons.append(9.51053)
+    n = len(ids)
+    q = np.empty((n, len(time_)))
+    for i in range(n):
+        base = rng.uniform(3.0, 40.0)
+        peak_of_year = {y: base * rng.uniform(6.0, 30.0) for y in np.unique(years)}
+        centre = rng.uniform(105, 125)  # mid-April
+        flood = np.array([peak_of_year[y] for y in years]) * np.exp(-0.5 * ((doy - centre) / 12.0) ** 2)
+        q[i] = (base + flood) * rng.lognormal(0.0, 0.06, len(time_))
+    if "11207" in ids:  # Shemonaikha's record stops in October 2023: no current data (grey, with its reason)
+        q[ids.index("11207"), time_ > pd.Timestamp("2023-10-01")] = np.nan
+    h = np.full_like(q, np.nan)
+    marks = {k: np.full(n, np.nan) for k in ("q_warning_m3s", "q_danger_m3s", "q_extreme_m3s", "level_warning_cm",
+                                             "level_danger_cm", "level_extreme_cm")}  # fmt: skip
+    if "11433" in ids:
+        i = ids.index("11433")
+        h[i] = 120.0 + 95.0 * np.log1p(q[i] / 10.0)  # a rating curve: stage above the gauge zero, cm
+        top = np.nanmax(q[i])
+        for kind, f in (("warning", 0.35), ("danger", 0.6), ("extreme", 0.95)):
+            marks[f"q_{kind}_m3s"][i] = round(f * top, 1)
+            marks[f"level_{kind}_cm"][i] = round(120.0 + 95.0 * np.log1p(f * top / 10.0))
+    ds = xr.Dataset(
+        {
+            "discharge_m3s": (("station", "time"), q, {"units": "m3 s-1"}),
+            "discharge_m3s_qc": (("station", "time"), np.zeros_like(q, dtype="int16")),
+            "water_level_cm": (("station", "time"), h, {"units": "cm"}),
+            "water_level_cm_qc": (("station", "time"), np.zeros_like(q, dtype="int16")),
+        },
+        coords={
+            "station": np.array(ids, dtype=object),
+            "time": time_,
+            "name": ("station", np.array(names, dtype=object)),
+            "river": ("station", np.array(rivers, dtype=object)),
+            "country": ("station", np.array(["KZ"] * (n - int(abroad)) + ["CH"] * int(abroad), dtype=object)),
+            "basin": ("station", np.array(basins, dtype=object)),
+            "region": ("station", np.array([""] * n, dtype=object)),
+            "lat": ("station", np.array(lats, dtype=float)),
+            "lon": ("station", np.array(lons, dtype=float)),
+            "area_km2": ("station", rng.uniform(500, 30000, n)),
+            **{k: ("station", v) for k, v in marks.items()},
+        },
+    )
+    home = home.ensure()
+    write_netcdf_atomic(ds, home.observations)
+    return home
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -78,34 +78,35 @@ def test_map_click_override_and_akimat_view(server, browser):
     external: list[str] = []
     page.on("request", lambda r: None if r.url.startswith(url) or r.url.startswith("data:") else external.append(r.url))
 
-    # 1. the map renders with coloured stations (levels 0-3 all present) and the Protva beside it
+    # 1. the interactive map renders (Leaflet over the offline layers) with the stations coloured by level (0-3 all
+    # present); the server's SVG stays in the page for print; the Protva (no coordinates) is listed beside it
     page.goto(f"{url}/?lang=en")
-    circles = page.locator("circle.st")
-    assert circles.count() == 9
-    fills = {page.eval_on_selector(f"circle.st.lvl{k}", "e => getComputedStyle(e).fill") for k in range(4)}
-    assert fills == {_rgb(i18n.level_colour(k)) for k in range(4)}
+    page.wait_for_selector("#map-app[data-ready='1']")
+    assert page.evaluate("Object.keys(TasqynMap.markers).length") == 9
+    classes = page.evaluate("Object.values(TasqynMap.markers).map(m => m.options.icon.options.className)")
+    assert {c.split()[-1] for c in classes} == {"tq-l0", "tq-l1", "tq-l2", "tq-l3", "tq-lx"}
+    assert page.locator("#map-app .tq-print-only svg#map circle.st").count() == 9  # the SVG, kept for print
     assert page.locator("#no-coords").inner_text().count("Protva") == 1
     assert page.locator("#issue-date").inner_text() == "1 June 2020"
     assert "without review" in page.locator("#review-status").inner_text()
-    box = page.locator("#map").bounding_box()
+    box = page.locator("#map-leaflet").bounding_box()
     assert box["width"] > 600 and box["height"] > 300
     page.screenshot(path=str(ARTIFACTS / "map-en.png"), full_page=True)
 
-    # 2. zoom into the Swiss stations with the wheel, then click a station point: its page with the hydrograph
-    target = page.locator('circle[data-station="CH2185"]')
-    for _ in range(6):
-        b = target.bounding_box()
-        page.mouse.move(b["x"] + b["width"] / 2, b["y"] + b["height"] / 2)
-        page.mouse.wheel(0, -300)
-        page.wait_for_timeout(60)
+    # 2. find the Plessur by name, its point is coloured by its level; the popup's link opens its page
+    page.fill("#map-search", "Plessur")
+    page.click("#map-search-results li[data-kind='station'][data-id='CH2185']")
+    page.wait_for_selector(".leaflet-popup .tq-pop a.tq-pop-link")
+    dot = page.evaluate("getComputedStyle(TasqynMap.markers['CH2185']._icon.querySelector('.tq-dot')).backgroundColor")
+    assert dot == _rgb(i18n.level_colour(2))
     page.screenshot(path=str(ARTIFACTS / "map-zoomed.png"))
-    target.click()
+    page.click(".leaflet-popup a.tq-pop-link")
     page.wait_for_url(f"{url}/stations/CH2185")
     assert page.locator("#station-name").inner_text() == "Plessur - Chur"
-    hydro = page.locator("svg.hydrograph")
-    assert hydro.is_visible() and hydro.bounding_box()["width"] > 600
-    assert page.locator("svg.hydrograph polyline.observed").count() >= 1
-    assert page.locator("svg.hydrograph polyline.median").count() == 1
+    page.wait_for_selector("#chart-app[data-ready='1']")
+    chart = page.locator("#chart-app canvas").first
+    assert chart.is_visible() and chart.bounding_box()["width"] > 600
+    assert page.locator("#chart-app svg.hydrograph polyline.observed").count() >= 1  # the SVG, kept for print
     assert page.locator("#station-level").get_attribute("data-level") == "2"
     page.screenshot(path=str(ARTIFACTS / "station-en.png"), full_page=True)
 
@@ -143,13 +144,13 @@ def test_map_click_override_and_akimat_view(server, browser):
     assert _circle_fill(page2, "CH2185") == _rgb(i18n.level_colour(1))
     assert "проверен гидрологом" in page2.locator("#review-status").inner_text()
     row = page2.locator('#station-list tr[data-station="CH2185"]').inner_text()
-    assert "Неблагоприятный" in row and "ice cleared at the gauge" in row
+    assert "Неблагоприятная" in row and "ice cleared at the gauge" in row
     assert page2.locator("#override-reason").count() == 0  # akimats cannot review
     page2.screenshot(path=str(ARTIFACTS / "map-akimat-ru.png"), full_page=True)
     page2.goto(f"{url}/stations/CH2185")
     assert "установлено гидрологом: ice cleared" in page2.locator("#station-level").inner_text().lower()
     page2.click("a.lang[lang=kk]")
-    assert "Деңгей" in page2.content() or "деңгей" in page2.content()
+    assert "Қауіптілік дәрежесі" in page2.content()
     page2.screenshot(path=str(ARTIFACTS / "station-akimat-kk.png"), full_page=True)
     ctx2.close()
 

@@ -37,20 +37,33 @@ def client(real_data, tmp_path_factory):
 def test_catalog_complete_and_local_dates():
     assert i18n.missing_keys() == {}
     day = dt.date(2024, 4, 14)
-    assert i18n.format_date(day, "ru") == "14 апреля 2024"
-    assert i18n.format_date(day, "kk") == "2024 ж. 14 сәуір"
+    assert i18n.format_date(day, "ru") == "14 апреля 2024\u202fг."  # CLDR (Babel): a narrow no-break space
+    assert i18n.format_date(day, "kk") == "2024\u202fж. 14 сәуір"
     assert i18n.format_date(day, "en") == "14 April 2024"
-    assert i18n.level_phrase(2, 0.6, day, "en") == "Danger level likely (60%) from 14 April"
-    assert i18n.level_phrase(2, 0.6, day, "ru") == "Опасный уровень вероятен (60%) с 14 апреля"
-    assert i18n.level_phrase(2, 0.6, day, "kk") == "14 сәуірден бастап қауіпті деңгей ықтимал (60%)"
-    assert i18n.level_phrase(3, 0.85, dt.date(2024, 3, 1), "en") == "Extreme level very likely (85%) from 1 March"
+    assert (
+        i18n.level_phrase(2, 0.6, day, "en") == "Exceedance of the danger mark likely from 14 April (probability 60%)"
+    )
+    assert (
+        i18n.level_phrase(2, 0.6, day, "ru") == "Превышение опасной отметки вероятно с 14 апреля (вероятность 60\xa0%)"
+    )
+    assert i18n.level_phrase(2, 0.6, day, "kk") == "14 сәуірден бастап қауіпті белгіден асу ықтимал (ықтималдығы 60%)"
+    assert i18n.level_phrase(3, 0.85, dt.date(2024, 3, 1), "en").startswith(
+        "Exceedance of the critical mark very likely"
+    )
     assert i18n.level_phrase(1, 0.31, dt.date(2024, 5, 2), "kk").startswith("2 мамырдан бастап")
-    assert i18n.level_phrase(0, 0.12, None, "en") == "no threshold exceedance expected (warning level 12%)"
-    assert i18n.format_pct(0.001) == "<1%" and i18n.format_pct(0.9999) == ">99%"
+    assert i18n.level_phrase(0, 0.12, None, "en").endswith("(probability of exceeding the warning mark 12%)")
+    assert i18n.format_pct(0.001, "en") == "<1%" and i18n.format_pct(0.9999, "en") == ">99%"
+    assert i18n.format_pct(0.45, "ru") == "45\xa0%" and i18n.format_change(-12, "en") == "\u221212%"
+    # plural forms from the catalogues (gettext), by the language's rule
     assert [i18n.format_age(n, "ru") for n in (1, 2, 5, 21)] == ["1 день", "2 дня", "5 дней", "21 день"]
-    assert i18n.format_number(1234.5, "ru") == "1 234" and i18n.format_number(2.345, "en") == "2.35"
+    assert [i18n.format_age(n, "en") for n in (1, 2)] == ["1 day", "2 days"] and i18n.format_age(5, "kk") == "5 күн"
+    assert i18n.t("map.n_stations", "ru", n=22) == "22 поста" and i18n.t("map.n_stations", "ru", n=11) == "11 постов"
+    assert i18n.format_number(1234.5, "ru") == "1\xa0234" and i18n.format_number(2.345, "en") == "2.35"
+    assert i18n.format_number(1234.5, "en", 1) == "1,234.5" and i18n.format_number(0.5, "kk", 1) == "0,5"
     assert i18n.norm_lang("KK") == "kk" and i18n.norm_lang("de") == "ru" and i18n.norm_lang(None) == "ru"
-    assert [i18n.level_colour(k) for k in range(4)] == ["#2e9d4a", "#f2c200", "#d7301f", "#7b2d9b"]
+    # the level colours: one definition (static/dashboard.css), read by the SVG, the map and the chart
+    assert [i18n.level_colour(k) for k in range(4)] == ["#2e7d32", "#f9a825", "#c62828", "#6a1b9a"]
+    assert i18n.level_colour(None) == "#9e9e9e"
 
 
 # --- pages on the real stations ---------------------------------------------------------------------------------
@@ -68,23 +81,24 @@ def test_map_shows_coloured_stations_and_lists_protva(client):
     # the Chatkal (record ends in 1967) has no current data on 1 June 2020: grey with its reason, never "Normal"
     assert client.levels["UZ16279_chatkal_khudaydod"] is None
     chatkal = re.search(r'<tr data-station="UZ16279_chatkal_khudaydod"[^>]*>.*?</tr>', page, re.S).group(0)
-    assert 'data-state="stale"' in chatkal and "No current data" in chatkal and "Normal" not in chatkal
-    assert "no current data: newest observation" in chatkal
+    assert 'data-state="stale"' in chatkal and "Data out of date" in chatkal and "Normal" not in chatkal
+    assert "newest observation 15 September 1967, 19253 days before the issue date" in chatkal
     assert 'id="legend-grey"' in page and 'id="grey-note"' in page
     # the Protva: not on the map as a point, listed beside it (grey: its record ends in 2005), its basin polygon
     # drawn grey
     assert "PROTVA_SZ" not in {sid for _, _, sid in circles}
     side = page[page.index('id="no-coords"') :]
-    assert "Protva - Spas-Zagorye" in side[: side.index("</table>")] and "No current data" in side
+    assert "Protva - Spas-Zagorye" in side[: side.index("</table>")] and "Data out of date" in side
     assert re.search(r'<path class="basin lvlnone"[^>]*data-basin="PROTVA_SZ"', page)
     # issue date, review status and forecast age always visible; a 2020 forecast read today is outdated, in red
     assert 'id="issue-date">1 June 2020<' in page
-    assert 'id="review-status"' in page and "published without review" in page
+    assert 'id="review-status"' in page and "published without review by a hydrologist" in page
     assert 'id="forecast-age" class="outdated"' in page and 'id="outdated-banner"' in page
     # the one station at the extreme level (the Albula, grown x1.25) with its phrase in the station list
     row = re.search(r'<tr data-station="CH2141" data-level="3"[^>]*>.*?</tr>', page, re.S)
-    assert row and '<div class="phrase">Extreme level possible (35%) from 8 June</div>' in row.group(0)
-    assert page.count("Extreme level") == 1
+    phrase = "Exceedance of the critical mark possible from 8 June (probability 35%)"
+    assert row and f'<div class="phrase">{phrase}</div>' in row.group(0)
+    assert page.count("Exceedance of the critical mark") == 1
     assert "cdn" not in page.lower() and "https://" not in page  # nothing from the internet
 
 
@@ -94,10 +108,10 @@ def test_languages_switch_and_are_remembered(client):
     assert "Карта паводковой опасности" in ru.text and "1 июня 2020" in ru.text
     assert ru.cookies.get(i18n.LANG_COOKIE) == "ru" or client.cookies.get(i18n.LANG_COOKIE) == "ru"
     kk = client.get("/?lang=kk").text
-    assert "Су тасқыны қаупінің картасы" in kk and "2020 ж. 1 маусым" in kk and 'lang="kk"' in kk
+    assert "Су тасқыны қаупінің картасы" in kk and "2020\u202fж. 1 маусым" in kk and 'lang="kk"' in kk
     assert "Су тасқыны қаупінің картасы" in client.get("/").text  # remembered in the cookie
     client.get("/?lang=en")
-    assert "Forecast runs" in client.get("/runs").text
+    assert "Forecast issues" in client.get("/runs").text
     # station and river names as the data gives them, in every language
     for lang in i18n.LANGS:
         assert "Lütschine - Gsteig" in client.get(f"/?lang={lang}").text
@@ -110,10 +124,15 @@ def test_station_page_hydrograph_fan_thresholds_csv(client):
     assert svg.count('class="observed"') >= 1 and 'class="median"' in svg
     assert 'class="band90"' in svg and 'class="band50"' in svg
     assert {"thr-warning", "thr-danger", "thr-extreme"} <= set(re.findall(r"thr-\w+", svg))
-    assert "derived: Gumbel" in page  # the thresholds' source
+    # the thresholds' source in the reader's language, from its structured parts (the record's years)
+    table = page[page.index('id="threshold-table"') : page.index("</table>", page.index('id="threshold-table"'))]
+    assert "derived: the 2-year flood, from the record 1981–2020 (40 complete years)" in table
+    assert "Gumbel" not in table
+    ru = client.get("/stations/CH2185?lang=ru").text
+    assert "расчётная: расход воды повторяемостью 1 раз в 2 года, по наблюдениям 1981–2020 гг. (40 полных лет)" in ru
     rows = re.findall(r"<tr>\s*<td>(\d)</td>", page[page.index('id="lead-table"') :])
     assert rows == [str(k) for k in range(1, 8)]
-    assert "Danger level" in page and "from 8 June" in page
+    assert "Exceedance of the danger mark" in page and "from 8 June" in page
     assert 'id="skill-other-model"' in page  # a persistence forecast: the model's backtest skill is not its own
     assert "This forecast has no explanation" in page  # the synthetic forecast carries no driver contributions
     r = client.get("/stations/CH2185/forecast.csv")
@@ -158,7 +177,7 @@ def test_station_page_shows_backtest_skill(real_data, tmp_path):
 @pytest.mark.realdata
 def test_basin_runs_and_protva_pages(client):
     page = client.get("/basins/PROTVA_SZ?lang=ru").text
-    assert "Protva - Spas-Zagorye" in page and "Нет актуальных данных" in page  # stale: record ends in 2005
+    assert "Protva - Spas-Zagorye" in page and "Данные устарели" in page  # stale: record ends in 2005
     assert 'id="basin-no-level"' in page and 'data-state="stale"' in page
     assert 'data-basin="PROTVA_SZ"' in page  # its outline on the basin map
     st = client.get("/stations/PROTVA_SZ?lang=en").text
@@ -166,7 +185,7 @@ def test_basin_runs_and_protva_pages(client):
     runs = client.get("/runs?lang=en").text
     assert client.run_id in runs and "published without review" in runs
     assert 'id="audit-login"' in runs and 'id="audit-table"' not in runs  # the trail is for signed-in users
-    assert re.search(r'<td class="numc warn"[^>]*>2<div class="small">No current data: 2<br>', runs)  # Protva, Chatkal
+    assert re.search(r'<td class="numc warn"[^>]*>2<div class="small">Data out of date: 2<br>', runs)  # Protva, Chatkal
 
 
 @pytest.mark.realdata
@@ -220,10 +239,10 @@ def test_map_svg_offline_outline_and_optional_tiles(tmp_path):
     offline = str(map_svg({}, st, [], "en"))
     assert "<image" not in offline and 'class="land"' in offline
     assert offline.count("<circle") == 3 and 'data-station="X"' not in offline
-    assert 'fill="#9aa0a6" data-station="11124" data-level="none"' in offline  # no current data: grey
+    assert f'fill="{i18n.NO_DATA_COLOUR}" data-station="11124" data-level="none"' in offline  # no current data: grey
     x, y = merc(68.3689, 51.7978)
     assert f'cx="{x * 100000:.0f}" cy="{y * 100000:.0f}"' in offline
-    assert 'fill="#d7301f" data-station="11433"' in offline
+    assert f'fill="{i18n.level_colour(2)}" data-station="11433"' in offline
     tiles = str(map_svg({}, st, [], "en", tile_url="http://tiles.local/{z}/{x}/{y}.png"))
     hrefs = re.findall(r'<image href="http://tiles\.local/(\d+)/(\d+)/(\d+)\.png"', tiles)
     assert 1 <= len(hrefs) <= 64 and len({z for z, _, _ in hrefs}) == 1
@@ -244,7 +263,7 @@ def test_hydrograph_keeps_the_data_legible():
     ]
     svg = str(hydrograph_svg(obs, fan, {"warning": 12.0, "danger": 60.0, "extreme": 90.0}, issue, "en"))
     assert "thr-warning" in svg and "thr-danger" not in svg and "thr-extreme" not in svg
-    assert "above the chart: Danger 60.0, Extreme 90.0 m³/s" in svg
+    assert "above the chart: Danger mark 60.0, Critical mark 90.0 m³/s" in svg
     assert svg.count('class="observed"') == 1 and 'class="median"' in svg
     gap = obs[:10] + obs[15:]  # a gap in the observations breaks the line
     assert str(hydrograph_svg(gap, fan, {}, issue, "ru")).count('class="observed"') == 2

@@ -1,4 +1,6 @@
-"""The map page (`/`): the stations and basins of the run the reader sees, on the map and in lists."""
+"""The map page (`/`): the stations and basins of the run the reader sees, on the interactive map (static/map_app.js
+over the offline layers, its data from service.pages.map_data) and in lists; the server-drawn SVG stays inside
+`#map-app` for print and for browsers without JavaScript."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from records.published import basin_levels, station_levels, visible_run
+from service.pages.map_data import LAYERS, LAYERS_BASE, map_payload, script_json
 from service.pages.render import (
     db_session,
     error_page,
@@ -46,16 +49,34 @@ def map_page(request: Request, issue_date: str | None = None) -> Response:
     # list basins apart only where they are more than their one station (the real data: one basin per station)
     show_basins = any(b.n_stations > 1 or b.basin_id not in station_ids for b in basins)
     polygons = {bid: r for bid, r in state.basin_geometries(rings).items() if r}
+    issue = run.issue_date if run is not None else None
+    payload = map_payload(
+        stations,
+        infos,
+        lang,
+        issue,
+        tile_url=state.settings.tile_url,
+        tile_attribution=state.settings.tile_attribution,
+        home_root=state.settings.home.root,
+    )
+    names = {s["id"]: s["name"] for s in payload["stations"]}
+    reasons = {s["id"]: s["reason"] for s in payload["stations"] if s["reason"]}
+    svg = map_svg(
+        polygons, stations, basins, lang, state.settings.tile_url, reasons=reasons, wm_levels=payload["wm_basin_levels"]
+    )
     return render(
         request,
         "map.html",
         run=run_v,
         stations=stations,
+        names=names,
         basins=basins,
         counts=counts,
         n_grey=grey,
         no_coords=[s for s in stations if s.lat is None or s.lon is None],
-        map_svg=map_svg(polygons, stations, basins, lang, state.settings.tile_url),
+        map_svg=svg,
+        map_json=script_json(payload),
+        layers=[f"{LAYERS_BASE}{n}.geojson" for n in LAYERS if not (n == "world_110m" and payload["tile_url"])],
         show_basins=show_basins,
         tile_attribution=state.settings.tile_attribution,
     )

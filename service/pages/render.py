@@ -17,6 +17,8 @@ from records.published import RunView, run_view
 from records.review import auto_publish_due
 from service import i18n
 from service.auth import CSRF_COOKIE, auth_config, csrf_token, new_csrf_seed, resolve_principal
+from service.pages import texts
+from service.pages.map_data import station_names
 from service.state import ServiceState
 
 HERE = Path(__file__).resolve().parents[1]
@@ -24,6 +26,7 @@ TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
 TEMPLATES.env.trim_blocks = True
 TEMPLATES.env.lstrip_blocks = True
 TEMPLATES.env.filters["ucfirst"] = lambda text: text[:1].upper() + text[1:] if text else text
+TEMPLATES.env.filters["todate"] = lambda text: dt.date.fromisoformat(str(text)[:10]) if text else None
 AUTO_PUBLISH_EVERY_S = 60.0
 
 
@@ -65,6 +68,14 @@ def render(request: Request, template: str, status_code: int = 200, **ctx: Any) 
     def tr(key: str, **fields: Any) -> str:
         return i18n.t(key, lang, **fields)
 
+    run = ctx.get("run")
+    issue = getattr(run, "issue_date", None)
+    names = station_names(state_of(request).settings.home.root)
+
+    def sname(row: Any) -> str:
+        """A station's name in the reader's language where known (service/locale/station_names.csv)."""
+        return names.get(row.station_id, {}).get(lang) or row.name
+
     context = {
         "request": request,
         "lang": lang,
@@ -74,8 +85,13 @@ def render(request: Request, template: str, status_code: int = 200, **ctx: Any) 
         "fdate": lambda d, year=True: i18n.format_date(d, lang, year),
         "fdatetime": lambda m: i18n.format_datetime(m, lang),
         "fnum": lambda x, digits=None: i18n.format_number(x, lang, digits),
-        "fpct": i18n.format_pct,
-        "fchange": i18n.format_change,
+        "fpct": lambda p: i18n.format_pct(p, lang),
+        "fchange": lambda x: i18n.format_change(x, lang),
+        "sname": sname,
+        "reason": lambda row: texts.row_reason(row, issue, lang),
+        "model_label": lambda name: texts.model_label(name, lang),
+        "thr_source": lambda thr: texts.threshold_source(thr, lang),
+        "unit": lambda u: i18n.t("units.cm" if u == "cm" else "units.m3s", lang),
         "phrase": lambda level, p, d: i18n.level_phrase(level, p, d, lang),
         "level_name": lambda level: i18n.level_name(level, lang),
         "state_name": lambda state: i18n.state_name(state, lang),

@@ -10,7 +10,9 @@
  *                "last_year": "Прошлый год", "record_year": "Год рекорда ({year})", "history": "Прежние прогнозы",
  *                "history_run": "прогноз от {date}", "issue": "Выпуск", "windows": {"60": "60 дней",
  *                "180": "Сезон", "365": "Год"}, "zoom_hint": "Выделите участок мышью, чтобы приблизить;
- *                двойной щелчок возвращает окно", "window": "Окно"},
+ *                двойной щелчок возвращает окно", "window": "Окно",
+ *                "months": ["янв.", ...], "months_standalone": [...], "months_full": ["января", ...],
+ *                "date_full": "{d} {MMMM} {y} г."},     // optional: CLDR dates from the server, else Intl
  *     "issue_date": "2024-04-10",                       // optional: a dashed line; else the last observed day
  *     "series": {
  *       "obs": [["2024-02-10", 12.3], ["2024-02-11", null], ...],
@@ -36,8 +38,14 @@
     history: "Earlier forecasts", history_run: "forecast of {date}", issue: "Issue", window: "Window",
     zoom_hint: "Drag across the chart to zoom in; double-click to return to the window"
   };
-  var KIND_COLOURS = { warning: "#f9a825", danger: "#c62828", extreme: "#6a1b9a" };
-  var KIND_TEXT = { warning: "#8a6100", danger: "#c62828", extreme: "#6a1b9a" };
+  // the marks take the colours of their levels: the custom properties of dashboard.css (their one definition)
+  var CSS = window.getComputedStyle(document.documentElement);
+  function cssColour(name, other) {
+    return (CSS.getPropertyValue(name) || "").trim() || (other ? (CSS.getPropertyValue(other) || "").trim() : "") || "#555555";
+  }
+  var KIND_COLOURS = { warning: cssColour("--l1"), danger: cssColour("--l2"), extreme: cssColour("--l3") };
+  var KIND_TEXT = { warning: cssColour("--l1-text", "--l1"), danger: cssColour("--l2-text", "--l2"),
+                    extreme: cssColour("--l3-text", "--l3") };
   var LOCALES = { ru: "ru-RU", kk: "kk-KZ", en: "en-GB" };
   var DAY = 86400;
   window.TasqynCharts = window.TasqynCharts || [];
@@ -72,9 +80,17 @@
     var LB = D.labels || {};
     function label(key) { var v = LB[key]; return v ? String(v) : (DEFAULTS[key] || key); }
     var fmtNum = new Intl.NumberFormat(locale, { maximumSignificantDigits: 3 });
-    var fmtDay = new Intl.DateTimeFormat(locale, { day: "numeric", month: "short", timeZone: "UTC" });
-    var fmtMonth = new Intl.DateTimeFormat(locale, { month: "short", timeZone: "UTC" });
-    var fmtFull = new Intl.DateTimeFormat(locale, { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" });
+    // dates: the server's CLDR month names and long pattern where given (a browser's own Kazakh data can be missing)
+    var intlDay = new Intl.DateTimeFormat(locale, { day: "numeric", month: "short", timeZone: "UTC" });
+    var intlMonth = new Intl.DateTimeFormat(locale, { month: "short", timeZone: "UTC" });
+    var intlFull = new Intl.DateTimeFormat(locale, { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" });
+    var M = LB.months, MS = LB.months_standalone, MF = LB.months_full, FULL = LB.date_full;
+    var fmtDay = { format: function (d) { return M ? d.getUTCDate() + " " + M[d.getUTCMonth()] : intlDay.format(d); } };
+    var fmtMonth = { format: function (d) { return MS ? MS[d.getUTCMonth()] : intlMonth.format(d); } };
+    var fmtFull = { format: function (d) {
+      if (!MF || !FULL) return intlFull.format(d);
+      return FULL.replace("{d}", d.getUTCDate()).replace("{MMMM}", MF[d.getUTCMonth()]).replace("{y}", d.getUTCFullYear());
+    } };
     var units = D.units || "";
 
     // ---- the series on one daily x axis ------------------------------------------------------------------------
@@ -115,7 +131,8 @@
       bands.push({ series: [f75, f25], fill: "rgba(31,119,180,0.34)" });
     }
     history.forEach(function (h) {
-      add("history", { label: label("history_run").replace("{date}", h.issue), stroke: "rgba(214,96,21,0.75)",
+      add("history", { label: label("history_run").replace("{date}", fmtDay.format(new Date(tsOf(h.issue) * 1000))),
+                       stroke: "rgba(214,96,21,0.75)",
                        width: 1.2, dash: [4, 3], points: noPoints }, col(h.values));
     });
     if (lastYear) add("last_year", { label: label("last_year"), stroke: "#b58a2c", width: 1.3, points: noPoints }, col(lastYear));

@@ -33,7 +33,9 @@
  *   }</script>                                          // current stations, null (grey) when none is current
  *
  * A station is coloured by its level only when state is "ok" and level is not null; otherwise it is grey and its
- * popup gives the state and the reason. The script replaces the contents of #map-app only; without JavaScript (or
+ * popup gives the state and the reason. The colours are the custom properties --l0..--l3 and --none of
+ * dashboard.css (their one definition). An element of #map-app with the attribute data-print (the server's SVG map)
+ * is kept, hidden on screen and shown when printing. The script replaces the contents of #map-app only; without JavaScript (or
  * if Leaflet did not load) the server's SVG stays. window.TasqynMap exposes {map, cluster, markers, select} for
  * tests. */
 (function () {
@@ -56,13 +58,19 @@
   });
 
   var LANG = D.lang || "ru";
-  var COLOURS = { 0: "#2e7d32", 1: "#f9a825", 2: "#c62828", 3: "#6a1b9a" }, GREY = "#9e9e9e";
+  // the level colours have one definition, the custom properties --l0..--l3 and --none of dashboard.css
+  var CSS = window.getComputedStyle(document.documentElement);
+  function cssColour(name) { return (CSS.getPropertyValue(name) || "").trim() || "#808080"; }
+  var COLOURS = { 0: cssColour("--l0"), 1: cssColour("--l1"), 2: cssColour("--l2"), 3: cssColour("--l3") };
+  var GREY = cssColour("--none");
   var ARROWS = { rising: "\u2191", steady: "\u2192", falling: "\u2193" };
   var KZ_BOUNDS = [[40.56, 46.47], [55.45, 87.36]];  // lat, lon of Kazakhstan's outline
   var DEFAULTS = {
     search: "Station, river or basin", search_hint: "name or post code", no_results: "Nothing found",
     levels: { 0: "Normal", 1: "Warning", 2: "Danger", 3: "Extreme" }, no_level: "No current data",
-    states: { stale: "Data out of date", climatology: "Climatology only", no_forecast: "No forecast" },
+    states: { stale: "Data out of date", climatology: "Climatology only", fallback: "Persistence only",
+              no_thresholds: "No marks", failed: "Forecast failed", no_forecast: "No forecast" },
+    overridden: "set by a hydrologist",
     trends: { rising: "rising", steady: "steady", falling: "falling" },
     risk: "Risk level", river: "River", basin: "Basin", post_code: "Post code", open: "Open the station page",
     kinds: { station: "station", river: "river", basin: "basin", subbasin: "sub-basin" },
@@ -124,8 +132,15 @@
   }
 
   // ---- the page structure inside #map-app -------------------------------------------------------------------
+  var keep = root.querySelector("[data-print]");  // the server's SVG map: kept for print, hidden on screen
   root.textContent = "";
   root.classList.add("tq-map-app");
+  if (keep) {
+    var holder = document.createElement("div");
+    holder.className = "tq-print-only";
+    holder.appendChild(keep);
+    root.appendChild(holder);
+  }
   var bar = document.createElement("div");
   bar.className = "tq-search";
   var input = document.createElement("input");
@@ -201,6 +216,7 @@
     if (bn) h += '<div class="tq-pop-row">' + esc(label("basin")) + ": " + esc(bn[LANG] || st.wm_basin) + "</div>";
     h += '<div class="tq-pop-row">' + esc(label("risk")) + ': <span class="tq-chip ' + lvlClass(l) + '">' + esc(levelText(st)) + "</span>";
     if (st.trend && ARROWS[st.trend]) h += ' <span class="tq-trendtxt">' + ARROWS[st.trend] + " " + esc(label("trends", st.trend)) + "</span>";
+    if (st.overridden) h += ' <span class="tq-over">(' + esc(label("overridden")) + ")</span>";
     h += "</div>";
     if (st.reason) h += '<div class="tq-pop-reason">' + esc(st.reason) + "</div>";
     if (st.url) h += '<a class="tq-pop-link" href="' + esc(st.url) + '">' + esc(label("open")) + "</a>";

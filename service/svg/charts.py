@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,7 +84,7 @@ class TimeChart:
         d = self.d0
         while d <= self.d1:
             x = self.X(d)
-            label = i18n.MONTHS_SHORT[i18n.norm_lang(lang)][d.month - 1] if months else i18n.format_short_date(d, lang)
+            label = i18n.month_short(d.month, lang) if months else i18n.format_short_date(d, lang)
             out.append(
                 f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{mt}" y2="{mt + ph}"/>'
                 f'<text class="tick" x="{x:.1f}" y="{mt + ph + 16}" text-anchor="middle">'
@@ -137,6 +138,25 @@ class TimeChart:
         return f'<rect class="frame" x="{self.ml}" y="{self.mt}" width="{self.pw}" height="{self.ph}"/></svg>'
 
 
+def _mark(kind: str, lang: str) -> str:
+    """A mark's name with a capital ("Опасная отметка")."""
+    text = i18n.t(f"threshold.{kind}", lang)
+    return text[:1].upper() + text[1:]
+
+
+def _clim_points(clim: dict[str, Any] | None, d0: dt.date, d1: dt.date) -> dict[str, list[tuple[dt.date, float]]]:
+    """The climatology band of a chart payload (`clim`: dates, p10, p50, p90) within d0..d1, per quantile."""
+    out: dict[str, list[tuple[dt.date, float]]] = {"p10": [], "p50": [], "p90": []}
+    if not clim:
+        return out
+    for k, iso in enumerate(clim.get("dates") or []):
+        day = dt.date.fromisoformat(iso)
+        if d0 <= day <= d1 and all((clim.get(q) or [None] * (k + 1))[k] is not None for q in out):
+            for q in out:
+                out[q].append((day, float(clim[q][k])))
+    return out
+
+
 def hydrograph_svg(
     obs: list[tuple[dt.date, float]],
     fan: list[dict[str, Any]],
@@ -144,13 +164,20 @@ def hydrograph_svg(
     issue_date: dt.date,
     lang: str,
     units_key: str = "station.units_q",
+    clim: dict[str, Any] | None = None,
+    history: Sequence[Any] = (),
 ) -> Markup:
     """Observed discharge before the issue date, the forecast median with its 50% and 90% bands after it, and the
     warning/danger/extreme lines (m3/s). `fan`: [{"date", "q05", "q25", "q50", "q75", "q95"}] per lead. The same
-    chart draws water levels (cm) with `units_key="station.units_h"` and the fan's values under the same keys."""
+    chart draws water levels (cm) with `units_key="station.units_h"` and the fan's values under the same keys.
+    `clim` (the chart payload's band: dates, p10, p50, p90) is drawn grey behind, and `history` (earlier runs with
+    `points` of `valid_date` and `median`: records.published.ForecastHistoryRun) as dashed orange lines."""
     # at least two weeks before the issue date, so a station without recent data shows that gap
     days = [d for d, _ in obs] + [f["date"] for f in fan] + [issue_date, issue_date - dt.timedelta(days=14)]
+    band = _clim_points(clim, min(days), max(days))
+    earlier = [[(p.valid_date, p.median) for p in h.points if min(days) <= p.valid_date <= max(days)] for h in history]
     values = [v for _, v in obs] + [f[k] for f in fan for k in ("q05", "q95") if f.get(k) is not None]
+    values += [v for _, v in band["p90"]] + [v for pts in earlier for _, v in pts]
     data_hi = max(values) if values else 0.0
     # thresholds far above the data would squash the hydrograph: those are named above the plot instead
     shown = {k: v for k, v in thresholds.items() if v is not None and (data_hi <= 0 or v <= 2.5 * data_hi)}
@@ -160,6 +187,12 @@ def hydrograph_svg(
     q = lambda s: escape(s)  # noqa: E731
     out = [c.start("hydrograph", i18n.t("station.hydrograph", lang))]
     out += c.axes(lang, i18n.t(units_key, lang))
+    if band["p10"]:
+        out.append(c.band(band["p90"], band["p10"], "clim"))
+        out += c.lines(band["p50"], "climmedian")
+    for pts in earlier:
+        if len(pts) > 1:
+            out.append(c.line(pts, "earlier"))
     if fan:
         anchor = [(issue_date, obs[-1][1])] if obs and obs[-1][0] == issue_date else []
 
@@ -175,10 +208,11 @@ def hydrograph_svg(
         out += c.lines(obs, "observed")
     out.append(c.issue_line(issue_date, i18n.t("station.issue_line", lang)))
     if above:
-        names = ", ".join(f"{i18n.t('level.' + k, lang)} {i18n.format_number(v, lang)}" for k, v in above)
+        names = ", ".join(f"{_mark(k, lang)} {i18n.format_number(v, lang)}" for k, v in above)
+        units = i18n.t("units.cm" if units_key == "station.units_h" else "units.m3s", lang)
         out.append(
             f'<text class="tick halo" x="{c.ml + c.pw - 6}" y="{c.mt + 28}" text-anchor="end">'
-            f"{q(i18n.t('station.above_chart', lang, names=names))}</text>"
+            f"{q(i18n.t('station.above_chart', lang, names=names, units=units))}</text>"
         )
     for k, kind in enumerate(THRESHOLDS):
         v = shown.get(kind)
@@ -189,7 +223,7 @@ def hydrograph_svg(
         out.append(
             f'<line class="thr thr-{kind}" x1="{c.ml}" x2="{c.ml + c.pw}" y1="{y:.1f}" y2="{y:.1f}" '
             f'stroke="{colour}"/><text class="thrlabel" x="{c.ml + 6}" y="{y - 5:.1f}" fill="{colour}">'
-            f"{q(i18n.t('level.' + kind, lang))} {q(i18n.format_number(v, lang))}</text>"
+            f"{q(_mark(kind, lang))} {q(i18n.format_number(v, lang))}</text>"
         )
     out.append(c.end())
     return Markup("".join(out))

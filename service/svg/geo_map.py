@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -137,14 +137,29 @@ def _tiles(tile_url: str | None, x0: float, y0: float, x1: float, y1: float) -> 
     return "".join(out)
 
 
+@lru_cache(maxsize=1)
+def _wm_basins() -> list[tuple[str, dict[str, str], Rings]]:
+    """Kazakhstan's water-management basins (the map's layer, simplified again for print): name, names, rings."""
+    data = json.loads((STATIC_DIR / "layers" / "wm_basins.geojson").read_text(encoding="utf-8"))
+    out = []
+    for feat in data["features"]:
+        p = feat["properties"]
+        out.append((str(p["name"]), dict(p.get("names") or {}), rings(shape(feat["geometry"]).simplify(0.04))))
+    return out
+
+
 def map_svg(
     polygons: dict[str, Rings],
     stations: Sequence[StationLevelView],
     basins: Sequence[BasinView],
     lang: str,
     tile_url: str | None = None,
+    reasons: Mapping[str, str] | None = None,
+    wm_levels: Mapping[str, int | None] | None = None,
 ) -> Markup:
-    """The map: outline, basin polygons coloured by level, station points coloured by level (highest on top).
+    """The map: outline, Kazakhstan's water-management basins shaded by the highest current level of their stations
+    (`wm_levels`, by basin name; omitted: not drawn), forecasting basin polygons coloured by level, station points
+    coloured by level (highest on top; grey with the state and `reasons[station_id]` in the reader's language).
     `polygons`: basin id -> rings (`rings` of the basin geometries)."""
     basin_by_id = {b.basin_id: b for b in basins}
     visible_polys = {bid: p for bid, p in polygons.items() if bid in basin_by_id}
@@ -173,13 +188,28 @@ def map_svg(
         f'<rect x="{vx:.0f}" y="{vy:.0f}" width="{vw:.0f}" height="{vh:.0f}" class="sea"/>',
         _tiles(tile_url, x0, y0w, x1, y1w),
         f'<path class="land{" over-tiles" if tile_url else ""}" d="{outline_paths(_widen(bbox))}"/>',
-        '<g class="basins">',
     ]
+    if wm_levels is not None:
+        parts.append('<g class="wm-basins">')
+        for name, names, polys in _wm_basins():
+            level = wm_levels.get(name)
+            d = "".join(_ring_path(ring) for poly in polys for ring in poly)
+            lvl = "none" if level is None else str(level)
+            title = f"{names.get(lang) or name}: " + (
+                i18n.level_name(level, lang) if level is not None else i18n.t("state.no_data", lang)
+            )
+            parts.append(
+                f'<path class="wm lvl{lvl}" d="{d}" fill="{i18n.level_colour(level)}" data-wm-basin="{q(name)}">'
+                f"<title>{q(title)}</title></path>"
+            )
+        parts.append("</g>")
+    parts.append('<g class="basins">')
     for bid, polys in visible_polys.items():
         b = basin_by_id[bid]
         colour = i18n.level_colour(b.level)
         d = "".join(_ring_path(ring) for poly in polys for ring in poly)
-        label = f"{b.name}: {i18n.level_name(b.level, lang)}"
+        state = i18n.level_name(b.level, lang) if b.level is not None else i18n.t("state.no_data", lang)
+        label = f"{b.name}: {state}"
         lvl = "none" if b.level is None else str(b.level)
         parts.append(
             f'<a href="/basins/{quote(bid)}"><path class="basin lvl{lvl}" d="{d}" fill="{colour}" '
@@ -191,9 +221,11 @@ def map_svg(
             continue
         x, y = merc(s.lon, s.lat)
         lvl = "none" if s.level is None else str(s.level)
-        label = f"{s.name}: {i18n.level_name(s.level, lang)}" + (
-            f" ({s.reason})" if s.reason and s.level is None else ""
-        )
+        if s.level is not None:
+            label = f"{s.name}: {i18n.level_name(s.level, lang)}"
+        else:
+            why = (reasons or {}).get(s.station_id)
+            label = f"{s.name}: {i18n.state_name(s.state, lang)}" + (f" ({why})" if why else "")
         parts.append(
             f'<a href="/stations/{quote(s.station_id)}"><circle class="st lvl{lvl}" cx="{x * SCALE:.0f}" '
             f'cy="{y * SCALE:.0f}" r="{r:.0f}" fill="{i18n.level_colour(s.level)}" data-station="{q(s.station_id)}" '
