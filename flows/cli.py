@@ -775,6 +775,9 @@ def main() -> None:
 
         for name in ("prefect.flow_runs", "prefect.task_runs"):  # their failure records carry tracebacks
             logging.getLogger(name).setLevel(logging.CRITICAL)
+    from flows.ephemeral_guard import install
+
+    install()  # Prefect's temporary API server ends with this process, even when it is killed
     try:
         app()
     except KeyboardInterrupt:

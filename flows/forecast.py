@@ -117,6 +117,7 @@ def forecast_flow(
     from records.db import database_url as db_url
     from records.db import open_database, session_scope
     from records.publication import (
+        fail_abandoned_runs,
         fail_run,
         latest_threshold_version,
         load_thresholds,
@@ -136,6 +137,8 @@ def forecast_flow(
     run_id = f"{issue.isoformat()}-{uuid.uuid4().hex[:8]}"
     engine, factory = open_database(db_url(h, database_url))
     with session_scope(factory) as s:
+        for dead in fail_abandoned_runs(s, h.forecasts_dir):  # runs whose process was killed while running
+            logger.warning(f"run {dead} was left running by a process that is gone: marked failed")
         record_run(s, run_id, issue, status="running")
     try:
         notes: list[str] = []

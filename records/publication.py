@@ -1,7 +1,9 @@
 """Publication: recording forecast runs and writing their station and basin levels and thresholds in the database.
 
-- `record_run` creates (or updates) the row of a run when it starts; `fail_run` marks it failed (the previous
-  publication stays in place: the public API serves the latest *published successful* run).
+- `record_run` creates (or updates) the row of a run when it starts (with its process id and host); `fail_run`
+  marks it failed (the previous publication stays in place: the public API serves the latest *published
+  successful* run); `fail_abandoned_runs` fails the runs whose process died while `running` and removes their
+  partial files.
 - `publish_forecast` writes the station and basin levels of a forecast dataset with risk added
   (forecasting.risk.add_risk), the run's counts, and optionally publishes it. Writing the same run again replaces
   its levels (idempotent); a rerun of the same issue date is a new run (new run_id) and, once published, is the one
@@ -12,7 +14,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
+import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,6 +56,8 @@ def record_run(
     if run is None:
         run = ForecastRun(run_id=run_id, issue_date=_date(issue_date), status=status, review_status="draft")
         session.add(run)
+    if status == "running":  # who runs it: fail_abandoned_runs can tell a dead run from a slow one
+        run.pid, run.host = os.getpid(), socket.gethostname()[:255]
     run.status = status
     if model_versions is not None:
         run.model_versions = dict(model_versions)
@@ -73,6 +81,69 @@ def fail_run(session: Session, run_id: str, issue_date: dt.date | str, message: 
     run.published_at = None
     session.flush()
     return run
+
+
+ABANDONED_AFTER_HOURS = 6.0  # a run `running` this long is failed even when its process cannot be checked
+
+
+def _process_start(pid: int) -> float | None:
+    """Unix time a process started (Linux /proc), None if unknown; raises ProcessLookupError if there is none."""
+    os.kill(pid, 0)  # ProcessLookupError if gone (PermissionError: it exists, another user's)
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(float(x.split()[1]) for x in Path("/proc/stat").read_text().splitlines() if x.startswith("btime"))
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def _abandoned_because(run: ForecastRun, max_age_s: float, now: float, host: str) -> str | None:
+    created = run.created_at if run.created_at.tzinfo else run.created_at.replace(tzinfo=dt.UTC)
+    if run.pid is not None and run.host == host:
+        try:
+            started = _process_start(run.pid)
+        except ProcessLookupError:
+            return f"its process {run.pid} on {host} is gone (killed or crashed while running)"
+        except PermissionError:
+            started = None
+        if started is not None and started > created.timestamp() + 1:
+            return f"its process {run.pid} on {host} is gone (the pid now belongs to a newer process)"
+        return None  # still running here
+    age = now - created.timestamp()
+    if age > max_age_s:
+        where = f"process {run.pid} on {run.host}" if run.pid is not None else "its process"
+        return f"still running after {age / 3600:.1f} h ({where} cannot be checked from {host})"
+    return None
+
+
+def fail_abandoned_runs(
+    session: Session, forecasts_dir: Path | None = None, max_age_hours: float = ABANDONED_AFTER_HOURS
+) -> list[str]:
+    """Mark failed the runs left `running` by a process that died (same host: its pid is gone or reused), or running
+    longer than `max_age_hours` (any host), with the reason in their message; remove their partial forecast files
+    (`<forecasts_dir>/<issue date>/forecast-<run id>.nc` and its `*.tmp`) and temporaries older than an hour.
+    Called when the daily flow and the service start. Flushes; the caller commits. Returns the run ids failed."""
+    from forecasting.storage import clean_stale_temporaries
+
+    now, host = time.time(), socket.gethostname()[:255]
+    failed = []
+    for run in session.scalars(select(ForecastRun).where(ForecastRun.status == "running")).all():
+        why = _abandoned_because(run, max_age_hours * 3600, now, host)
+        if why is None:
+            continue
+        fail_run(session, run.run_id, run.issue_date, f"abandoned: {why}")
+        failed.append(run.run_id)
+        if forecasts_dir is not None:
+            day = Path(forecasts_dir) / run.issue_date.isoformat()
+            name = f"forecast-{run.run_id}.nc"
+            for p in [day / name, *day.glob(f".{name}.*.tmp")]:
+                if p.is_file() and not run.forecast_path:
+                    p.unlink(missing_ok=True)
+    if forecasts_dir is not None and Path(forecasts_dir).is_dir():
+        for day in Path(forecasts_dir).iterdir():
+            clean_stale_temporaries(day)
+    session.flush()
+    return failed
 
 
 def publish_forecast(

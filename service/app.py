@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from records.db import make_engine, make_session_factory
+from records.publication import fail_abandoned_runs
 from service.auth import setup_auth
 from service.cache import CachedGetMiddleware, DatasetCache, ResponseCache
 from service.errors import install_docs, install_error_handlers
@@ -62,6 +63,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         try:
             state.ensure_db()
+            with state.session_factory() as session:  # runs left `running` by a killed flow
+                for dead in fail_abandoned_runs(session, settings.home.forecasts_dir):
+                    log.warning("run %s was left running by a process that is gone: marked failed", dead)
+                session.commit()
         except ServiceUnavailable as exc:
             log.warning("%s; the API answers 503 until it is reachable", exc)
         yield
