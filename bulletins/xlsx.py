@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from openpyxl import Workbook
-from openpyxl.cell.cell import Cell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
@@ -29,7 +29,10 @@ BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 
 
 def _put(ws: Worksheet, row: int, col: int, value: Any, fmt: str | None = None) -> Cell:
-    """Write a value; text is always text (never a formula), numbers get `fmt`."""
+    """Write a value; text is always text (never a formula), numbers get `fmt`. Characters a worksheet cannot hold
+    (control characters, e.g. in a reviewer's note) are dropped rather than failing the whole bulletin."""
+    if isinstance(value, str):
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)
     cell = ws.cell(row=row, column=col, value=value)
     if isinstance(value, str):
         cell.data_type = "s"

@@ -113,8 +113,10 @@ def stations_cmd(
         err.print(f"the store {h.observations} is empty; run 'tasqyn ingest' first")
         raise typer.Exit(1)
     inv = station_inventory(ds)
-    if as_csv:
-        (inv if variables else station_summary(ds, inv)).to_csv(sys.stdout, index=False)
+    if as_csv:  # names come from data files: no cell may run as a spreadsheet formula
+        from forecasting.spreadsheet import safe_frame
+
+        safe_frame(inv if variables else station_summary(ds, inv)).to_csv(sys.stdout, index=False)
         return
     out = console if console.is_terminal else Console(width=200)  # piped: do not fold rows at 80 columns
     n = inv["station_id"].nunique() if len(inv) else 0

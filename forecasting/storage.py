@@ -381,7 +381,10 @@ def append_csv(path: Path, frame: pd.DataFrame) -> None:
 
 
 def write_quarantine(folder: Path, source: str, rows: list[QuarantinedRow]) -> Path | None:
-    """Write quarantined rows to `<folder>/<UTC time>_<source name>.csv`; returns the path (None if no rows)."""
+    """Write quarantined rows to `<folder>/<UTC time>_<source name>.csv`; returns the path (None if no rows).
+    Text that a spreadsheet would run as a formula gets a leading ' (forecasting.spreadsheet)."""
+    from forecasting.spreadsheet import safe_cell
+
     if not rows:
         return None
     folder = Path(folder)
@@ -392,6 +395,7 @@ def write_quarantine(folder: Path, source: str, rows: list[QuarantinedRow]) -> P
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["file", "line", "field", "reason", "raw"])
-        for r in rows:
-            w.writerow([r.file, "" if r.line is None else r.line, r.field or "", r.reason, r.raw])
+        for r in rows:  # opened in spreadsheets: raw lines of hostile files must not run as formulas
+            cells = [r.file, "" if r.line is None else r.line, r.field or "", r.reason, r.raw]
+            w.writerow([safe_cell(c) for c in cells])
     return path
