@@ -52,8 +52,6 @@ TANOM_DECAY = 0.8  # a temperature anomaly is assumed to decay by this factor pe
 # `nwp_column(variable, j)` (forecasting.forcing builds them from the forcing store, an archive, or the observed
 # future for the upper bound). A model trained with NWP inputs (`LGBMParams.nwp`) uses the days t+1..t+k of lead k.
 NWP_MAX_DAY = 10
-NWP_DAY0 = False
-NWP_WET = False
 NWP_VARIABLES: tuple[str, ...] = ("precip_mm", "tmean_c")  # daily sum (mm) and daily mean air temperature (degC)
 NWP_FEATURES: dict[str, tuple[str, ...]] = {  # features of lead k per NWP variable
     "precip_mm": ("nwp_p_sum", "nwp_p_max", "nwp_p_last", "nwp_p_last2", "nwp_winput"),
@@ -304,8 +302,6 @@ def nwp_lead_features(base: pd.DataFrame, ctx: StationContext, lead: int) -> dic
     has_t = "nwpd_t1" in base
     p = np.column_stack([base[f"nwpd_p{j}"].to_numpy(dtype=float) for j in range(1, k + 1)]) if has_p else None
     t = _window_temperature(base, ctx, k)
-    if has_p and NWP_DAY0:
-        out["nwp_p0"] = base["nwpd_p0"].to_numpy(dtype=float)
     if has_p:
         out["nwp_p_sum"] = p.sum(axis=1)
         out["nwp_p_max"] = p.max(axis=1)
@@ -331,8 +327,6 @@ def nwp_lead_features(base: pd.DataFrame, ctx: StationContext, lead: int) -> dic
         winput[bad_t | (np.isnan(p).any(axis=1) if has_p else False)] = np.nan
     if has_p:
         out["nwp_winput"] = winput
-        if NWP_WET:
-            out["nwp_wet"] = winput * np.exp(base["lq0"].to_numpy(dtype=float))
     if has_t:
         out["nwp_t_mean"] = t.mean(axis=1)
         if len(ctx.tclim) == 366:

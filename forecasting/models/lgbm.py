@@ -5,7 +5,8 @@ Training on a basin's training period:
 1. per-station constants (discharge scale, climatology, snow-store parameters) on the training years only;
 2. a model per lead on all but the last `cal_years` of the training period (`n_estimators` trees, or optionally
    early stopping on the held-out years); on those held-out years:
-   a blend weight w with persistence (yhat -> w * yhat; w = 1 unless the model is worse than persistence there),
+   a blend weight w with persistence (yhat -> w * yhat; see `_fit_blend`: 1 where the model clearly beats persistence,
+   pulled towards persistence where its gain is within the noise of a short record),
    and the residual quantiles per lead and bin of a scale proxy (forecasting.models.calibration);
 3. optionally (`refit`) the final model per lead refitted on the whole training period with the same settings
    (measured: no gain on the real backtest, twice the time; off by default).
@@ -42,6 +43,8 @@ from forecasting.models.calibration import (
     held_out_coverage,
 )
 
+MONOTONE_UP = ("nwp_p_sum", "nwp_p_max", "nwp_p_last", "nwp_p_last2", "nwp_winput")
+BLEND_BLOCK_DAYS = 30  # held-out rows resampled in blocks of this many consecutive days (autocorrelated errors)
 BLEND_GRID = tuple(np.round(np.arange(0.0, 1.01, 0.05), 2))
 
 
@@ -77,12 +80,16 @@ class LGBMParams:
     refit: bool = False  # refit on the whole training period after calibration
     linear_tree: bool = False  # linear models in the leaves (extrapolate beyond the training range)
     blend: bool = True  # blend with persistence on the held-out years (else weight 1)
+    blend_bootstrap: int = 200  # block-bootstrap resamples of the held-out years for the blend weight (0: plain)
+    blend_quantile: float = 0.2  # the weight taken: this quantile of the resampled best weights (conservative)
+    blend_confidence: float = 0.95  # weight 1 when the model beats persistence in this share of the resamples
     error_correction: bool = False  # add phi_k * (yesterday's lead-1 error); measured: no gain, so off
     keep_point_median: bool = True  # the 0.5 quantile is the (flow-weighted) point forecast, not re-centred
     snow: bool = True  # snow features (SWE, melt, cover, degree-day store); False for the snow ablation
     # weather-forecast (NWP) variables used as inputs (features.NWP_VARIABLES, e.g. ("precip_mm",)); () = none.
     # The frames given to fit/predict must then carry the `features.nwp_column` columns.
     nwp: tuple[str, ...] = ()
+    nwp_monotone: bool = True  # the forecast flow rises with forecast rain (LightGBM monotone constraints)
     seed: int = 7
 
     def __post_init__(self) -> None:
@@ -123,13 +130,7 @@ def sample_weights(x: pd.DataFrame, y: np.ndarray, power: float = 1.0) -> np.nda
 def scale_proxy(x: pd.DataFrame, yhat: np.ndarray, lead: int) -> np.ndarray:
     """Scale of the expected error: |predicted change| + recent variability * sqrt(lead)."""
     vol = np.nan_to_num(x["dlq_std7"].to_numpy(dtype=float), nan=0.0)
-    out = np.abs(yhat) + vol * np.sqrt(lead)
-    if RAIN_BETA and "nwp_winput" in x:
-        out = out + RAIN_BETA * np.log1p(np.clip(np.nan_to_num(x["nwp_winput"].to_numpy(dtype=float)), 0, None))
-    return out
-
-
-RAIN_BETA = 0.0
+    return np.abs(yhat) + vol * np.sqrt(lead)
 
 
 class LGBMForecaster:
@@ -227,7 +228,7 @@ class LGBMForecaster:
                 valid = [lgb.Dataset(x_all[cal], y_all[cal], weight=w_all[cal], reference=dtrain)]
                 callbacks = [lgb.early_stopping(self.params.early_stopping, verbose=False)]
             booster = lgb.train(
-                {**params, "metric": "l2"},
+                {**params, **self._monotone(list(x_all.columns)), "metric": "l2"},
                 dtrain,
                 num_boost_round=self.params.max_estimators if valid else self.params.n_estimators,
                 valid_sets=valid,
@@ -270,12 +271,24 @@ class LGBMForecaster:
                 self.validation[str(k)] = {"note": "no held-out period: in-sample calibration"}
             if self.params.refit and cal.any():
                 booster = lgb.train(
-                    params,
+                    {**params, **self._monotone(list(x_all.columns))},
                     lgb.Dataset(x_all, y_all, weight=w_all, free_raw_data=True),
                     num_boost_round=booster.best_iteration or self.params.n_estimators,
                 )
             self.boosters[k] = booster
         return self
+
+    def blend_of(self, station: str, lead: int) -> float:
+        """The weight of the model against persistence for a station and lead (see `_fit_blend`; one per lead)."""
+        return self.blend.get(lead, 1.0)
+
+    def _monotone(self, features: list[str]) -> dict:
+        """With `nwp_monotone`: more forecast rain (and rain plus melt) never lowers the forecast flow, all else
+        equal (a physical constraint that keeps the trees sensible for the heavy rains seldom seen in training)."""
+        if not self.params.nwp or not self.params.nwp_monotone:
+            return {}
+        up = set(MONOTONE_UP)
+        return {"monotone_constraints": [1 if f in up else 0 for f in features]}
 
     def _fit_error_correction(self, resid: np.ndarray, e1: np.ndarray, weight: np.ndarray) -> float:
         """phi minimising the weighted squared residual after adding phi * e1 (0 when lead 1 is not modelled or
@@ -293,19 +306,30 @@ class LGBMForecaster:
         return out
 
     def _fit_blend(self, lq0: np.ndarray, yhat: np.ndarray, y: np.ndarray, sids: np.ndarray) -> float:
-        """Weight of the model against persistence: 1 unless the model is worse than persistence on the
-        held-out years (MSE of discharge), then the best weight in [0, 1]."""
+        """Weight of the model against persistence on the held-out years (MSE of discharge), robust to how little
+        evidence a short record gives. The held-out days are resampled (`blend_bootstrap` block-bootstrap
+        resamples, blocks of BLEND_BLOCK_DAYS consecutive rows): where the model beats persistence in at least
+        `blend_confidence` of them (a clear gain, as on long records) the weight is 1; otherwise it is the
+        `blend_quantile` quantile of the resamples' best weights, so a gain within the noise of a short held-out
+        period is pulled towards persistence (records cut to 8-12 years: tests/test_short_records.py).
+        With `blend_bootstrap` = 0: 1 unless the model is worse than persistence, then the best weight."""
         obs = self._to_q(lq0 + y, sids)
-        err_model = np.mean((self._to_q(lq0 + yhat, sids) - obs) ** 2)
-        err_pers = np.mean((self._to_q(lq0, sids) - obs) ** 2)
-        if err_model <= err_pers:
+        errs = np.stack([(self._to_q(lq0 + w * yhat, sids) - obs) ** 2 for w in BLEND_GRID], axis=1)  # n x grid
+        errs = np.nan_to_num(errs, nan=0.0)
+        full = errs.mean(axis=0)
+        if self.params.blend_bootstrap <= 0:
+            return 1.0 if full[-1] <= full[0] else float(BLEND_GRID[int(np.argmin(full))])
+        n_blocks = max(1, len(errs) // BLEND_BLOCK_DAYS)
+        blocks = np.add.reduceat(errs, np.arange(0, n_blocks * BLEND_BLOCK_DAYS, BLEND_BLOCK_DAYS), axis=0)
+        rng = np.random.default_rng(self.params.seed)
+        nb = self.params.blend_bootstrap
+        counts = np.zeros((nb, n_blocks))
+        np.add.at(counts, (np.arange(nb)[:, None], rng.integers(0, n_blocks, (nb, n_blocks))), 1.0)
+        sums = counts @ blocks  # resamples x grid
+        if np.mean(sums[:, -1] < sums[:, 0]) >= self.params.blend_confidence:
             return 1.0
-        best, best_w = np.inf, 1.0
-        for w in BLEND_GRID:
-            err = np.mean((self._to_q(lq0 + w * yhat, sids) - obs) ** 2)
-            if err < best - 1e-12:
-                best, best_w = err, float(w)
-        return best_w
+        best = np.asarray(BLEND_GRID)[np.argmin(sums, axis=1)]
+        return float(np.quantile(best, self.params.blend_quantile, method="lower"))
 
     def _validation(self, lq0: np.ndarray, yhat: np.ndarray, y: np.ndarray, sids: np.ndarray) -> dict:
         obs = self._to_q(lq0 + y, sids)
@@ -354,7 +378,7 @@ class LGBMForecaster:
             if ok.any():
                 for j, k in enumerate(self.leads):
                     x = lead_features(base[ok], ctx, k)[self.feature_names]
-                    yhat = self.blend.get(k, 1.0) * self.boosters[k].predict(x, num_threads=self.params.num_threads)
+                    yhat = self.blend_of(sid, k) * self.boosters[k].predict(x, num_threads=self.params.num_threads)
                     yhat = yhat + self.error_correction.get(k, 0.0) * e1
                     qy = self.calibration[k].quantiles(yhat, scale_proxy(x, yhat, k), levels)
                     lq = x["lq0"].to_numpy()[:, None] + qy
@@ -380,7 +404,7 @@ class LGBMForecaster:
             for k in self.leads:
                 x = lead_features(base, ctx, k)[self.feature_names]
                 c = self.boosters[k].predict(x, pred_contrib=True, num_threads=self.params.num_threads)[0]
-                c = c * self.blend.get(k, 1.0)
+                c = c * self.blend_of(sid, k)
                 rows[k] = c
             out[sid] = pd.DataFrame.from_dict(rows, orient="index", columns=[*self.feature_names, "bias"])
         return out
@@ -397,7 +421,7 @@ class LGBMForecaster:
         out = np.zeros(len(days))
         if okp.any():
             xp = lead_features(prev[okp], ctx, 1)[self.feature_names]
-            yhat1 = self.blend.get(1, 1.0) * self.boosters[1].predict(xp, num_threads=self.params.num_threads)
+            yhat1 = self.blend_of(ctx.station_id, 1) * self.boosters[1].predict(xp, num_threads=self.params.num_threads)
             q_obs = inputs_frame(hist)["q_obs"]
             lq_obs = pd.Series(log_q(q_obs, ctx), index=q_obs.index)
             y1 = lq_obs.reindex(days[okp]).to_numpy() - prev["lq0"].to_numpy()[okp]
