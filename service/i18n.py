@@ -67,6 +67,14 @@ def N_(key: str) -> str:  # noqa: N802 - the gettext convention
     return key
 
 
+UNIT_KEYS = {"m3/s": N_("units.m3s"), "cm": N_("units.cm"), "km2": N_("units.km2")}
+
+
+def unit(units: str, lang: str = DEFAULT_LANG) -> str:
+    """A unit in the reader's script: "m3/s" -> м³/с (ru, kk) or m³/s (en), "cm" -> см or cm."""
+    return t(UNIT_KEYS.get(units, N_("units.m3s")), lang)
+
+
 # Keys the code builds at run time ("level." + kind): declared here so that extraction and the catalogue test see them.
 DYNAMIC_KEYS = (
     N_("level.normal"), N_("level.warning"), N_("level.danger"), N_("level.extreme"), N_("level.none"),
@@ -83,6 +91,14 @@ DYNAMIC_KEYS = (
     N_("driver.flow"), N_("driver.rain"), N_("driver.snow"), N_("driver.temperature"), N_("driver.season"),
     N_("driver.basin"), N_("driver.calibration"),
     N_("col.station"), N_("col.basin"),
+    N_("model.lightgbm"), N_("model.persistence"), N_("model.climatology"),
+    N_("reason.climatology"), N_("reason.fallback"), N_("reason.no_thresholds"), N_("reason.failed"),
+    N_("reason.no_forecast"), N_("station.units_q"), N_("station.units_h"), N_("station.above_chart"),
+    N_("outlook.volume"), N_("outlook.volume_mm"), N_("outlook.peak"), N_("outlook.swe_measured"),
+    N_("outlook.swe_degree_day"), N_("login.rate_limited"), N_("error.busy"), N_("review.reason_required"),
+    # the error pages of service/errors.py (by HTTP status)
+    N_("error.login_required"), N_("error.forbidden"), N_("error.not_found"), N_("error.method"), N_("error.invalid"),
+    N_("error.unavailable"), N_("error.server"),
 )  # fmt: skip
 
 

@@ -13,9 +13,10 @@ The running service reads the `.po` files themselves (compiled in memory by Babe
     python -m service.i18n_po check     # untranslated, fuzzy or inconsistent entries (exit 1 if any)
     python -m service.i18n_po compile   # write messages.mo beside each .po (for other gettext tools; optional)
 
-Extraction follows `babel.cfg` at the project root: Python files of `service/` and the Jinja templates, keywords
-`t`, `tr`, `tn` and `N_` (the first argument is the key). Keys built at run time (`tr('level.' ~ kind)`) are
-declared with `N_` in `service/i18n.py` (DYNAMIC_KEYS) so that extraction sees them.
+Extraction follows `babel.cfg` at the project root (kept in step with METHOD_MAP below): the Python files and Jinja
+templates of `service/` and `bulletins/`, keywords `t`, `tr`, `tn` and `N_` (the first argument is the key) and
+`error_page` (the third). Keys built at run time (`tr('level.' ~ kind)`) are declared with `N_` in
+`service/i18n.py` (DYNAMIC_KEYS) so that extraction sees them.
 """
 
 from __future__ import annotations
@@ -37,8 +38,13 @@ ROOT = SERVICE.parent
 LOCALE_DIR = SERVICE / "locale"
 DOMAIN = "messages"
 LANGS: tuple[str, ...] = ("ru", "kk", "en")
-KEYWORDS = {"t": (1,), "tr": (1,), "tn": (1,), "N_": (1,)}
-METHOD_MAP = [("service/**.py", "python"), ("service/templates/**.html", "jinja2.ext:babel_extract")]
+KEYWORDS = {"t": (1,), "tr": (1,), "tn": (1,), "N_": (1,), "error_page": (3,)}
+METHOD_MAP = [
+    ("service/**.py", "python"),
+    ("bulletins/**.py", "python"),
+    ("service/templates/**.html", "jinja2"),
+    ("bulletins/templates/**.html", "jinja2"),
+]
 HEADER = (
     "# Tasqyn dashboard messages, language {lang} (MIT licence, see LICENSE).\n"
     "# Message ids are the keys the code uses; see service/i18n_po.py for the commands that keep this file in step."
@@ -104,7 +110,7 @@ def extract_keys(root: Path = ROOT) -> dict[str, list[tuple[str, int]]]:
         str(root), METHOD_MAP, keywords=KEYWORDS, comment_tags=(), strip_comment_tags=True
     ):
         key = message[0] if isinstance(message, (list, tuple)) else message
-        if isinstance(key, str) and key and re.fullmatch(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)+", key):
+        if isinstance(key, str) and key and re.fullmatch(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)*", key):
             out.setdefault(key, []).append((filename, lineno))
     return out
 

@@ -8,8 +8,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from forecasting.config import local_today
 from records.published import basin_levels, basin_name, station_forecast_view, station_levels, visible_run
 from service.pages.explain_view import why_short
+from service.pages.map_data import station_names
 from service.pages.outlook_view import outlook_view
 from service.pages.render import db_session, error_page, parse_date, reader, render, request_lang, state_of, view_of
+from service.pages.texts import row_reason
 from service.state import ServiceUnavailable
 from service.svg.geo_map import map_svg, rings
 
@@ -39,7 +41,13 @@ def basin_page(request: Request, basin_id: str, issue_date: str | None = None) -
         return error_page(request, 404, "basin.unknown", id=basin_id)
     lang = request_lang(request)
     polygons = {bid: r for bid, r in state.basin_geometries(rings).items() if r}
-    small_map = map_svg(polygons, stations, [basin] if basin else [], lang, state.settings.tile_url)
+    by_lang = station_names(state.settings.home.root)
+    names = {s.station_id: by_lang.get(s.station_id, {}).get(lang) or s.name for s in stations}
+    issue = run.issue_date if run is not None else None
+    reasons = {s.station_id: row_reason(s, issue, lang) for s in stations if s.level is None}
+    small_map = map_svg(
+        polygons, stations, [basin] if basin else [], lang, state.settings.tile_url, reasons=reasons, names=names
+    )
     why: dict[str, str] = {}
     if run is not None:
         try:

@@ -46,7 +46,7 @@ def labels(lang: str, clim_years: Sequence[int] | None = None) -> dict[str, Any]
         "history_run": tr("chart.history_run", date="{date}"),
         "issue": tr("chart.issue"),
         "window": tr("chart.window"),
-        "windows": {str(n): tr(f"chart.window_{n}") for n in WINDOWS},
+        "windows": {"60": tr("chart.window_60"), "180": tr("chart.window_180"), "365": tr("chart.window_365")},
         "zoom_hint": tr("chart.zoom_hint"),
         **i18n.date_parts(lang),
     }
@@ -131,7 +131,7 @@ def chart_payload(
     clim = ctx.get("clim")
     payload = {
         "lang": lang,
-        "units": i18n.t("units.cm" if units == "cm" else "units.m3s", lang),
+        "units": i18n.unit(units, lang),
         "labels": labels(lang, clim.get("years") if clim else None),
         "issue_date": issue.isoformat(),
         "series": {

@@ -95,10 +95,20 @@ def labels(lang: str) -> dict[str, Any]:
         "post_code": tr("mapjs.post_code"),
         "open": tr("mapjs.open"),
         "overridden": tr("mapjs.overridden"),
-        "kinds": {k: tr(f"mapjs.kind_{k}") for k in ("station", "river", "basin", "subbasin")},
+        "kinds": {
+            "station": tr("mapjs.kind_station"),
+            "river": tr("mapjs.kind_river"),
+            "basin": tr("mapjs.kind_basin"),
+            "subbasin": tr("mapjs.kind_subbasin"),
+        },
         "layers": {
-            k: tr(f"mapjs.layer_{k}") for k in ("wm_basins", "subbasins", "rivers", "lakes", "oblasts", "stations")
-        },  # fmt: skip
+            "wm_basins": tr("mapjs.layer_wm_basins"),
+            "subbasins": tr("mapjs.layer_subbasins"),
+            "rivers": tr("mapjs.layer_rivers"),
+            "lakes": tr("mapjs.layer_lakes"),
+            "oblasts": tr("mapjs.layer_oblasts"),
+            "stations": tr("mapjs.layer_stations"),
+        },
         "n_stations": tr("mapjs.n_stations"),
         "zoom_in": tr("mapjs.zoom_in"),
         "zoom_out": tr("mapjs.zoom_out"),

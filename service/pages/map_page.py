@@ -62,7 +62,14 @@ def map_page(request: Request, issue_date: str | None = None) -> Response:
     names = {s["id"]: s["name"] for s in payload["stations"]}
     reasons = {s["id"]: s["reason"] for s in payload["stations"] if s["reason"]}
     svg = map_svg(
-        polygons, stations, basins, lang, state.settings.tile_url, reasons=reasons, wm_levels=payload["wm_basin_levels"]
+        polygons,
+        stations,
+        basins,
+        lang,
+        state.settings.tile_url,
+        reasons=reasons,
+        wm_levels=payload["wm_basin_levels"],
+        names=names,
     )
     return render(
         request,

@@ -70,7 +70,11 @@ def outlook_view(home: Home, basin_id: str, on: dt.date, lang: str) -> dict[str,
     start, end = day_of(season.get("start")), day_of(season.get("end"))
     fdate = lambda d: i18n.format_date(d, lang)  # noqa: E731
     if out.get("status") != "ok":
-        return {"note": i18n.t("outlook.unavailable", lang, date=fdate(issue), message=out.get("message") or "")}
+        # the outlook's reason is English text of the library: said in English, shown to reviewers as recorded
+        message = out.get("message") or ""
+        if lang == "en" and message:
+            return {"note": i18n.t("outlook.unavailable", lang, date=fdate(issue), message=message), "detail": ""}
+        return {"note": i18n.t("outlook.unavailable_short", lang, date=fdate(issue)), "detail": message}
     if end is not None and on > end:
         return {"note": i18n.t("outlook.expired", lang, date=fdate(issue), end=fdate(end))}
     rows = []

@@ -91,7 +91,7 @@ def render(request: Request, template: str, status_code: int = 200, **ctx: Any) 
         "reason": lambda row: texts.row_reason(row, issue, lang),
         "model_label": lambda name: texts.model_label(name, lang),
         "thr_source": lambda thr: texts.threshold_source(thr, lang),
-        "unit": lambda u: i18n.t("units.cm" if u == "cm" else "units.m3s", lang),
+        "unit": lambda u: i18n.unit(u, lang),
         "phrase": lambda level, p, d: i18n.level_phrase(level, p, d, lang),
         "level_name": lambda level: i18n.level_name(level, lang),
         "state_name": lambda state: i18n.state_name(state, lang),

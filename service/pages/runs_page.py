@@ -112,8 +112,11 @@ def review_form(
                 reason,
             )
         except ReviewError as exc:
-            key = "review.reason_required" if "reason" in str(exc) and "required" in str(exc) else None
-            return back_to(i18n.t(key, lang) if key else str(exc), error=True)
+            if "reason" in str(exc) and "required" in str(exc):
+                return back_to(i18n.t("review.reason_required", lang), error=True)
+            # the read model's English reason is shown as it is only in English; other languages say what failed
+            detail = f": {exc}" if lang == "en" else ""
+            return back_to(i18n.t("review.failed", lang) + detail, error=True)
         session.commit()
     state_of(request).cache.invalidate()
     deliver_soon(state_of(request))  # the notifications a publication queued (service.outreach)

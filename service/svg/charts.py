@@ -209,7 +209,7 @@ def hydrograph_svg(
     out.append(c.issue_line(issue_date, i18n.t("station.issue_line", lang)))
     if above:
         names = ", ".join(f"{_mark(k, lang)} {i18n.format_number(v, lang)}" for k, v in above)
-        units = i18n.t("units.cm" if units_key == "station.units_h" else "units.m3s", lang)
+        units = i18n.unit("cm" if units_key == "station.units_h" else "m3/s", lang)
         out.append(
             f'<text class="tick halo" x="{c.ml + c.pw - 6}" y="{c.mt + 28}" text-anchor="end">'
             f"{q(i18n.t('station.above_chart', lang, names=names, units=units))}</text>"

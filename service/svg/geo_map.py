@@ -156,10 +156,12 @@ def map_svg(
     tile_url: str | None = None,
     reasons: Mapping[str, str] | None = None,
     wm_levels: Mapping[str, int | None] | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> Markup:
     """The map: outline, Kazakhstan's water-management basins shaded by the highest current level of their stations
     (`wm_levels`, by basin name; omitted: not drawn), forecasting basin polygons coloured by level, station points
-    coloured by level (highest on top; grey with the state and `reasons[station_id]` in the reader's language).
+    coloured by level (highest on top; grey with the state and `reasons[station_id]` in the reader's language), named
+    by `names[station_id]` (the reader's language) where given.
     `polygons`: basin id -> rings (`rings` of the basin geometries)."""
     basin_by_id = {b.basin_id: b for b in basins}
     visible_polys = {bid: p for bid, p in polygons.items() if bid in basin_by_id}
@@ -178,6 +180,8 @@ def map_svg(
         lat_bot = math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * y1w))))
         bbox = (bbox[0], lat_bot, bbox[2], lat_top)
     vx, vy, vw, vh = x0 * SCALE, y0w * SCALE, (x1 - x0) * SCALE, (y1w - y0w) * SCALE
+    if names:
+        stations = [s.model_copy(update={"name": names.get(s.station_id) or s.name}) for s in stations]
     located = [s for s in stations if s.lon is not None and s.lat is not None]
     r = vw * (0.011 if len(located) <= 50 else 0.0075)
     fs = vw * 0.016  # label font size (user units)
