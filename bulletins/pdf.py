@@ -315,7 +315,7 @@ def _no_level(pdf: BulletinPDF, b: Bulletin, w: Words) -> None:
         pdf.badge(32, 3.8, None, w.level(None, s.state))
         pdf.set_xy(MARGIN + 92, y)
         pdf.set_font(FONT, "", 7.5)
-        pdf.para(WIDTH - 92, 3.8, s.reason or "")
+        pdf.para(WIDTH - 92, 3.8, w.reason(s, b.issue_date))
         pdf.set_y(max(bottom, pdf.get_y()) + 0.5)
 
 
@@ -327,7 +327,7 @@ def _station_height(pdf: BulletinPDF, s: BulletinStation, w: Words) -> float:
     pdf.set_font(FONT, "B", 9)
     title = pdf.lines_needed(f"{s.name} — {s.river} ({s.station_id})", WIDTH - 42) * 4.6
     pdf.set_font(FONT, "", 7.5)
-    status = pdf.lines_needed(w.station_status(s), WIDTH) * 3.5
+    status = pdf.lines_needed(w.station_status(s, pdf.bulletin.issue_date), WIDTH) * 3.5
     table = (7.0 + ROW_H * len(s.leads)) if s.leads else 4.0
     marks = pdf.lines_needed(w.marks(s), WIDTH) * 3.3
     return 1.5 + title + status + 4.0 + max(table, THUMB_H if s.history or s.leads else 0) + marks + 3.0
@@ -351,7 +351,7 @@ def _station(pdf: BulletinPDF, b: Bulletin, s: BulletinStation, w: Words) -> Non
     pdf.para(WIDTH - 42, 4.6, title)
     pdf.ln(0.6)
     pdf.set_font(FONT, "", 7.5)
-    pdf.para(WIDTH, 3.5, w.station_status(s))
+    pdf.para(WIDTH, 3.5, w.station_status(s, b.issue_date))
     pdf.cell(WIDTH, 4, pdf.fit(w.observed(s), WIDTH), align="L", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     top = pdf.get_y()
     bottom = top

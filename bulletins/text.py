@@ -124,12 +124,29 @@ class Words:
             parts.append(part)
         return f"{self.t('bulletin.observed', date=self.date(s.obs_date))}: " + "; ".join(parts)
 
-    def station_status(self, s: BulletinStation) -> str:
+    def reason(self, s: BulletinStation, issue: dt.date | None = None) -> str:
+        """Why the station has no level, in the reader's language where the catalogue has the `reason.*` messages
+        (the dashboard's), else the computation's own (English) text."""
+        if s.state == "ok":
+            return s.reason or ""
+        if s.state == "stale" and s.data_age_days is not None and issue is not None:
+            key = "reason.stale_age"
+            fields: dict[str, object] = {
+                "n": s.data_age_days,
+                "date": self.date(issue - dt.timedelta(days=s.data_age_days)),
+            }
+        else:
+            key, fields = f"reason.{s.state}", {}
+        text = i18n.t(key, self.lang, **fields)
+        return (s.reason or "") if text == key else text
+
+    def station_status(self, s: BulletinStation, issue: dt.date | None = None) -> str:
         """The station's level in words, its trend and data age; the reason without a level; the override."""
         if s.level is None:
             text = self.expected(None, None, None, s.state)
-            if s.reason:
-                text += f": {s.reason}"
+            reason = self.reason(s, issue)
+            if reason:
+                text += f": {reason}"
         else:
             text = self.expected(s.level, s.probability, s.first_date, s.state)
             if s.trend:

@@ -6,6 +6,7 @@ read as a formula (= + - @) is stored as text."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 from typing import Any
@@ -160,7 +161,7 @@ def _mark_value(th: ThresholdView | None) -> tuple[float | None, str | None]:
     return th.value, H_FORMAT if th.units == "cm" else Q_FORMAT
 
 
-def _station_rows(ws: Worksheet, row: int, s: BulletinStation, w: Words) -> int:
+def _station_rows(ws: Worksheet, row: int, s: BulletinStation, w: Words, issue: dt.date) -> int:
     marks = {th.kind: th for th in s.thresholds}
     units = sorted({th.units for th in s.thresholds})
     source = "; ".join(f"{w.mark(th.kind)}: {th.source}" for th in s.thresholds if th.source)
@@ -171,7 +172,7 @@ def _station_rows(ws: Worksheet, row: int, s: BulletinStation, w: Words) -> int:
         (w.level(s.level, s.state), None),
         (s.level, None),
         (w.level(None, s.state) if s.state != "ok" else w.t("state.ok"), None),
-        (s.reason or (s.override_reason if s.overridden else None), None),
+        (w.reason(s, issue) or (s.override_reason if s.overridden else None), None),
         (s.obs_date, DATE_FORMAT),
         (s.discharge_m3s, Q_FORMAT),
         (s.discharge_change_m3s, Q_FORMAT),
@@ -209,13 +210,13 @@ def _station_rows(ws: Worksheet, row: int, s: BulletinStation, w: Words) -> int:
     return row
 
 
-def _basin(ws: Worksheet, basin: BulletinBasin, w: Words) -> None:
+def _basin(ws: Worksheet, basin: BulletinBasin, w: Words, issue: dt.date) -> None:
     heads, widths = _basin_heads(w)
     _header(ws, 1, heads, widths)
     ws.freeze_panes = "C2"
     row = 1
     for s in basin.stations:
-        row = _station_rows(ws, row, s, w)
+        row = _station_rows(ws, row, s, w, issue)
     ws.auto_filter.ref = f"A1:{get_column_letter(len(heads))}{max(row, 1)}"
 
 
@@ -228,7 +229,7 @@ def render_xlsx(bulletin: Bulletin, lang: str) -> bytes:
     ws.title = sheet_title(w.t("bulletin.summary_sheet"), taken)
     _summary(ws, bulletin, w)
     for basin in bulletin.basins:
-        _basin(wb.create_sheet(sheet_title(basin.name, taken)), basin, w)
+        _basin(wb.create_sheet(sheet_title(basin.name, taken)), basin, w, bulletin.issue_date)
     wb.properties.title = f"{w.t('bulletin.title')} {bulletin.issue_date.isoformat()}"
     wb.properties.creator = "Tasqyn"
     buf = io.BytesIO()
