@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from records.db import make_engine, make_session_factory
 from records.publication import fail_abandoned_runs
 from service.auth import setup_auth
-from service.cache import CachedGetMiddleware, DatasetCache, ResponseCache
+from service.cache import CachedGetMiddleware, CachedPageMiddleware, DatasetCache, ResponseCache
 from service.errors import install_docs, install_error_handlers
 from service.middleware import DashboardGZip, ReviewDeadline, SecurityHeaders
 from service.pages import (
@@ -98,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(CachedGetMiddleware, state=state)
     app.add_middleware(DashboardGZip)
+    app.add_middleware(CachedPageMiddleware, state=state)  # outside gzip: keeps the compressed page
     app.add_middleware(ReviewDeadline, state=state)
     app.add_middleware(SecurityHeaders, tile_url=settings.tile_url, hsts=settings.secure_cookies)  # outermost
     return app

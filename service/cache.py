@@ -121,10 +121,11 @@ class ResponseCache:
             self.hits += 1
             return item[0]
 
-    def put(self, key: Hashable, body: bytes, media_type: str, headers: dict[str, str] | None = None) -> bool:
-        """Keep an answer (False if it is too large to keep)."""
+    def put(self, key: Hashable, body: bytes, media_type: str, headers: Any = None) -> bool:
+        """Keep an answer (False if it is too large to keep); `headers` a dict or a list of (name, value) pairs."""
         headers = headers or {}
-        size = len(body) + len(media_type) + sum(len(k) + len(v) for k, v in headers.items()) + ENTRY_OVERHEAD
+        pairs = headers.items() if isinstance(headers, dict) else headers
+        size = len(body) + len(media_type) + sum(len(k) + len(v) for k, v in pairs) + ENTRY_OVERHEAD
         if size > self.max_bytes // 8:
             return False
         with self._lock:
@@ -258,3 +259,124 @@ class CachedGetMiddleware:
             return None
         query = query_key(scope.get("query_string", b"").decode("latin-1"), params)
         return cache.get((gen, path, query, None))
+
+
+PAGE_PATHS = ("/basins/", "/stations/")  # and "/": the public pages (never /login, /runs or forms)
+
+
+class CachedPageMiddleware:
+    """ASGI middleware: the dashboard's public pages (the map `/`, `/basins/...`, `/stations/...`) for anonymous
+    readers from the response cache, while the published data and the local day do not change.
+
+    A page is the same for every anonymous reader of the same URL, language cookie and encoding (it carries no
+    CSRF token: only logged-in pages have forms), so the rendered bytes are kept (after gzip: this middleware sits
+    outside DashboardGZip) with their headers, except the per-browser CSRF seed cookie, which a hit sets afresh for
+    a browser that has none. Only 200 answers of text/html or text/csv are kept; the key holds the whole query
+    (the page's language links repeat it), and the cache's byte bound holds for pages as for the API.
+    """
+
+    def __init__(self, app: Any, state: Any) -> None:
+        self.app = app
+        self.state = state
+
+    def _key(self, scope: dict, gen: Generation) -> tuple | None:
+        from forecasting.config import local_today
+
+        cookies: dict[str, str] = {}
+        gzip = False
+        for k, v in scope.get("headers", ()):
+            if k in (b"authorization", b"x-api-key"):
+                return None
+            if k == b"accept-encoding":
+                gzip = b"gzip" in v
+            elif k == b"cookie":
+                for part in v.decode("latin-1").split(";"):
+                    name, _, value = part.strip().partition("=")
+                    cookies[name] = value
+        if "tasqyn_session" in cookies:
+            return None
+        query = scope.get("query_string", b"").decode("latin-1")
+        return (
+            "page",
+            gen,
+            local_today(),
+            scope["path"],
+            query,
+            cookies.get("tasqyn_lang"),
+            gzip,
+            "tasqyn_csrf" in cookies,
+        )
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        path = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "GET"
+            or not (path == "/" or path.startswith(PAGE_PATHS))
+            or not self.state.settings.anonymous_read
+        ):
+            await self.app(scope, receive, send)
+            return
+        cache: ResponseCache = self.state.cache
+        gen = cache.fresh_generation()
+        if gen is None:
+            from starlette.concurrency import run_in_threadpool
+
+            try:
+                gen = await run_in_threadpool(cache.generation, self.state.read_generation)
+            except Exception:  # noqa: BLE001 - the application answers (503 when the database is down)
+                await self.app(scope, receive, send)
+                return
+        key = self._key(scope, gen)
+        if key is None:
+            await self.app(scope, receive, send)
+            return
+        hit = cache.get(key)
+        if hit is not None:
+            body, media, headers = hit
+            raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+            if not key[-1]:  # a browser without a CSRF seed gets its own, as a rendered page would give it
+                raw.append((b"set-cookie", self._csrf_cookie()))
+            raw.append((b"x-cache", b"hit"))
+            await send({"type": "http.response.start", "status": 200, "headers": raw})
+            await send({"type": "http.response.body", "body": body})
+            return
+        start: dict = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    self._keep(key, start, b"".join(chunks))
+            await send(message)
+
+        await self.app(scope, receive, capture)
+
+    def _keep(self, key: tuple, start: dict, body: bytes) -> None:
+        if start.get("status") != 200:
+            return
+        headers = []
+        media = ""
+        for k, v in start.get("headers", ()):
+            name, value = k.decode("latin-1"), v.decode("latin-1")
+            if name.lower() == "content-type":
+                media = value
+            if name.lower() == "set-cookie" and value.startswith("tasqyn_csrf="):
+                continue
+            headers.append((name, value))
+        if media.startswith(("text/html", "text/csv")):
+            self.state.cache.put(key, body, media, headers)
+
+    def _csrf_cookie(self) -> bytes:
+        from starlette.responses import Response
+
+        from records.accounts import new_csrf_seed
+
+        r = Response()
+        r.set_cookie(
+            "tasqyn_csrf", new_csrf_seed(), httponly=True, samesite="lax", secure=self.state.settings.secure_cookies
+        )
+        return r.headers["set-cookie"].encode("latin-1")

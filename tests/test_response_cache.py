@@ -99,3 +99,38 @@ def test_junk_parameters_hit_the_clean_answer_and_stay_within_the_bound(app_sett
             c.get(f"/api/v1/stations/CH2141/observations?end=2019-0{day % 9 + 1}-{day % 28 + 1:02d}")
             assert cache.nbytes <= cache.max_bytes
         assert cache.nbytes > cache.max_bytes // 2
+
+
+@pytest.mark.realdata
+def test_public_pages_from_the_cache_for_anonymous_readers_only(app_settings) -> None:
+    from records.accounts import add_user
+    from service.app import create_app
+
+    app = create_app(app_settings)
+    with ds.session_factory(app_settings)() as s:
+        add_user(s, "pagehydro", "page-pass-1", "hydrologist")
+        s.commit()
+    with TestClient(app) as a, TestClient(app) as b:
+        first = a.get("/?lang=en")
+        assert first.status_code == 200 and first.headers.get("x-cache") is None
+        again = b.get("/?lang=en")  # another browser, no cookies yet
+        assert again.headers.get("x-cache") == "hit" and again.content == first.content
+        assert again.cookies.get("tasqyn_csrf") and again.cookies.get("tasqyn_csrf") != first.cookies.get("tasqyn_csrf")
+        assert again.cookies.get("tasqyn_lang") == "en"
+        for url in ("/stations/CH2185", "/basins/CH2141"):
+            assert a.get(url).status_code == 200 and b.get(url).headers.get("x-cache") == "hit"
+        # gzip is its own entry, and stays gzip
+        z = b.get("/?lang=en", headers={"Accept-Encoding": "gzip"})
+        assert z.headers.get("content-encoding") == "gzip" and z.content == first.content
+        z2 = a.get("/?lang=en", headers={"Accept-Encoding": "gzip"})
+        assert z2.headers.get("x-cache") == "hit" and z2.headers.get("content-encoding") == "gzip"
+        # the login page (a form with the browser's CSRF token) is never cached
+        assert "x-cache" not in a.get("/login").headers and "x-cache" not in a.get("/login").headers
+        # a logged-in reader gets the page rendered for them
+        token = a.get("/login").text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        r = a.post("/login", data={"username": "pagehydro", "password": "page-pass-1", "csrf_token": token})
+        assert r.status_code == 200  # redirected to the map
+        page = a.get("/?lang=en")
+        assert "x-cache" not in page.headers and "pagehydro" in page.text
+        # a change made here (any POST) shows at once
+        assert b.get("/?lang=en").headers.get("x-cache") is None
