@@ -86,11 +86,14 @@ class ResponseCache:
         return len(self._items)
 
     def generation(self, read: Callable[[], Generation]) -> Generation:
-        """The current generation, read with `read()` when due; a change empties the cache."""
+        """The current generation, read with `read()` when due, with the local day (answers carry ages in days:
+        they are not kept past midnight, Asia/Almaty); a change empties the cache."""
+        from forecasting.config import local_today
+
         now = time.monotonic()
         if self._generation is not None and self.revalidate_s > 0 and now - self._checked < self.revalidate_s:
             return self._generation
-        gen = read()
+        gen = (*read(), local_today())
         with self._lock:
             if gen != self._generation:
                 self._items.clear()

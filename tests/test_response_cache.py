@@ -134,3 +134,18 @@ def test_public_pages_from_the_cache_for_anonymous_readers_only(app_settings) ->
         assert "x-cache" not in page.headers and "pagehydro" in page.text
         # a change made here (any POST) shows at once
         assert b.get("/?lang=en").headers.get("x-cache") is None
+
+
+def test_answers_are_not_kept_past_midnight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Answers carry the forecast's age in days: a new local day is a new generation (the cache empties)."""
+    import datetime as dt
+
+    import forecasting.config
+
+    cache = ResponseCache(revalidate_s=0)
+    monkeypatch.setattr(forecasting.config, "local_today", lambda tz=None: dt.date(2024, 4, 1))
+    gen = cache.generation(lambda: (1, 2))
+    cache.put((gen, "/api/v1/basins"), b"[]", "application/json")
+    assert cache.generation(lambda: (1, 2)) == gen and len(cache) == 1
+    monkeypatch.setattr(forecasting.config, "local_today", lambda tz=None: dt.date(2024, 4, 2))
+    assert cache.generation(lambda: (1, 2)) != gen and len(cache) == 0
