@@ -280,6 +280,11 @@ def _percent(value: float, lang: str, sign: str = "") -> str:
     return sign + pattern.replace("#,##0", number).replace("%", loc.number_symbols["latn"]["percentSign"])
 
 
+def format_percent(value: float | None, lang: str = DEFAULT_LANG) -> str:
+    """A quantity already in percent (127.4 -> "127 %" in ru, "127%" in kk and en); "–" where missing."""
+    return "–" if _missing(value) else _percent(round(value), lang)
+
+
 def format_pct(p: float | None, lang: str = DEFAULT_LANG) -> str:
     """A probability (0-1) as a whole percentage ("60 %" in ru, "60%" in kk and en); never "0" or "100" for a
     modelled probability ("<1 %", ">99 %"); "–" where missing."""

@@ -172,8 +172,13 @@ def test_browser_screenshot_of_the_basin_outlook(outlook_home):
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(f"{srv.url}/basins/CH2141?lang=ru")
-        box = page.locator("svg.swe-chart").bounding_box()
+        # the SWE chart is interactive (chart_app.js over the same data); the server's SVG stays for print
+        page.wait_for_selector("#swe-chart-app[data-ready='1']")
+        box = page.locator("#swe-chart-app canvas").first.bounding_box()
         assert box is not None and box["width"] > 500 and box["height"] > 120
+        assert page.locator("#swe-chart-app .tq-print-only svg.swe-chart").count() == 1
+        legend = page.locator("#swe-chart-app .tq-legend").inner_text()
+        assert "Текущий сезон" in legend and page.evaluate("TasqynCharts.map(u => u.axes[1].label)") == ["мм"]
         page.locator("#outlook").screenshot(path=str(ARTIFACTS / "basin-outlook.png"))
         b.close()
     assert errors == []

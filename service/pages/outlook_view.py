@@ -11,6 +11,8 @@ from forecasting.home import Home
 from forecasting.outlook import _round as outlook_round
 from records.outlooks import latest_outlook, outlook_files
 from service import i18n
+from service.pages.chart_data import labels as chart_labels
+from service.pages.map_data import script_json
 from service.svg.charts import day_of, swe_chart_svg
 
 
@@ -41,6 +43,49 @@ def outlook_sentence(out: dict[str, Any], lang: str) -> str:
         )
     text = ", ".join(parts)
     return text[:1].upper() + text[1:]
+
+
+def swe_chart_data(clim: dict[str, Any], issue: dt.date, lang: str) -> dict[str, Any] | None:
+    """The SWE chart's data for static/chart_app.js (the interactive chart over the server's SVG): this season's
+    basin SWE (mm) as the observed line and the earlier seasons' 10-90% band and median for the same day, the whole
+    season in one window."""
+    days = [(d, r) for r in clim.get("days") or [] if (d := day_of(r.get("date"))) is not None]
+    if not days:
+        return None
+
+    def col(key: str) -> list[float | None]:
+        return [None if r.get(key) is None else round(float(r[key]), 2) for _, r in days]
+
+    first, last = days[0][0], days[-1][0]
+    current = [[d.isoformat(), v] for (d, _), v in zip(days, col("current"), strict=True) if v is not None]
+    ucfirst = lambda s: s[:1].upper() + s[1:]  # noqa: E731
+    return {
+        "lang": lang,
+        "units": i18n.t("units.mm", lang),
+        "labels": {
+            **chart_labels(lang),
+            "observed": ucfirst(i18n.t("outlook.swe_current", lang)),
+            "clim": ucfirst(i18n.t("outlook.swe_band", lang)) + " · " + i18n.t("outlook.swe_median", lang),
+            "windows": {str((last - first).days + 1): i18n.t("chart.window_180", lang)},
+        },
+        "issue_date": issue.isoformat(),
+        "end_date": last.isoformat(),
+        "series": {
+            "obs": current,
+            "clim": {
+                "dates": [d.isoformat() for d, _ in days],
+                "p10": col("p10"),
+                "p50": col("median"),
+                "p90": col("p90"),
+            },  # fmt: skip
+            "last_year": None,
+            "record_year": None,
+            "fan": None,
+            "history": [],
+        },
+        "thresholds": [],
+        "windows": [(last - first).days + 1],
+    }
 
 
 @lru_cache(maxsize=256)
@@ -113,6 +158,7 @@ def outlook_view(home: Home, basin_id: str, on: dt.date, lang: str) -> dict[str,
         )
     clim = out.get("swe_climatology") or {}
     chart = swe_chart_svg(clim, issue, lang) if issue is not None else None
+    chart_data = swe_chart_data(clim, issue, lang) if chart is not None and issue is not None else None
     source_key = {"measured": "outlook.swe_measured", "degree-day": "outlook.swe_degree_day"}.get(clim.get("source"))
     return {
         "sentence": outlook_sentence(out, lang),
@@ -121,5 +167,6 @@ def outlook_view(home: Home, basin_id: str, on: dt.date, lang: str) -> dict[str,
         "rows": table,
         "skill": skill_text,
         "swe_svg": chart,
+        "swe_json": script_json(chart_data) if chart_data else None,
         "swe_source": i18n.t(source_key, lang) if source_key else "",
     }

@@ -87,6 +87,7 @@ def render(request: Request, template: str, status_code: int = 200, **ctx: Any) 
         "fnum": lambda x, digits=None: i18n.format_number(x, lang, digits),
         "fpct": lambda p: i18n.format_pct(p, lang),
         "fchange": lambda x: i18n.format_change(x, lang),
+        "fpercent": lambda x: i18n.format_percent(x, lang),
         "sname": sname,
         "reason": lambda row: texts.row_reason(row, issue, lang),
         "model_label": lambda name: texts.model_label(name, lang),

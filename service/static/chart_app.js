@@ -23,7 +23,8 @@
  *       "history": [{"issue_date": "2024-04-03", "values": [[date, median], ...]}, ...]              // or []
  *     },
  *     "thresholds": [{"kind": "warning" | "danger" | "extreme", "label": "Неблагоприятная отметка", "value": 120.0}],
- *     "windows": [60, 180, 365]                          // days before the issue day; the first is shown first
+ *     "windows": [60, 180, 365],                         // days before the issue day; the first is shown first
+ *     "end_date": "2024-06-30"                           // optional: the windows end here (else the fan's end)
  *   }</script>
  * Dates are ISO local days; values in the units given, null where missing. Another chart on the same page:
  * <div data-chart-data="level-chart-data"> with its own <script type="application/json" id="level-chart-data">.
@@ -146,7 +147,7 @@
     // ---- windows: the last observed day (or the issue day) back n days, to the end of the forecast ----------------
     var obsDays = Object.keys(obs).map(Number).filter(function (k) { return obs[k] !== null; });
     var anchor = D.issue_date ? tsOf(D.issue_date) : (obsDays.length ? Math.max.apply(null, obsDays) : xs[xs.length - 1]);
-    var end = Math.max(anchor, fan ? Math.max.apply(null, Object.keys(fan.q50).map(Number)) : anchor);
+    var end = D.end_date ? tsOf(D.end_date) : Math.max(anchor, fan ? Math.max.apply(null, Object.keys(fan.q50).map(Number)) : anchor);
     var windows = (D.windows && D.windows.length ? D.windows : [60, 180, 365]).map(Number);
     var current = windows[0];
     function range(n) { return { min: Math.max(xs[0], anchor - (n - 1) * DAY), max: Math.min(xs[xs.length - 1], end) + DAY / 2 }; }

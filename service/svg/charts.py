@@ -70,7 +70,8 @@ class TimeChart:
 
     def axes(self, lang: str, ylabel: str, months: bool = False) -> list[str]:
         """Horizontal grid with value ticks, vertical grid with date ticks (weekly, fortnightly or every 30 days by
-        the span; on the first of each month if `months`) and the rotated value-axis label."""
+        the span; on the first of each month if `months`; classes d0/d1 alternate, so that a narrow screen can show
+        every other one) and the rotated value-axis label."""
         ml, mt, pw, ph = self.ml, self.mt, self.pw, self.ph
         out = []
         for tv in self.ticks:
@@ -82,14 +83,16 @@ class TimeChart:
             )
         step = 7 if self.span <= 90 else 14 if self.span <= 180 else 30
         d = self.d0
+        k = 0
         while d <= self.d1:
             x = self.X(d)
             label = i18n.month_short(d.month, lang) if months else i18n.format_short_date(d, lang)
             out.append(
                 f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{mt}" y2="{mt + ph}"/>'
-                f'<text class="tick" x="{x:.1f}" y="{mt + ph + 16}" text-anchor="middle">'
+                f'<text class="tick date d{k % 2}" x="{x:.1f}" y="{mt + ph + 16}" text-anchor="middle">'
                 f"{escape(label)}</text>"
             )
+            k += 1
             if months:
                 d = (d.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
             else:
