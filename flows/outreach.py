@@ -73,19 +73,45 @@ def send_notifications(root: str, database_url: str, run_id: str, budget_s: floa
 @flow(name="notifications")
 def notify_flow(home: str | None = None, database_url: str | None = None, budget_s: float = 300.0) -> dict:
     """Deliver the notifications whose (next) attempt is due (deployment `notifications`, every 10 minutes): the
-    retries with back-off of deliveries that failed, and messages queued by an approval in the service."""
+    retries with back-off of deliveries that failed, and messages queued by an approval in the service. Also writes
+    the bulletin files of the newest published run if they are missing (a draft approved in the service)."""
     from bulletins.notify import deliver_due
     from records.db import database_url as db_url
     from records.db import open_database
 
     h = Home.from_env(home)
-    engine, factory = open_database(db_url(h, database_url))
+    url = db_url(h, database_url)
+    engine, factory = open_database(url)
+    written: list[str] = []
     try:
+        try:
+            written = missing_bulletins(h, factory)
+        except Exception as exc:  # noqa: BLE001 (the deliveries go on)
+            get_run_logger().warning(f"bulletins not written: {type(exc).__name__}: {exc}")
         report = deliver_due(factory, h.root, budget_s=budget_s)
     finally:
         engine.dispose()
-    get_run_logger().info(f"notifications: {report.summary()}")
-    return {"sent": report.sent, "retrying": report.retrying, "failed": report.failed, "left": report.left}
+    get_run_logger().info(f"notifications: {report.summary()}; bulletins written: {len(written)}")
+    return {
+        "sent": report.sent,
+        "retrying": report.retrying,
+        "failed": report.failed,
+        "left": report.left,
+        "bulletins": written,
+    }
+
+
+def missing_bulletins(home: Home, factory: Any) -> list[str]:
+    """Write the bulletin files of the newest published run that are not in the home yet; returns those written."""
+    from bulletins.files import home_bulletin, write_bulletins
+    from records.bulletin import BulletinNotFound
+
+    with factory() as s:
+        try:
+            content = home_bulletin(home.root, s)
+        except BulletinNotFound:
+            return []
+    return [str(p) for p in write_bulletins(home.root, content)["written"]]
 
 
 def _note_on_run(database_url: str, run_id: str, note: str) -> None:

@@ -4,6 +4,7 @@ retried and logged while the run succeeds; a rerun of the issue date sends nothi
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import time
 from pathlib import Path
@@ -86,10 +87,29 @@ def test_daily_flow_writes_bulletins_and_notifies_once(prefect_harness, real_dat
         assert again["outreach"]["notifications"]["queued"] == 0
         with factory() as s:
             assert len(list(s.scalars(select(NotificationMessage)))) == len(msgs)
+
+        # the next day's run is a draft: nothing is written or sent until a hydrologist approves it; then the
+        # `notifications` flow writes its bulletins and delivers what the approval queued
+        from flows.outreach import notify_flow
+        from records.review import Actor, apply_review
+
+        day2 = (dt.date.fromisoformat(issue) + dt.timedelta(days=1)).isoformat()
+        draft = forecast_flow(issue_date=day2, home=str(home), ingest=False, publish=False)
+        assert draft["outreach"] == {} and not (home / "bulletins" / day2).exists()
+        with factory() as s:
+            apply_review(s, dt.date.fromisoformat(day2), Actor("aigul", "hydrologist"), "approve", reason="checked")
+            s.commit()
+            queued = [m for m in s.scalars(select(NotificationMessage)) if m.issue_date.isoformat() == day2]
+        n_mail = len(mailbox.messages)
+        done = notify_flow(home=str(home))
+        assert len(done["bulletins"]) == 9 and all(draft["run_id"] in p for p in done["bulletins"])
+        assert set(done["sent"]) == {m.id for m in queued if m.channel == "email"}
+        assert len(mailbox.messages) == n_mail + len(done["sent"])
+        assert notify_flow(home=str(home))["bulletins"] == []  # written once
     finally:
         engine.dispose()
         mailbox.close()
-    names = sorted(p.name for p in folders[0].iterdir())
+    names = sorted(p.name for p in (home / "bulletins" / issue).iterdir())
     assert len(names) == 27  # three runs x three languages x three formats
     assert all((folders[0] / n).read_bytes() == b for n, b in first_bytes.items())  # never overwritten
 
@@ -99,7 +119,7 @@ def test_daily_flow_writes_bulletins_and_notifies_once(prefect_harness, real_dat
     stations = {"CH2185", "PROTVA_SZ"}
     engine, factory = open_database(f"sqlite:///{home / 'tasqyn.db'}")
     with factory() as s:
-        content = home_bulletin(home, s)
+        content = home_bulletin(home, s, dt.date.fromisoformat(issue))
     engine.dispose()
     assert content.run_id == again["run_id"] and {st.station_id for st in content.stations} == stations
     for lang, label in (("kk", "Күнделікті гидрологиялық бюллетень"), ("ru", "Ежедневный гидрологический бюллетень")):
