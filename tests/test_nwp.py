@@ -157,3 +157,30 @@ def test_the_backtest_scores_the_daily_forecast(real_qc_ds):
         np.testing.assert_allclose(fc["discharge_m3s"].values[0], many.q[i], rtol=1e-9)
         assert str(fc["status"].values[0]) == many.status[i]
         assert str(fc["model_name"].values[0]) == many.model_name[i]
+
+
+@pytest.mark.slow
+def test_backtest_with_graphcast_archive_beats_the_same_forecaster_without(tmp_path):
+    """tasqyn backtest --nwp archive on the Rottum: GraphCast's real forecasts of the test years (each issue day
+    the run issued by it), the NWP models trained on degraded observed rain; scored side by side without NWP."""
+    from flows.backtest import run_backtest_files
+    from forecasting.models.lgbm import LGBMParams
+
+    if not (NWP_DATA / "stations.csv").exists():
+        pytest.skip("nwp data not found")
+    params = LGBMParams(n_estimators=150, learning_rate=0.08)
+    rep = run_backtest_files(NWP_DATA, tmp_path / "bt.json", 2, [1, 3, 7], params, plots=False, nwp="archive")
+    st = rep["stations"]["lamah_1145"]
+    assert rep["nwp"] == "archive" and st["test_start"] == "2016-01-01"
+    assert st["nwp"]["share_of_issues_with_nwp"] == pytest.approx(722 / 731)  # runs from 2016-01-10 on
+    assert st["nwp"]["training"]["training"] == "degraded" and st["nwp"]["training"]["variables"] == ["precip_mm"]
+    assert st["models_used"]["lightgbm-nwp"] == 722 and st["models_used"]["lightgbm"] == 9
+    for k in ("1", "3", "7"):
+        with_nwp, without = st["leads"][k]["skill_vs_persistence"], st["without_nwp"][k]["skill_vs_persistence"]
+        assert with_nwp > without + 0.05, k
+        assert 0.86 <= st["leads"][k]["coverage_90"] <= 0.97
+    assert "| lamah_1145 | 3 |" in (tmp_path / "bt.md").read_text()
+    # the Pascoe's test years (2013-2014) have no archived run: it is forecast without NWP, and says why
+    pascoe = rep["stations"]["camelsaus_102101A"]
+    assert pascoe["nwp"]["share_of_issues_with_nwp"] == 0.0
+    assert pascoe["leads"]["1"]["skill_vs_persistence"] == pascoe["without_nwp"]["1"]["skill_vs_persistence"]
