@@ -6,9 +6,9 @@ waiting for a connection. None of them helps when the network stalls: the server
 and never answers, and the client waits for ever. `install(engine, timeout_s)` therefore wraps the dialect's
 round trips (execute, commit, rollback, the pool's pre-ping) with a watchdog: a call still waiting `timeout_s` +
 GRACE_S later gets its socket shut down, which makes the driver fail at once (a disconnect: the pool drops that
-connection). A stall (or a connection attempt that timed out) also opens a breaker for `retry_s`: meanwhile new connections,
-pings and statements fail at once instead of each waiting out the limit again, so one request meets the limit
-once, not once per query.
+connection). A stall (or a connection attempt that timed out) also opens a breaker for `retry_s`: meanwhile new
+connections, pings and statements fail at once instead of each waiting out the limit again, so one request meets
+the limit once, not once per query.
 
 Errors are the driver's OperationalError, which the service answers with 503.
 """
