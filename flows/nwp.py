@@ -83,8 +83,25 @@ def read_forcing_source(source: str | Path, fmt: str, home: Home, config: Foreca
     if fmt == "nwp-grid":
         from forecasting.sources.nwp_grid import read_nwp_grid_source
 
-        return read_nwp_grid_source(Path(source), home.root / "basins", time_zone=config.time_zone)
+        return read_nwp_grid_source(Path(source), home.root / "basins", station_points(home), config.time_zone)
     raise KeyError(f"unknown forcing format '{fmt}'; known: {', '.join(FORCING_FORMATS)}")
+
+
+def station_points(home: Home) -> dict[str, tuple[float, float]]:
+    """(lat, lon) of the stations of the observation store, for the nearest grid cell of a station without a basin
+    polygon ({} when the store is empty)."""
+    from forecasting.storage import open_store
+    from forecasting.store import station_table
+
+    ds = open_store(home.observations)
+    if ds is None:
+        return {}
+    t = station_table(ds)
+    return {
+        str(s): (float(r["lat"]), float(r["lon"]))
+        for s, r in t.iterrows()
+        if pd.notna(r.get("lat")) and pd.notna(r.get("lon"))
+    }
 
 
 def run_ingest_nwp(

@@ -223,7 +223,7 @@ def station_forcing(
     best_time = np.full(len(days), np.datetime64("NaT"), dtype="datetime64[ns]")
     best_src = np.array([""] * len(days), dtype=object)
     order = [s for s in config.nwp_sources if forcing and s in forcing] or sorted(forcing or {})
-    for rank, src in enumerate(order):
+    for src in order:
         ds = forcing[src]
         if station not in set(ds["station"].values.astype(str)):
             continue
@@ -242,7 +242,6 @@ def station_forcing(
             take = ok & (np.isnat(best_time) | (cand > best_time))
         best_time = np.where(take, cand, best_time)
         best_src = np.where(take, src, best_src)
-        del rank
     for src in set(best_src) - {""}:
         ds = forcing[src]
         sel = ds.sel(station=station)

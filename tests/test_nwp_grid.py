@@ -224,3 +224,14 @@ def test_netcdf_forecast_same_as_grib_and_bad_netcdf(tmp_path, basins):
     ds.drop_vars("forecast_reference_time").to_netcdf(tmp_path / "noref.nc")
     res = read_nwp_grid(tmp_path / "noref.nc", basins)
     assert res.runs.empty and any("not a forecast" in q.reason for q in res.quarantine)
+
+
+def test_station_without_polygon_takes_the_nearest_cell(tmp_path, basins):
+    f = per_column(1.0, 3.0)
+    write_grib(tmp_path / "run.grib2", [("tp", s, accumulated(s, f)) for s in STEPS])
+    points = {"POST_71_3": (49.3, 71.3), "FAR_AWAY": (43.0, 20.0)}  # nearest cell: 49.25 N, 71.25 E (factor 3)
+    res = read_nwp_grid(tmp_path / "run.grib2", basins, points)
+    got = daily(res, sid="POST_71_3")
+    for d, v in expected_daily(3.0).items():
+        assert got[d] == pytest.approx(v, abs=1e-3)
+    assert "FAR_AWAY" not in set(res.runs["station_id"])  # outside the grid: nothing invented
