@@ -1,21 +1,26 @@
 """Page weight and speed of the dashboard's map page on loopback: the 10 real stations and 500 synthetic ones.
 
-    .venv/bin/python bench/dashboard.py [--data ../shared/data/real] [--n 500] [--requests 30] [--target-s 1.0]
+    .venv/bin/python bench/dashboard.py [--data ../shared/data/real] [--n 500] [--requests 30] [--loads 5]
+                                        [--target-s 1.0]
 
 For each case: prepares a home in a temporary folder (real: ingests the station-CSV folder; synthetic: a registry
 of `--n` stations over Kazakhstan), publishes a synthetic forecast with risk, serves the app with uvicorn on
 127.0.0.1 at a free port (in a thread), then measures
-- the server: `--requests` sequential GET / over one keep-alive connection (median, p95, bytes of HTML);
-- the browser (if /usr/bin/chromium exists): Playwright opens the page `--loads` times in a fresh context
-  (no cache) and reads the Navigation Timing `loadEventEnd` (HTML, CSS, JS, SVG parsed and painted).
-Prints one line per case and exits 1 if a browser (or, without chromium, server) p95 exceeds --target-s.
-Bounded: a few dozen requests, loopback only; the server stops by itself.
+- the server: `--requests` sequential GET / over one keep-alive connection (median, p95);
+- the page weight: the HTML and everything it loads (stylesheets, scripts, the offline map layers), each fetched
+  with `Accept-Encoding: gzip` as a browser would, counted as sent (gzipped where the server compresses) and raw;
+- the browser (if /usr/bin/chromium exists): Playwright opens the page `--loads` times in a fresh context (no
+  cache) and reads when the interactive map is ready: `#map-app[data-ready-ms]` (performance.now() when every layer
+  has answered and the 500 stations are on the map, clustered) and the Navigation Timing `loadEventEnd`.
+Prints one line per case and exits 1 if the map's readiness p95 (or, without chromium, the server p95) exceeds
+--target-s. Bounded: a few dozen requests, loopback only; the server stops by itself.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import re
 import statistics
 import sys
 import tempfile
@@ -43,6 +48,27 @@ def _p95(xs: list[float]) -> float:
     return xs[min(len(xs) - 1, int(round(0.95 * (len(xs) - 1))))]
 
 
+def page_assets(html: str) -> list[str]:
+    """The stylesheets, scripts and preloaded layers a dashboard page loads (same-origin paths)."""
+    paths = re.findall(r'<link rel="stylesheet" href="(/[^"]+)"', html)
+    paths += re.findall(r'<link rel="preload" href="(/[^"]+)"', html)
+    paths += re.findall(r'<script src="(/[^"]+)"', html)
+    return list(dict.fromkeys(paths))
+
+
+def weight(client, html: str) -> dict[str, tuple[int, int]]:
+    """{kind: (bytes sent, raw bytes)} of the page's assets by kind (css, js, layers), fetched with gzip."""
+    out: dict[str, list[int]] = {}
+    for path in page_assets(html):
+        r = client.get(path, headers={"Accept-Encoding": "gzip"})
+        r.raise_for_status()
+        kind = "layers" if path.endswith(".geojson") else "js" if path.endswith(".js") else "css"
+        acc = out.setdefault(kind, [0, 0])
+        acc[0] += r.num_bytes_downloaded
+        acc[1] += len(r.content)
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
 def measure(settings, requests: int, loads: int) -> dict[str, float]:
     import httpx
 
@@ -50,44 +76,49 @@ def measure(settings, requests: int, loads: int) -> dict[str, float]:
 
     out: dict[str, float] = {}
     with LiveServer(settings) as srv:
-        with httpx.Client(base_url=srv.url, timeout=30) as c:
-            c.get("/")  # warm caches (metadata, outline)
+        with httpx.Client(base_url=srv.url, timeout=30, headers={"Accept-Encoding": "gzip"}) as c:
+            c.get("/")  # warm caches (metadata, outline, basins)
             times = []
             size = wire = 0
+            html = ""
             for _ in range(requests):
                 t0 = time.perf_counter()
                 r = c.get("/")
                 times.append(time.perf_counter() - t0)
                 r.raise_for_status()
-                size = len(r.content)
-                wire = r.num_bytes_downloaded
-            assets = sum(len(c.get(p).content) for p in ("/static/dashboard.css", "/static/map.js"))
-        out.update(
-            server_median=statistics.median(times),
-            server_p95=_p95(times),
-            html_kb=size / 1024,
-            wire_kb=wire / 1024,
-            assets_kb=assets / 1024,
-        )
+                size, wire, html = len(r.content), r.num_bytes_downloaded, r.text
+            parts = weight(c, html)
+        out.update(server_median=statistics.median(times), server_p95=_p95(times), html_kb=size / 1024,
+                   wire_kb=wire / 1024)  # fmt: skip
+        for kind in ("css", "js", "layers"):
+            sent, raw = parts.get(kind, (0, 0))
+            out[f"{kind}_kb"], out[f"{kind}_raw_kb"] = sent / 1024, raw / 1024
+        out["total_kb"] = out["wire_kb"] + sum(out[f"{k}_kb"] for k in ("css", "js", "layers"))
         if Path(CHROMIUM).exists() and loads > 0:
             from playwright.sync_api import sync_playwright
 
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-                lt = []
+                ready, lt = [], []
                 for k in range(loads + 1):
                     ctx = browser.new_context(viewport={"width": 1400, "height": 900})
                     page = ctx.new_page()
                     page.goto(srv.url + "/", wait_until="load")
+                    page.wait_for_selector("#map-app[data-ready='1']", timeout=30000)
                     nav = page.evaluate(
                         "() => { const n = performance.getEntriesByType('navigation')[0];"
-                        " return [n.loadEventEnd, n.domContentLoadedEventEnd]; }"
+                        " return [n.loadEventEnd, Number(document.getElementById('map-app').dataset.readyMs),"
+                        " Object.keys(window.TasqynMap.markers).length,"
+                        " document.querySelectorAll('path.tq-basin').length]; }"
                     )
                     if k > 0:  # the first load warms the browser up
                         lt.append(nav[0] / 1000.0)
+                        ready.append(nav[1] / 1000.0)
+                    out["markers"], out["basin_paths"] = nav[2], nav[3]
                     ctx.close()
                 browser.close()
-            out.update(browser_median=statistics.median(lt), browser_p95=_p95(lt))
+            out.update(browser_median=statistics.median(lt), browser_p95=_p95(lt),
+                       ready_median=statistics.median(ready), ready_p95=_p95(ready))  # fmt: skip
     return out
 
 
@@ -122,13 +153,18 @@ def main() -> int:
             m = measure(st, args.requests, args.loads)
             line = (
                 f"{name:32s} server GET / median {m['server_median'] * 1000:6.1f} ms p95 "
-                f"{m['server_p95'] * 1000:6.1f} ms | HTML {m['html_kb']:6.1f} KiB ({m['wire_kb']:.1f} KiB gzip)"
-                f" + CSS/JS {m['assets_kb']:.1f} KiB"
+                f"{m['server_p95'] * 1000:6.1f} ms | weight {m['total_kb']:.0f} KiB sent (gzip): HTML "
+                f"{m['wire_kb']:.1f} ({m['html_kb']:.0f} raw), JS {m['js_kb']:.1f} ({m['js_raw_kb']:.0f}), CSS "
+                f"{m['css_kb']:.1f} ({m['css_raw_kb']:.0f}), layers {m['layers_kb']:.1f} ({m['layers_raw_kb']:.0f})"
             )
             worst = m["server_p95"]
             if "browser_median" in m:
-                line += f" | browser load median {m['browser_median']:.3f} s p95 {m['browser_p95']:.3f} s"
-                worst = m["browser_p95"]
+                line += (
+                    f" | map ready median {m['ready_median']:.3f} s p95 {m['ready_p95']:.3f} s "
+                    f"({m['markers']:.0f} stations, {m['basin_paths']:.0f} basins); load event median "
+                    f"{m['browser_median']:.3f} s"
+                )
+                worst = m["ready_p95"]
             ok = worst < args.target_s
             failed |= not ok
             print(line + ("" if ok else f"  > target {args.target_s} s"), flush=True)
