@@ -55,7 +55,10 @@ def station_page(request: Request, station_id: str, issue_date: str | None = Non
     loaded = state.store()
     infos = loaded.stations if loaded is not None else {}
     store = loaded.data if loaded is not None else None
-    stamp = id(store)  # the loaded store is replaced when its file changes
+    try:  # the climatology of a chart is kept per version of the observation store
+        stamp = state.settings.home.observations.stat().st_mtime_ns
+    except OSError:
+        stamp = None
     lang = request_lang(request)
     with db_session(request) as session:
         run = visible_run(session, principal, day)
