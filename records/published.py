@@ -49,7 +49,7 @@ from records.accounts import Principal
 from records.db import BasinLevel, ForecastRun, ReviewAction, StationLevel
 
 OUTDATED_AFTER_DAYS = 1  # a run issued more than this many days before today is outdated (shown in red)
-BACKTESTED_MODELS = ("lightgbm",)  # the models whose skill a backtest report gives
+BACKTESTED_MODELS = ("lightgbm", "lightgbm-nwp")  # the models whose skill a backtest report can give
 State = Literal["ok", "stale", "climatology", "fallback", "no_thresholds", "failed", "no_forecast"]
 STATE_REASONS: dict[str, str] = {**STATES, "no_forecast": "not in the forecast of this issue date"}
 
@@ -533,6 +533,36 @@ class LeadView(BaseModel):
         "station was forecast by a baseline)",
     )
     driver_log: dict[str, float] | None = Field(default=None, exclude=True)  # log units, for the totals shown
+    nwp_precip_mm: float | None = Field(
+        default=None, description="the weather forecast's precipitation of the valid day used (mm), null without"
+    )
+    nwp_tmean_c: float | None = Field(
+        default=None, description="the weather forecast's mean air temperature of the valid day used (degC)"
+    )
+
+
+class NwpRunView(BaseModel):
+    """The weather-forecast (NWP) run a forecast used, or why none."""
+
+    used: bool = Field(description="the models with weather-forecast inputs made this forecast")
+    source: str | None = Field(description="the NWP model, e.g. ecmwf-ifs, graphcast")
+    run_time: str | None = Field(description="the run's start time (UTC, ISO 8601)")
+    message: str | None = Field(description="which run was used, or why none (missing, too old, ...)")
+
+
+def skill_of_model(model_name: str | None, skill: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The backtest skill of the model that made a forecast, from a station's entry of a backtest report: the
+    plain LightGBM ensemble's (`without_nwp` where the report was made with weather forecasts), the NWP models'
+    only from a backtest on archived real forecasts (never the observed-future upper bound); None for a baseline."""
+    if skill is None or model_name not in BACKTESTED_MODELS:
+        return None
+    mode = str((skill.get("nwp") or {}).get("mode") or "")
+    if model_name == "lightgbm-nwp":
+        return skill if mode == "archive" else None
+    if mode:
+        plain = skill.get("without_nwp")
+        return {**skill, "leads": plain} if plain else None
+    return skill
 
 
 class RatingNote(BaseModel):
@@ -599,6 +629,7 @@ class StationForecastView(BaseModel):
     observations: list[ObservationView]
     leads: list[LeadView]
     skill: dict[str, Any] | None = Field(default=None, description="backtest skill of the model that made it")
+    nwp: NwpRunView | None = Field(default=None, description="the weather-forecast run used, or why none")
     rating: RatingNote | None = Field(default=None, description="rating_note in structured parts (None: unknown)")
 
 
@@ -779,6 +810,8 @@ def station_forecast_view(
     p = one["p_exceed"].transpose("lead", "threshold").values if "p_exceed" in one else None
     lv = one["level"].values if "level" in one else None
     dc = one["driver_contribution"].transpose("lead", "driver").values if "driver_contribution" in one else None
+    nwp_p = one["nwp_precip_mm"].values if "nwp_precip_mm" in one else None
+    nwp_t = one["nwp_tmean_c"].values if "nwp_tmean_c" in one else None
     driver_names = [str(d) for d in ds["driver"].values] if dc is not None else []
     state = level_row.state if level_row is not None else "ok"
     has_level = level_row is not None and level_row.level is not None
@@ -799,6 +832,8 @@ def station_forecast_view(
                 ),
                 drivers=pct,
                 driver_log=log,
+                nwp_precip_mm=finite(nwp_p[k]) if nwp_p is not None else None,
+                nwp_tmean_c=finite(nwp_t[k]) if nwp_t is not None else None,
             )
         )
 
@@ -847,7 +882,20 @@ def station_forecast_view(
         thresholds=thresholds_of(ds, station_id, run.threshold_version),
         observations=obs,
         leads=leads,
-        skill=skill if model_name in BACKTESTED_MODELS else None,
+        skill=skill_of_model(model_name, skill),
+        nwp=_nwp_view(ds, one),
+    )
+
+
+def _nwp_view(ds: xr.Dataset, one: xr.Dataset) -> NwpRunView | None:
+    """The NWP run of a station's forecast (None for a forecast file made without the NWP machinery)."""
+    if "nwp_used" not in one:
+        return None
+    used = bool(int(np.nan_to_num(float(one["nwp_used"].values))))
+    source, run_time = _text(ds.attrs.get("nwp_source")) or None, _text(ds.attrs.get("nwp_run_time")) or None
+    message = _text(one["nwp_message"].values) if "nwp_message" in one else ""
+    return NwpRunView(
+        used=used, source=source if used else None, run_time=run_time if used else None, message=message or None
     )
 
 

@@ -62,3 +62,19 @@ def test_daily_forecast_with_and_without_an_nwp_run(prefect_harness, real_data, 
     assert str(st["status"].values) == "ok" and "no NWP run" in str(st["nwp_message"].values)
     assert "without weather forecast: no NWP run" in str(st["message"].values)
     assert np.isnan(st["nwp_precip_mm"].values).all()
+
+    # users see it: the API carries the forecast rain used per lead and the run; the older forecast says why none
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from service.settings import Settings
+
+    with TestClient(create_app(Settings.from_env(home))) as c:
+        f = c.get(f"/api/v1/stations/{SID}/forecast?issue_date=2020-12-31").json()
+        assert f["model_name"] == "lightgbm-nwp" and f["nwp"]["used"] is True
+        assert f["nwp"]["source"] == "wrf-kazhydromet" and f["nwp"]["run_time"] == "2020-12-29T18:00:00Z"
+        assert [ld["nwp_precip_mm"] for ld in f["leads"]] == [12.0 + ld["lead"] + 2 for ld in f["leads"]]
+        assert f["leads"][0]["drivers"]["nwp_rain"] is not None
+        old = c.get(f"/api/v1/stations/{SID}/forecast?issue_date=2020-12-20").json()
+        assert old["nwp"]["used"] is False and "no NWP run" in old["nwp"]["message"]
+        assert all(ld["nwp_precip_mm"] is None for ld in old["leads"])
