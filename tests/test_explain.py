@@ -100,21 +100,36 @@ def test_main_drivers_in_percent():
     assert explain.as_percent(0.0) == 0.0
 
 
-@pytest.mark.parametrize("lang", ["en", "ru", "kk"])
-def test_dashboard_says_why_in_three_languages(real_ds, lang):
-    from service.dashboard import station_forecast, why_short, why_view
+def _published_view(fc, station_id: str, tmp_path):
+    """The read model's view of a station's forecast, published in a scratch database."""
+    from forecasting.risk import add_risk
+    from forecasting.thresholds import empty_table
+    from records.db import open_database
+    from records.publication import publish_forecast
+    from records.published import station_forecast_view
 
+    fc = add_risk(fc, empty_table())
+    _, factory = open_database(f"sqlite:///{tmp_path / 'why.db'}")
+    with factory() as s:
+        run = publish_forecast(s, fc, "why-run", publish=True)
+        s.commit()
+        return station_forecast_view(s, run, fc, station_id, {})
+
+
+@pytest.mark.parametrize("lang", ["en", "ru", "kk"])
+def test_dashboard_says_why_in_three_languages(real_ds, lang, tmp_path):
     from service import i18n
+    from service.pages.explain_view import why_short, why_view
 
     ds = real_ds.sel(station=["PROTVA_SZ"], time=slice("1990-01-01", "2004-03-20"))
     bm = fit_basin_model("PROTVA_SZ", {"PROTVA_SZ": station_frame(ds, "PROTVA_SZ")}, leads=[1, 3, 7], params=FAST)
-    fc = station_forecast(make_forecast(ds, {"PROTVA_SZ": bm}, "2004-03-20", [1, 3, 7]), "PROTVA_SZ")
+    fc = _published_view(make_forecast(ds, {"PROTVA_SZ": bm}, "2004-03-20", [1, 3, 7]), "PROTVA_SZ", tmp_path)
     why = why_view(fc, lang)
     assert why["leads"] == [1, 3, 7]
     # the total of each lead is the median's change on the issue day's discharge
-    q0 = fc["last_obs_m3s"]
-    for lead, total in zip(fc["leads"], why["total"], strict=True):
-        assert lead["q50"] == pytest.approx(q0 * (1 + total / 100), rel=0.02)
+    q0 = fc.last_obs_m3s
+    for lead, total in zip(fc.leads, why["total"], strict=True):
+        assert lead.quantiles["0.5"] == pytest.approx(q0 * (1 + total / 100), rel=0.02)
     assert {r["driver"] for r in why["rows"]} <= set(explain.DRIVERS)
     names = [i18n.t("driver." + d, lang) for d in explain.DRIVERS]
     assert any(n in why["sentence"] for n in names) or i18n.t("station.why_nothing", lang) in why["sentence"]

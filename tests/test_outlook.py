@@ -197,10 +197,13 @@ def test_outlook_does_not_look_past_the_issue_date(real_data: Path) -> None:
 def test_flow_cli_and_api(real_data: Path, tmp_path: Path, home) -> None:
     from fastapi import FastAPI
     from fastapi.testclient import TestClient
-    from service.api import get_home, get_principal
 
     from flows.outlook import run_outlook
+    from records.accounts import ANONYMOUS
+    from service.auth import require_read
+    from service.deps import get_settings
     from service.routers.outlook import router
+    from service.settings import Settings
 
     data = tmp_path / "data"
     (data / "basins").mkdir(parents=True)
@@ -222,8 +225,8 @@ def test_flow_cli_and_api(real_data: Path, tmp_path: Path, home) -> None:
 
     app = FastAPI()
     app.include_router(router)
-    app.dependency_overrides[get_home] = lambda: home
-    app.dependency_overrides[get_principal] = lambda: None
+    app.dependency_overrides[get_settings] = lambda: Settings.from_env(home)
+    app.dependency_overrides[require_read] = lambda: ANONYMOUS
     client = TestClient(app)
     r = client.get("/api/v1/basins/PROTVA_SZ/outlook")
     assert r.status_code == 200
