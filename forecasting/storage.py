@@ -300,6 +300,121 @@ def open_store(path: Path) -> xr.Dataset | None:
         ) from exc
 
 
+def open_store_lazy(path: Path) -> xr.Dataset:
+    """The store opened without reading its arrays (xarray, lazily indexed): for `store_part` calls that read the
+    stations each task needs. The caller closes it. Raises StoreCorrupt as `open_store` does."""
+    try:
+        with NETCDF_LOCK:
+            return xr.open_dataset(path, engine=NETCDF_ENGINE)
+    except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        raise StoreCorrupt(
+            f"the observation store {path} cannot be read ({type(exc).__name__}: {exc}); 'tasqyn store check' lists "
+            "the kept generations, 'tasqyn store restore 1' restores the previous one"
+        ) from exc
+
+
+def store_part(
+    ds: xr.Dataset,
+    stations: list[str] | None = None,
+    variables: list[str] | None = None,
+    provenance: bool = False,
+) -> xr.Dataset:
+    """What a task needs of the store, loaded into memory: the `stations` (in that order; default all), the canonical
+    `variables` (default all) with their QC flags (`<var>_qc`), their provenance (`<var>_src`, `<var>_row`,
+    `source_file` and the level symbols) only with `provenance`, and the station metadata coordinates.
+
+    `ds` is the store opened by `open_store_lazy` (only the selected chunks are read: the store is chunked one
+    station per chunk) or an open_store dataset. The values are those of `open_store(path).sel(station=stations)`.
+    Raises KeyError naming the stations the store does not have."""
+    from forecasting.store import SYMBOL_VAR, row_name, src_name
+    from forecasting.variables import VARIABLES, qc_name
+
+    keep: list[str] = []
+    for var in VARIABLES:
+        if var not in ds.data_vars or (variables is not None and var not in variables):
+            continue
+        keep += [var, qc_name(var)]
+        if provenance:
+            keep += [src_name(var), row_name(var)]
+    keep = [k for k in keep if k in ds.variables]
+    if provenance:
+        keep += [k for k in (SYMBOL_VAR, "source_file") if k in ds.variables]
+    keep += [c for c in ds.coords if set(ds[c].dims) <= {"station", "time"} and c not in keep]  # metadata, time
+    part = ds[keep]
+    if stations is not None:
+        index = pd.Index(ds["station"].values.astype(str))
+        pos = index.get_indexer([str(s) for s in stations])
+        if (pos < 0).any():
+            unknown = [str(s) for s, i in zip(stations, pos, strict=True) if i < 0]
+            raise KeyError(f"station(s) {', '.join(unknown[:10])} not in the observation store")
+        part = part.isel(station=pos)
+    with NETCDF_LOCK:
+        part = part.load()
+    for name in list(part.variables):
+        if part[name].dtype == object:
+            part[name] = part[name].fillna("")
+    return part
+
+
+def read_store_part(
+    path: Path,
+    stations: list[str] | None = None,
+    variables: list[str] | None = None,
+    provenance: bool = False,
+) -> xr.Dataset | None:
+    """`store_part` of the store file at `path` (opened and closed here); None if nothing was ingested yet."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    ds = open_store_lazy(path)
+    try:
+        return store_part(ds, stations, variables, provenance)
+    except (OSError, RuntimeError) as exc:
+        raise StoreCorrupt(f"the observation store {path} cannot be read ({type(exc).__name__}: {exc})") from exc
+    finally:
+        with NETCDF_LOCK:
+            ds.close()
+
+
+def read_station_metadata(path: Path) -> xr.Dataset | None:
+    """The store's stations and their metadata coordinates, with no observations (forecasting.store.station_table
+    reads it like the whole store); None if nothing was ingested yet."""
+    return read_store_part(path, variables=[])
+
+
+SNAPSHOT_MARK = ".tmp-snapshot-"  # a dot file with '.tmp' in its name: left out of backups, never a store generation
+SNAPSHOT_MAX_AGE_S = 86400.0
+
+
+@contextmanager
+def store_snapshot(home: Home) -> Iterator[Path | None]:
+    """A hard link to the current store, kept for the block: the processes of one run (the daily forecast's
+    workers) read the same store even if an ingest replaces it meanwhile. Yields its path (None without a store);
+    removed afterwards. Snapshots left by a killed run are removed after a day by the next one."""
+    path = home.observations
+    if not path.exists():
+        yield None
+        return
+    now = time.time()
+    for old in path.parent.glob(f".{path.name}{SNAPSHOT_MARK}*"):
+        try:
+            born = float(old.name.rsplit(SNAPSHOT_MARK, 1)[1].split("-")[0])
+        except ValueError:
+            continue
+        if now - born > SNAPSHOT_MAX_AGE_S:
+            old.unlink(missing_ok=True)
+    snap = path.with_name(f".{path.name}{SNAPSHOT_MARK}{now:.0f}-{os.getpid()}-{os.urandom(3).hex()}")
+    try:
+        os.link(path, snap)
+    except OSError:  # no hard links here (some network file systems): read the store itself
+        yield path
+        return
+    try:
+        yield snap
+    finally:
+        snap.unlink(missing_ok=True)
+
+
 def read_station(path: Path, station_id: str) -> xr.Dataset:
     """One station's variables (and flags, provenance) over the store's whole time axis, its metadata as scalar
     coordinates: what `open_store(path).sel(station=station_id)` gives, without reading the other stations.

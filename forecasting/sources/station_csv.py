@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecasting.canonical import AdapterResult, QuarantinedRow, empty_stations
+from forecasting import progress
+from forecasting.canonical import AdapterResult, QuarantinedRow, concat_observations, empty_stations
 from forecasting.ids import ID_RULE, InvalidId, check_id, id_problem
 from forecasting.sources import register
 from forecasting.sources.text import MAX_LINE_CHARS, LineProblem, UnreadableFile, read_text, split_lines, split_rows
@@ -404,7 +405,9 @@ class StationCsv:
             result.messages.append(f"{folder}: no stations.csv; stations have no metadata (name, coordinates)")
         files = sorted(p for p in folder.glob("*.csv") if p.name != "stations.csv") if path.is_dir() else [path]
         seen: set[str] = set()
-        for f in files:
+        frames = [result.observations]  # concatenated once at the end (one concat per file was quadratic)
+        for n_done, f in enumerate(files, start=1):
+            progress.report("file", str(f), n_done, len(files))
             sid = unicodedata.normalize("NFC", f.stem)
             problem = id_problem(sid)
             if problem is not None:
@@ -427,11 +430,14 @@ class StationCsv:
             except (UnreadableFile, csv.Error) as exc:
                 result.quarantine.append(QuarantinedRow(str(f), None, None, str(exc).removeprefix(f"{f}: ")))
                 continue
-            result.extend(part)
+            frames.append(part.observations)
+            result.quarantine.extend(part.quarantine)
+            result.messages.extend(part.messages)
             if sid not in stations.index and len(part.observations):
                 result.messages.append(
                     f"{f}: station '{sid}' is not in stations.csv; its data is kept without metadata"
                 )
+        result.observations = concat_observations(frames)
         for sid in stations.index:
             if sid not in seen and path.is_dir():
                 result.messages.append(f"{registry}: station '{sid}' has no data file {sid}.csv")
