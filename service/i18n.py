@@ -89,7 +89,7 @@ DYNAMIC_KEYS = (
     N_("review.draft"), N_("review.approved"), N_("review.unreviewed"), N_("review.unpublished"),
     N_("action.approve"), N_("action.override"), N_("action.publish"), N_("action.auto_publish"),
     N_("driver.flow"), N_("driver.rain"), N_("driver.snow"), N_("driver.temperature"), N_("driver.season"),
-    N_("driver.basin"), N_("driver.calibration"),
+    N_("driver.basin"), N_("driver.calibration"), N_("driver.nwp_rain"), N_("driver.nwp_temperature"),
     N_("col.station"), N_("col.basin"),
     N_("model.lightgbm"), N_("model.persistence"), N_("model.climatology"),
     N_("reason.climatology"), N_("reason.fallback"), N_("reason.no_thresholds"), N_("reason.failed"),

@@ -1,8 +1,8 @@
 """Messages waiting to move into the gettext catalogues (service/locale/<lang>/LC_MESSAGES/messages.po): key ->
 {language: text} (kk, ru, en).
 
-The dashboard's messages live in the .po files now. Code in progress may add a key here (or in
-service/i18n_outreach.py, merged below) so that `i18n.t` finds it at once; `python -m service.i18n_po absorb` then
+The dashboard's messages live in the .po files now. Code in progress may add a key here so that
+`i18n.t` finds it at once; `python -m service.i18n_po absorb` then
 moves every entry of this dict into the .po files (a text there is replaced), after which the entries are deleted
 from here. The catalogue test checks these entries like the .po ones (kk and ru present).
 """
@@ -10,7 +10,3 @@ from here. The catalogue test checks these entries like the .po ones (kk and ru 
 from __future__ import annotations
 
 CATALOG: dict[str, dict[str, str]] = {}
-
-from service.i18n_outreach import OUTREACH  # noqa: E402  (bulletin and notification messages, pending as well)
-
-CATALOG.update(OUTREACH)

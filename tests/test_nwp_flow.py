@@ -78,3 +78,8 @@ def test_daily_forecast_with_and_without_an_nwp_run(prefect_harness, real_data, 
         old = c.get(f"/api/v1/stations/{SID}/forecast?issue_date=2020-12-20").json()
         assert old["nwp"]["used"] is False and "no NWP run" in old["nwp"]["message"]
         assert all(ld["nwp_precip_mm"] is None for ld in old["leads"])
+        page = c.get(f"/stations/{SID}?issue_date=2020-12-31&lang=ru").text
+        assert 'id="nwp-note"' in page and "wrf-kazhydromet" in page and 'class="nwp-precip"' in page
+        assert "прогноз осадков" in page  # the forecast-rain driver named in the explanation
+        old_page = c.get(f"/stations/{SID}?issue_date=2020-12-20&lang=ru").text
+        assert "Прогноз без прогноза погоды" in old_page
