@@ -281,9 +281,8 @@ class DeliveryReport:
     left: int = 0  # due but not tried (time budget used up)
 
     def summary(self) -> str:
-        return (
-            f"{len(self.sent)} sent, {len(self.retrying)} to retry, {len(self.failed)} failed"
-            + (f", {self.left} left for the next round" if self.left else "")
+        return f"{len(self.sent)} sent, {len(self.retrying)} to retry, {len(self.failed)} failed" + (
+            f", {self.left} left for the next round" if self.left else ""
         )
 
 

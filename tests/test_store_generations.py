@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.ingest import run_ingest
-from forecasting.ingest import IngestError
 from forecasting.home import Home
+from forecasting.ingest import IngestError
 from forecasting.storage import (
     StoreCorrupt,
     StoreWriteError,
