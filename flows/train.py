@@ -1,10 +1,14 @@
 """Training as a Prefect flow: one task per basin, so one failing basin is reported while the others finish.
 
-In-process by default (Prefect's ThreadPoolTaskRunner); on a Dask cluster when an address is given
-(`--dask-address` or $TASQYN_DASK_ADDRESS) through prefect-dask's DaskTaskRunner. Each task reads the store from
-the home directory itself (workers need the same home path), trains the basin and saves it in the model registry.
-When all basins are trained, one more task trains the global model on all stations (`GLOBAL_MODEL`), which the
-daily forecast averages with each basin's model.
+The basins train in parallel worker processes on this machine by default (Prefect's ProcessPoolTaskRunner, one
+process per core or `workers`, one LightGBM thread each), or on a Dask cluster when an address is given
+(`--dask-address` or $TASQYN_DASK_ADDRESS) through prefect-dask's DaskTaskRunner (docs/OPERATIONS.md: a
+`dask scheduler` and `dask worker`s on other machines). Each task reads only its basin's stations from the store of
+the home directory (workers elsewhere need the same home path, e.g. a shared mount), trains the basin and saves it
+in the model registry. One more task, submitted first because it takes longest, trains the global model
+(`GLOBAL_MODEL`), which the daily forecast averages with each basin's model, on all stations pooled, or on at most
+`GLOBAL_MAX_STATIONS` of them spread over the basins in a large network (a station outside it is forecast by its
+basin's model alone).
 """
 
 from __future__ import annotations
@@ -14,20 +18,23 @@ import time
 from pathlib import Path
 
 from prefect import flow, task
-from prefect.task_runners import ThreadPoolTaskRunner
 
 import flows  # noqa: F401  (environment: no telemetry)
 from forecasting.home import Home
 
 DASK_ENV = "TASQYN_DASK_ADDRESS"
+GLOBAL_MAX_ENV = "TASQYN_GLOBAL_MAX_STATIONS"
+# The global model pools every station's rows: 1,000 stations of 40 years would be 14 million rows per lead, about
+# 50 minutes on one core and several GB; a sample spread over the basins gives the pooled model its breadth.
+GLOBAL_MAX_STATIONS = 150
 
 
 def basin_stations(home: Home, basins: list[str] | None = None) -> dict[str, list[str]]:
     """Basin id -> station ids of the store (a station without a basin is its own basin)."""
-    from forecasting.storage import open_store
+    from forecasting.storage import read_station_metadata
     from forecasting.store import station_table
 
-    ds = open_store(home.observations)
+    ds = read_station_metadata(home.observations)
     if ds is None:
         raise FileNotFoundError(f"the store {home.observations} is empty; run 'tasqyn ingest' first")
     table = station_table(ds)
@@ -47,15 +54,15 @@ def train_basin(home_root: str, basin: str, stations: list[str], leads: list[int
     from forecasting import qc
     from forecasting.model_registry import fit_basin_model, save_model
     from forecasting.models.lgbm import LGBMParams
-    from forecasting.storage import open_store
+    from forecasting.storage import read_store_part
     from forecasting.store import station_frame, station_table
 
     t0 = time.perf_counter()
     home = Home(Path(home_root))
-    ds = open_store(home.observations)
+    ds = read_store_part(home.observations, stations)  # only this basin's stations (one chunk each on disk)
     if ds is None:
         raise FileNotFoundError(f"the store {home.observations} is empty")
-    ds = qc.usable(ds.sel(station=stations))
+    ds = qc.usable(ds)
     table = station_table(ds)
     frames = {s: station_frame(ds, s) for s in stations}
     attrs = {s: {"area_km2": table.loc[s, "area_km2"]} for s in stations}
@@ -102,20 +109,55 @@ def nwp_training_frames(home: Home, frames: dict) -> tuple[dict | None, tuple[st
 train_basin_task = task(train_basin, name="train-basin", retries=0)
 
 
+def global_sample(groups: dict[str, list[str]], limit: int) -> list[str]:
+    """The stations the global model pools: all of them, or at most `limit` taken in turn from each basin (basins
+    in name order, each basin's stations in store order), so that every basin is represented before any gives two."""
+    everyone = [s for sids in groups.values() for s in sids]
+    if limit <= 0 or len(everyone) <= limit:
+        return everyone
+    queues = [list(groups[b]) for b in sorted(groups)]
+    picked: list[str] = []
+    while len(picked) < limit:
+        for q in queues:
+            if q and len(picked) < limit:
+                picked.append(q.pop(0))
+    order = {s: i for i, s in enumerate(everyone)}
+    return sorted(picked, key=order.__getitem__)
+
+
 @flow(name="train", log_prints=False)
 def _train(home_root: str, groups: dict[str, list[str]], leads: list[int]) -> dict:
-    """One task per basin (one LightGBM thread each: the task runner gives the parallelism)."""
-    futures = {b: train_basin_task.submit(home_root, b, s, leads) for b, s in groups.items()}
+    """One task per basin (one LightGBM thread each: the task runner gives the parallelism); each basin is logged
+    and reported (forecasting.progress, kind "basin") as it finishes."""
+    from prefect import get_run_logger
+    from prefect.futures import as_completed
+
+    from forecasting import progress
+
+    logger = get_run_logger()
+    futures = {train_basin_task.submit(home_root, b, s, leads): b for b, s in groups.items()}
     trained, failed = {}, {}
-    for b, fut in futures.items():
-        fut.wait()
+    for done, fut in enumerate(as_completed(list(futures)), start=1):
+        b = futures[fut]
+        fut.wait()  # a distributed future's state is final only after wait()
         state = fut.state
         if state.is_completed():
             trained[b] = fut.result()
+            logger.info(f"basin {b} trained in {trained[b]['seconds']} s ({done}/{len(futures)})")
         else:
             exc = fut.result(raise_on_failure=False)
             failed[b] = f"{type(exc).__name__}: {exc}" if isinstance(exc, BaseException) else str(state.message)
+            logger.warning(f"basin {b} failed ({done}/{len(futures)}): {failed[b]}")
+        progress.report("basin", b, done, len(futures))
     return {"trained": trained, "failed": failed}
+
+
+def configure_worker_logging(home_root: str, level: str) -> None:
+    """Initializer of a training worker process: the one log format, to the home's log file (and stderr from
+    WARNING), as in the command line (flows.logging_setup)."""
+    from flows.logging_setup import configure_logging
+
+    configure_logging(home_root, level)
 
 
 def train_flow(
@@ -123,12 +165,19 @@ def train_flow(
     basins: list[str] | None = None,
     dask_address: str | None = None,
     leads: list[int] | None = None,
+    workers: int | None = None,
 ) -> dict:
     """Train the basins of the store (all, or `basins`) and save them in the model registry.
 
     Returns {"trained": {basin: summary}, "failed": {basin: error}}; a failing basin never stops the others.
-    Training all basins also trains the global model (key GLOBAL_MODEL) on all stations.
-    Runs in-process (two threads) unless a Dask scheduler address is given (or set in $TASQYN_DASK_ADDRESS)."""
+    Training all basins also trains the global model (key GLOBAL_MODEL) on all stations, or on at most
+    $TASQYN_GLOBAL_MAX_STATIONS (default GLOBAL_MAX_STATIONS) spread over the basins.
+    Runs in `workers` local processes (default: one per core) unless a Dask scheduler address is given (or set in
+    $TASQYN_DASK_ADDRESS): then on that cluster's workers."""
+    import logging
+
+    from prefect.task_runners import ProcessPoolTaskRunner
+
     from forecasting.ids import id_problem
     from forecasting.model_registry import GLOBAL_MODEL
 
@@ -136,28 +185,38 @@ def train_flow(
     groups = basin_stations(h, basins)
     invalid = {b: f"basin id {b[:80]!r} is not a valid id ({p}); not trained" for b in groups if (p := id_problem(b))}
     groups = {b: s for b, s in groups.items() if b not in invalid}
-    everyone = [s for sids in groups.values() for s in sids]
-    if not basins and len(groups) > 1:  # the global model, all stations pooled (first: it takes longest)
-        groups = {GLOBAL_MODEL: everyone, **groups}
+    if not basins and len(groups) > 1:  # the global model, stations pooled (first: it takes longest)
+        limit = int(os.environ.get(GLOBAL_MAX_ENV, GLOBAL_MAX_STATIONS))
+        groups = {GLOBAL_MODEL: global_sample(groups, limit), **groups}
     leads = list(leads or range(1, 8))
     address = dask_address or os.environ.get(DASK_ENV)
+    if not groups:
+        return {"trained": {}, "failed": invalid}
     if address:
         from prefect_dask import DaskTaskRunner
 
         runner = DaskTaskRunner(address=address)
     else:
-        runner = ThreadPoolTaskRunner(max_workers=2)
-    if not groups:
-        return {"trained": {}, "failed": invalid}
+        n = max(1, min(workers or os.cpu_count() or 1, len(groups)))
+        level = logging.getLevelName(logging.getLogger("tasqyn").getEffectiveLevel())
+        runner = ProcessPoolTaskRunner(
+            max_workers=n, initializer=configure_worker_logging, initargs=(str(h.root), str(level))
+        )
     out = _train.with_options(task_runner=runner)(str(h.root), groups, leads)
     out["failed"].update(invalid)
     return out
 
 
 @flow(name="weekly-retrain")
-def retrain_flow(home: str | None = None, basins: list[str] | None = None, dask_address: str | None = None) -> dict:
-    """Deployment `weekly-retrain`: retrain every basin (or `basins`) on everything known, in-process or on Dask.
+def retrain_flow(
+    home: str | None = None,
+    basins: list[str] | None = None,
+    dask_address: str | None = None,
+    workers: int | None = None,
+) -> dict:
+    """Deployment `weekly-retrain`: retrain every basin (or `basins`) on everything known, in local worker processes
+    or on Dask.
 
     The new versions become CURRENT; older versions stay in the registry so old forecasts remain reproducible.
     """
-    return train_flow(home=home, basins=basins, dask_address=dask_address)
+    return train_flow(home=home, basins=basins, dask_address=dask_address, workers=workers)
