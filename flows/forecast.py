@@ -20,6 +20,7 @@ import flows  # noqa: F401  (environment: no telemetry)
 from flows.ingest import inbox_sources
 from forecasting.config import DEFAULTS, ForecastConfig, local_today
 from forecasting.home import Home
+from forecasting.storage import store_snapshot
 from forecasting.store import station_table
 
 
@@ -43,25 +44,50 @@ def ingest_new(home: Home, sources: list[str]) -> list[str]:
 
 
 @task(name="load-usable-store")
-def load_usable(home: Home) -> xr.Dataset:
-    """The QC'd store (BAD values masked, short gaps filled)."""
+def load_usable(home: Home, store_path: Path | None = None, variables: list[str] | None = None) -> xr.Dataset:
+    """The QC'd store (BAD values masked, short gaps filled) with the station metadata: the canonical `variables`
+    (default all) of every station of the store at `store_path` (default the home's). The daily flow reads only the
+    discharge here (the thresholds derived from it); the forecast reads each station itself (flows.parallel)."""
     from forecasting import qc
-    from forecasting.storage import open_store
+    from forecasting.storage import read_store_part
 
-    ds = open_store(home.observations)
+    path = store_path or home.observations
+    ds = read_store_part(path, variables=variables)
     if ds is None:
-        raise FileNotFoundError(f"the store {home.observations} is empty; run 'tasqyn ingest' first")
+        raise FileNotFoundError(f"the store {path} is empty; run 'tasqyn ingest' first")
     return qc.usable(ds)
 
 
 @task(name="forecast-stations")
-def forecast_stations(home: Home, usable: xr.Dataset, issue_date: dt.date, config: ForecastConfig) -> xr.Dataset:
-    from forecasting.forecast import make_forecast
-    from forecasting.model_registry import load_all
+def forecast_stations(
+    home: Home, store_path: Path, issue_date: dt.date, config: ForecastConfig, workers: int | None = None
+) -> xr.Dataset:
+    """Forecast every station of the store at `store_path` (a snapshot of the home's, forecasting.storage
+    .store_snapshot) as of `issue_date`, in worker processes (flows.parallel: `workers`, default one per core for a
+    large network, this process for a small one); each worker loads the models it needs once and reads only the
+    stations it forecasts. The result equals make_forecast on the whole QC'd store."""
+    import logging
+    import time
 
-    models = load_all(home.models_dir) if home.models_dir.exists() else {}
+    from flows.parallel import default_workers, forecast_all
+
+    logger = get_run_logger()
     forcing = _nwp_forcing(home)
-    return make_forecast(usable, models, pd.Timestamp(issue_date), config=config, forcing=forcing)
+    level = logging.getLevelName(logging.getLogger("tasqyn").getEffectiveLevel())
+    t0 = time.perf_counter()
+    fc = forecast_all(
+        store_path,
+        home.models_dir,
+        pd.Timestamp(issue_date),
+        config,
+        forcing=forcing,
+        workers=workers,
+        log=(str(home.root), str(level)),
+    )
+    n = fc.sizes.get("station", 0)
+    used = default_workers(n, workers)
+    logger.info(f"forecast {n} stations in {time.perf_counter() - t0:.1f} s ({used} process{'es' if used > 1 else ''})")
+    return fc
 
 
 def _nwp_forcing(home: Home) -> dict:
@@ -104,13 +130,15 @@ def forecast_flow(
     stale_after_days: int | None = None,
     thresholds_file: str | None = None,
     database_url: str | None = None,
+    workers: int | None = None,
 ) -> dict:
     """Forecast every station as of `issue_date` (default: today in Asia/Almaty) and record the run.
 
     `publish`: publish at once, marked `unreviewed` (the demo, or a service without reviewers); otherwise the run
     is a draft that a hydrologist approves. `leads` (the last lead day), `alert_probability` and
-    `stale_after_days` default to forecasting.config.DEFAULTS. Returns a summary dict (run_id, path, counts,
-    stations by status).
+    `stale_after_days` default to forecasting.config.DEFAULTS. `workers`: forecast worker processes (default: one
+    per core for a large network; flows.parallel). Returns a summary dict (run_id, path, counts, stations by
+    status).
     """
     from flows.outreach import after_publication
     from forecasting.risk import add_risk
@@ -144,8 +172,11 @@ def forecast_flow(
         notes: list[str] = []
         if ingest:
             notes += ingest_new(h, sources if sources is not None else inbox_sources(h))
-        usable = load_usable(h)
-        fc = forecast_stations(h, usable, issue, config)
+        with store_snapshot(h) as snap:  # every process of the run reads the same store, whatever an ingest does
+            if snap is None:
+                raise FileNotFoundError(f"the store {h.observations} is empty; run 'tasqyn ingest' first")
+            usable = load_usable(h, snap, ["discharge_m3s"])  # metadata and discharge (thresholds), not the rest
+            fc = forecast_stations(h, snap, issue, config, workers)
         table, th_notes = current_thresholds(h, usable, thresholds_file)
         with session_scope(factory) as s:
             stored_version = latest_threshold_version(s)
