@@ -581,6 +581,15 @@ _RATING = re.compile(
 )
 
 
+_LEVEL_ONLY = re.compile(r"^level-only post: the water level is forecast directly \(reference ([0-9.eE+-]+) cm\)")
+
+
+def level_only_reference(text: str | None) -> float | None:
+    """The reference level (cm) of a level-only post's forecast from its rating note, else None."""
+    m = _LEVEL_ONLY.match((text or "").strip())
+    return float(m.group(1)) if m else None
+
+
 def rating_note_of(text: str | None) -> RatingNote | None:
     """The structured parts of a rating note as forecasting.rating writes it; None for any other text."""
     m = _RATING.match((text or "").strip())
@@ -631,6 +640,9 @@ class StationForecastView(BaseModel):
     skill: dict[str, Any] | None = Field(default=None, description="backtest skill of the model that made it")
     nwp: NwpRunView | None = Field(default=None, description="the weather-forecast run used, or why none")
     rating: RatingNote | None = Field(default=None, description="rating_note in structured parts (None: unknown)")
+    level_only_reference_cm: float | None = Field(
+        default=None, description="a level-only post: its water level is forecast directly, above this level (cm)"
+    )
 
 
 def _text(v: Any) -> str:
@@ -879,6 +891,7 @@ def station_forecast_view(
         alert_probability=run.alert_probability,
         rating_note=sval("rating_note"),
         rating=rating_note_of(sval("rating_note")),
+        level_only_reference_cm=level_only_reference(sval("rating_note")),
         thresholds=thresholds_of(ds, station_id, run.threshold_version),
         observations=obs,
         leads=leads,

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from flows.cli import app
+from forecasting.explain import DRIVERS
 from forecasting.home import Home
 
 
@@ -40,8 +41,8 @@ def test_demo_on_the_embedded_sample_then_serve(prefect_harness, tmp_path):
         assert q == sorted(q) and len(q) >= 5
         # why: the drivers' factors multiply the newest observation up to the median (percent, rounded)
         drivers = first["drivers"]
-        assert set(drivers) == {"flow", "rain", "snow", "temperature", "season", "basin", "calibration"}
-        factor = math.prod(1 + v / 100 for v in drivers.values())
+        assert set(drivers) == set(DRIVERS)  # every driver, the weather forecast's too (null without one)
+        factor = math.prod(1 + v / 100 for v in drivers.values() if v is not None)
         last = fc["observations"][-1]["discharge_m3s"]
         assert factor * last == pytest.approx(first["quantiles"]["0.5"], rel=0.02)
         page = c.get("/stations/FULDA?lang=en").text  # the hydrologist's page says why
@@ -107,10 +108,10 @@ def test_demo_on_real_stations_shows_stale_ones_grey(prefect_harness, real_data,
         assert "h0.5_cm" in c.get("/api/v1/stations/CH2141/forecast.csv").text.splitlines()[0]
         page = c.get("/?lang=ru").text
         chatkal = page[page.index('<tr data-station="UZ16279_chatkal_khudaydod"') :][:1500]
-        assert 'data-state="stale"' in chatkal and "Нет актуальных данных" in chatkal and "Норма" not in chatkal
-        assert "Нет актуальных данных" in c.get("/basins/PROTVA_SZ?lang=ru").text
+        assert 'data-state="stale"' in chatkal and "Данные устарели" in chatkal and "Норма" not in chatkal
+        assert "Нет текущих данных" in c.get("/basins/PROTVA_SZ?lang=ru").text
         runs = c.get("/runs?lang=en").text
-        assert "No current data: 2" in runs
+        assert "Data out of date: 2" in runs
         geo = c.get("/api/v1/basins.geojson").json()
         protva = next(f for f in geo["features"] if f["properties"]["basin_id"] == "PROTVA_SZ")
         assert protva["geometry"] is not None  # the basin outline copied from the data folder

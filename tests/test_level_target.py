@@ -150,7 +150,7 @@ def test_station_page_of_a_level_only_post(real_data, level_only_ds, basin_model
     assert r.status_code == 200
     chart = r.text[r.text.index('id="level-chart"') :]
     assert "уровень воды, см" in chart and "thr-warning" in chart
-    assert "level-only post" in r.text
+    assert 'id="rating-note"' in r.text and "Пост без расходов воды" in r.text  # said in the reader's language
     lead1 = api["leads"][0]
     assert lead1["quantiles"]["0.5"] is None and lead1["water_level_quantiles"]["0.5"] == pytest.approx(h50)
     assert api["level"] >= 1

@@ -125,5 +125,6 @@ def test_station_page_draws_the_level_forecast_against_the_marks_in_cm(real_data
         page = client.get("/stations/CH2185?lang=en").text
     chart = page[page.index('id="level-chart"') :]
     assert "water level, cm" in chart and "thr-warning" in chart and "thr-danger" in chart
-    assert 'id="rating-note"' in page and "rating curve from" in page
-    assert "P(Warning)" in page  # the marks in cm have probabilities
+    assert 'id="rating-note"' in page and "Rating curve from" in page
+    table = page[page.index('id="lead-table"') : page.index("</table>", page.index('id="lead-table"'))]
+    assert "warning mark" in table and table.count('<td class="p') == 2 * 2  # the marks in cm: P per lead

@@ -137,8 +137,8 @@ def test_api_and_station_page_show_the_same_skill(real_data: Path, tmp_path: Pat
         _report(h.backtest_dir / "old.json", {"CH2141": {"leads": {"1": {"nse": 0.5}}}}, 3e9)
         page = c.get("/stations/CH2141?lang=en")
         assert page.status_code == 200
-        row = page.text[page.text.index('id="skill-table"') :].split("<tr><td>1</td>")[1].split("</tr>")[0]
-        assert row.count("–") == 3 and "0.50" in row
+        row = page.text[page.text.index('id="skill-table"') :].split('<tr data-lead="1">')[1].split("</tr>")[0]
+        assert row.count("–") == 5 and "0.50" in row  # skill, S/sigma, accuracy, coverage, CSI: not in the report
     shutil.rmtree(h.root, ignore_errors=True)
 
 

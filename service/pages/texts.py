@@ -73,8 +73,11 @@ def threshold_source(t: ThresholdView, lang: str) -> str:
     return t.source or i18n.t("thr.unknown_source", lang)
 
 
-def rating_text(note: RatingNote | None, lang: str) -> str:
-    """The rating curve behind a water-level forecast, in `lang` ("" when unknown)."""
+def rating_text(note: RatingNote | None, lang: str, level_only_reference_cm: float | None = None) -> str:
+    """The rating curve behind a water-level forecast, in `lang` (or, for a level-only post, that its level is
+    forecast directly; "" when unknown)."""
+    if note is None and level_only_reference_cm is not None:
+        return i18n.t("station.level_only_note", lang, ref=i18n.format_number(level_only_reference_cm, lang))
     if note is None:
         return ""
     return i18n.t(
