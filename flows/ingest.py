@@ -8,15 +8,21 @@ from pathlib import Path
 import pandas as pd
 from prefect import flow, get_run_logger, task
 
-from forecasting import locks, sources
+from forecasting import locks, progress, sources
 from forecasting.confirmations import read_confirmations
 from forecasting.home import Home
 from forecasting.ingest import IngestError, IngestReport, ingest
 from forecasting.storage import StoreCorrupt, StoreWriteError, append_csv, open_store, write_quarantine, write_store
 
 
-def run_ingest(source: str | Path, fmt: str | None = None, home: Home | None = None) -> IngestReport:
+def run_ingest(
+    source: str | Path,
+    fmt: str | None = None,
+    home: Home | None = None,
+    progress_listener: progress.Listener | None = None,
+) -> IngestReport:
     """Ingest one source (file or folder, or 'sample') into the home's store. Plain function (no Prefect).
+    `progress_listener` (forecasting.progress) hears of every file of a folder as the reader finishes it.
 
     Raises forecasting.ingest.IngestError (one type, a message naming the source) when the source cannot be
     ingested at all: missing, of no known format, a reader failure, the store unwritable; bad rows never raise.
@@ -28,7 +34,7 @@ def run_ingest(source: str | Path, fmt: str | None = None, home: Home | None = N
     home = (home or Home.from_env()).ensure()
     src = str(source)
     try:
-        return _run_ingest(src, fmt, home)
+        return _run_ingest(src, fmt, home, progress_listener)
     except IngestError:
         raise
     except (sources.AmbiguousFormat, KeyError) as exc:
@@ -48,16 +54,18 @@ def run_ingest(source: str | Path, fmt: str | None = None, home: Home | None = N
         ) from exc
 
 
-def _run_ingest(src: str, fmt: str | None, home: Home) -> IngestReport:
+def _run_ingest(src: str, fmt: str | None, home: Home, progress_listener: progress.Listener | None) -> IngestReport:
     if src != "sample" and not Path(src).exists():
         raise IngestError(f"{src}: no such file or folder")
     if fmt is None:
         fmt = "sample" if src == "sample" else sources.detect_format(Path(src))
     adapter = sources.get_adapter(fmt)
-    result = adapter.read(Path(src))
+    with progress.reporting(progress_listener):
+        pending = [adapter.read(Path(src))]  # handed over to ingest(), which drops the long table once it is built
     with home.lock(locks.STORE):
         store = open_store(home.observations)
-        new_store, revisions, report = ingest(result, store, src, fmt, confirmations=read_confirmations(home))
+        new_store, revisions, report = ingest(pending.pop(), store, src, fmt, confirmations=read_confirmations(home))
+        store = None  # the old store's arrays are not needed for the write
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         if report.ok and new_store is not None:
             write_store(home, new_store)

@@ -10,7 +10,7 @@ import xarray as xr
 
 from forecasting import flags, qc
 from forecasting.canonical import AdapterResult, QuarantinedRow
-from forecasting.store import build_dataset, data_variables, merge
+from forecasting.store import build_dataset, data_variables, merge, splice, touched_part
 from forecasting.variables import qc_name
 
 
@@ -60,9 +60,12 @@ def ingest(
     qc_config: qc.QCConfig | None = None,
     confirmations: pd.DataFrame | None = None,
 ) -> tuple[xr.Dataset | None, pd.DataFrame, IngestReport]:
-    """Merge `result` into `store`, rerun QC over the merged store, and report.
+    """Merge `result` into `store`, rerun QC on the stations it touches, and report.
 
-    `confirmations`: values a hydrologist confirmed (forecasting.confirmations), never held UNCONFIRMED by QC.
+    Only the stations `result` brings data for are merged and QC'd (forecasting.store.touched_part, merge, splice):
+    QC works station by station, so the other stations' flags stay what they are; the result is the store a merge
+    and QC of everything would give. `confirmations`: values a hydrologist confirmed (forecasting.confirmations),
+    never held UNCONFIRMED by QC.
 
     Returns (new store or the old one if nothing was ingested, revisions table, report).
     """
@@ -77,18 +80,21 @@ def ingest(
         quarantine=quarantine,
         messages=list(result.messages),
     )
+    del result  # the long table is the largest object of a big ingest: let it go once the dataset is built
     if report.kept <= 0:
         report.kept = 0
         return store, pd.DataFrame(), report
-    merged, revisions = merge(store, new)
     from forecasting.confirmations import confirmed_masks
 
-    merged = qc.run_qc(merged, qc_config, confirmed_masks(merged, confirmations) if confirmations is not None else None)
+    whole = store is None or store.sizes.get("station", 0) == 0
+    part, revisions = merge(None if whole else touched_part(store, new), new)
+    part = qc.run_qc(part, qc_config, confirmed_masks(part, confirmations) if confirmations is not None else None)
+    merged = part if whole else splice(store, part, new)
     report.revised = len(revisions)
-    report.flagged = _count_flagged(merged, new)
-    report.unconfirmed = _count_flagged(merged, new, flags.UNCONFIRMED)
+    report.flagged = _count_flagged(part, new)
+    report.unconfirmed = _count_flagged(part, new, flags.UNCONFIRMED)
     if report.unconfirmed:
-        held = qc.unconfirmed_values(merged)
+        held = qc.unconfirmed_values(part)
         held = held[held["station_id"].isin(report.stations)]
         for r in held.head(20).itertuples(index=False):
             report.messages.append(
@@ -101,7 +107,8 @@ def ingest(
 def _count_flagged(merged: xr.Dataset, new: xr.Dataset, mask: int = flags.BAD) -> int:
     """Values of this ingest that QC excludes from use (or that carry any bit of `mask`)."""
     n = 0
-    sub = merged.sel(station=new["station"].values, time=new["time"].values)
+    names = [qc_name(v) for v in data_variables(new) if qc_name(v) in merged]
+    sub = merged[names].sel(station=new["station"].values, time=new["time"].values)  # flags only: no copy of values
     for var in data_variables(new):
         present = ~np.isnan(new[var].values)
         bad = (sub[qc_name(var)].values & mask) != 0

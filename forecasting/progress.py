@@ -30,7 +30,11 @@ def report(kind: str, item: str, done: int, total: int) -> None:
 
 @contextmanager
 def reporting(listener: Listener | None) -> Iterator[None]:
-    """Send the `report` calls made inside the block (same thread or context) to `listener`."""
+    """Send the `report` calls made inside the block (same thread or context) to `listener`; None keeps the
+    listener already set (if any)."""
+    if listener is None:
+        yield
+        return
     token = _LISTENER.set(listener)
     try:
         yield

@@ -149,7 +149,9 @@ def drop_dates_outside_window(obs: pd.DataFrame) -> tuple[pd.DataFrame, list[Qua
 def build_dataset(result: AdapterResult) -> tuple[xr.Dataset, list[QuarantinedRow]]:
     """Turn adapter output into the canonical dataset. Returns (dataset, quarantined duplicate rows)."""
     obs = result.observations
-    obs = obs[obs["variable"].isin(list(VARIABLES))]
+    known = obs["variable"].isin(list(VARIABLES)).to_numpy()
+    if not known.all():  # (a boolean selection copies the whole table even when it keeps every row)
+        obs = obs[known]
     obs, quarantine = drop_nonfinite(obs)
     obs, bad_ids = drop_invalid_ids(obs)
     quarantine.extend(bad_ids)
@@ -167,7 +169,9 @@ def build_dataset(result: AdapterResult) -> tuple[xr.Dataset, list[QuarantinedRo
     ds = empty_dataset(station_ids, time, sources)
     if len(unique):
         s_idx = pd.Index(station_ids).get_indexer(unique["station_id"])
-        t_idx = time.get_indexer(unique["date"].dt.normalize())
+        # position on the daily axis by arithmetic (the axis has no gaps): no hash table of 10^7 dates
+        t_idx = ((dates.to_numpy() - time.values[0]) // np.timedelta64(1, "D")).astype(np.int64)
+        del dates
         src_idx = pd.Index(sources).get_indexer(unique["source_file"])
         var_codes = unique["variable"].to_numpy()
         for var in VARIABLES:
@@ -378,18 +382,87 @@ def merge(old: xr.Dataset | None, new: xr.Dataset) -> tuple[xr.Dataset, pd.DataF
             np.where(sb != "", sb, sa),
             {"long_name": "observation symbol of the water level"},
         )
+    out = set_station_metadata(out, merged_metadata(old, new))
+    out.attrs.update({k: v for k, v in old.attrs.items() if k not in out.attrs})
+    rev = pd.concat(revisions, ignore_index=True) if revisions else pd.DataFrame(columns=REVISION_COLUMNS)
+    return out, rev
+
+
+def merged_metadata(old: xr.Dataset, new: xr.Dataset) -> pd.DataFrame:
+    """The station metadata of a merge of `new` into `old` (both stores' stations): a field of `new` wins where it
+    is known; an empty text field or NaN in `new` does not erase what `old` knew."""
     meta = station_table(old)
     meta_new = station_table(new)
-    # An empty text field or NaN in the new metadata does not erase what the store knew.
     meta_new = meta_new.replace("", np.nan)
     meta_new["basin"] = [b if b != s else np.nan for s, b in zip(meta_new.index, meta_new["basin"], strict=True)]
     meta_old = meta.copy()
     meta_old["basin"] = [b if b != s else np.nan for s, b in zip(meta_old.index, meta_old["basin"], strict=True)]
-    combined = meta_new.combine_first(meta_old)
-    out = set_station_metadata(out, combined)
+    return meta_new.combine_first(meta_old)
+
+
+def touched_part(old: xr.Dataset, new: xr.Dataset) -> xr.Dataset:
+    """The stations of `old` that `new` brings data for (all of `old`'s time axis and sources): what `merge` needs
+    of the store to merge `new` when only those stations are merged (see `splice`)."""
+    ids = pd.Index(old["station"].values.astype(str))
+    pos = ids.get_indexer(new["station"].values.astype(str))
+    return old.isel(station=np.sort(pos[pos >= 0]))
+
+
+def splice(old: xr.Dataset, part: xr.Dataset, new: xr.Dataset) -> xr.Dataset:
+    """The store `old` with the stations of `part` replaced or added: `part` is `merge(touched_part(old, new),
+    new)` (QC'd), the stations `new` touched. The result is what `merge(old, new)` gives for every array (the
+    untouched stations' rows are `old`'s, on the union time axis; source indices of `part` remapped to the union
+    source list, `old`'s first), with the merged metadata of all stations (`merged_metadata(old, new)`). The QC
+    flags of the untouched stations are `old`'s: QC works station by station, so rerunning it on them would give
+    the same flags (days added at either end are missing values for them)."""
+    stations = sorted(set(old["station"].values.astype(str)) | set(part["station"].values.astype(str)))
+    t0 = min(_tmin(old), _tmin(part))
+    t1 = max(_tmax(old), _tmax(part))
+    time = pd.date_range(t0, t1, freq="D") if t0 is not pd.NaT else pd.DatetimeIndex([])
+    sources = list(old["source_file"].values.astype(str))
+    part_sources = list(part["source_file"].values.astype(str)) if "source_file" in part.coords else []
+    for src in part_sources:
+        if src not in sources:
+            sources.append(src)
+    position = {src: i for i, src in enumerate(sources)}
+    remap = np.array([position[src] for src in part_sources] + [-1], dtype=np.int16)  # -1 stays -1
+    out = empty_dataset(stations, time, sources)
+    index = pd.Index(stations)
+    part_rows = index.get_indexer(part["station"].values.astype(str))
+    old_ids = old["station"].values.astype(str)
+    keep = ~pd.Index(old_ids).isin(part["station"].values.astype(str))
+    old_rows = index.get_indexer(old_ids[keep])
+    keep_pos = np.flatnonzero(keep)
+
+    def place(name: str, fill: object, dtype: object) -> np.ndarray:
+        arr = np.full((len(stations), len(time)), fill, dtype=dtype)
+        for ds, rows, sel in ((old, old_rows, keep_pos), (part, part_rows, None)):
+            if name not in ds.variables or ds.sizes["time"] == 0 or len(rows) == 0:
+                continue
+            t_at = time.get_indexer(pd.DatetimeIndex(ds["time"].values[[0, -1]]))
+            values = ds[name].values if sel is None else ds[name].values[sel]
+            if name.endswith("_src") and ds is part:
+                values = remap[values]
+            arr[rows, t_at[0] : t_at[1] + 1] = values
+        return arr
+
+    for var in VARIABLES:
+        if var not in old and var not in part:
+            continue
+        _add_variable(out, var)
+        out[var].values[:] = place(var, np.nan, "float64")
+        out[qc_name(var)].values[:] = place(qc_name(var), 0, flags.FLAG_DTYPE)
+        out[src_name(var)].values[:] = place(src_name(var), -1, np.int16)
+        out[row_name(var)].values[:] = place(row_name(var), 0, np.int32)
+    if SYMBOL_VAR in old or SYMBOL_VAR in part:
+        out[SYMBOL_VAR] = (
+            ("station", "time"),
+            place(SYMBOL_VAR, "", object),
+            {"long_name": "observation symbol of the water level"},
+        )
+    out = set_station_metadata(out, merged_metadata(old, new))
     out.attrs.update({k: v for k, v in old.attrs.items() if k not in out.attrs})
-    rev = pd.concat(revisions, ignore_index=True) if revisions else pd.DataFrame(columns=REVISION_COLUMNS)
-    return out, rev
+    return out
 
 
 def _tmin(ds: xr.Dataset) -> pd.Timestamp:
