@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.responses import Response
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from records.accounts import Principal
+from records.db import ForecastRun
+from records.published import no_run_message, visible_run
 from service import schemas
 from service.cache import query_key, route_params
 from service.state import ServiceState
@@ -23,6 +27,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": schemas.ErrorOut, "description": "malformed date or parameter"},
     503: {"model": schemas.ErrorOut, "description": "the database is unavailable"},
 }
+
+
+def run_or_404(session: Session, principal: Principal, issue_date: dt.date | None) -> ForecastRun:
+    """The run the reader sees (records.published.visible_run), or a 404 saying why there is none."""
+    run = visible_run(session, principal, issue_date)
+    if run is None:
+        raise HTTPException(404, no_run_message(issue_date))
+    return run
 
 
 def dump(model: BaseModel | list[BaseModel] | dict) -> bytes:

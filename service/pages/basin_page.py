@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from forecasting.config import local_today
 from records.published import basin_levels, basin_name, station_forecast_view, station_levels, visible_run
 from service.pages.explain_view import why_short
 from service.pages.map_data import station_names
 from service.pages.outlook_view import outlook_view
-from service.pages.render import db_session, error_page, parse_date, reader, render, request_lang, state_of, view_of
+from service.pages.render import (
+    db_session,
+    error_page,
+    reader_and_day,
+    render,
+    request_lang,
+    state_of,
+    view_of,
+)
 from service.pages.texts import row_reason
 from service.state import ServiceUnavailable
 from service.svg.geo_map import map_svg, rings
@@ -20,15 +28,12 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/basins/{basin_id}", response_class=HTMLResponse)
 def basin_page(request: Request, basin_id: str, issue_date: str | None = None) -> Response:
-    principal = reader(request)
-    if isinstance(principal, RedirectResponse):
-        return principal
+    got = reader_and_day(request, issue_date)
+    if isinstance(got, Response):
+        return got
+    principal, day = got
     if not principal.can_read_basin(basin_id):
         return error_page(request, 403, "error.forbidden")
-    try:
-        day = parse_date(issue_date)
-    except ValueError:
-        return error_page(request, 422, "error.bad_date", value=issue_date)
     state = state_of(request)
     infos = state.stations()
     with db_session(request) as session:

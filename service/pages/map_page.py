@@ -5,16 +5,14 @@ over the offline layers, its data from service.pages.map_data) and in lists; the
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from records.published import basin_levels, station_levels, visible_run
 from service.pages.map_data import LAYERS, LAYERS_BASE, map_payload, script_json
 from service.pages.render import (
     db_session,
-    error_page,
     maybe_auto_publish,
-    parse_date,
-    reader,
+    reader_and_day,
     render,
     request_lang,
     state_of,
@@ -27,13 +25,10 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/", response_class=HTMLResponse)
 def map_page(request: Request, issue_date: str | None = None) -> Response:
-    principal = reader(request)
-    if isinstance(principal, RedirectResponse):
-        return principal
-    try:
-        day = parse_date(issue_date)
-    except ValueError:
-        return error_page(request, 422, "error.bad_date", value=issue_date)
+    got = reader_and_day(request, issue_date)
+    if isinstance(got, Response):
+        return got
+    principal, day = got
     state = state_of(request)
     infos = state.stations()
     with db_session(request) as session:

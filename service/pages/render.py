@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
@@ -124,6 +124,28 @@ def reader(request: Request) -> Principal | RedirectResponse:
     principal = resolve_principal(request)
     if not principal.authenticated and not auth_config(request).anonymous_read:
         return RedirectResponse(f"/login?next={quote(str(request.url.path))}", status_code=303)
+    return principal
+
+
+def reader_and_day(request: Request, issue_date: str | None) -> tuple[Principal, dt.date | None] | Response:
+    """The reader (else a redirect to the login page) and the asked issue date (else a 422 page)."""
+    principal = reader(request)
+    if isinstance(principal, Response):
+        return principal
+    try:
+        return principal, parse_date(issue_date)
+    except ValueError:
+        return error_page(request, 422, "error.bad_date", value=issue_date)
+
+
+def reviewer(request: Request, back: str | None = None) -> Principal | Response:
+    """The principal if it may review (hydrologist, admin), else the login page (back to `back` or this page) or
+    a 403 page."""
+    principal = resolve_principal(request)
+    if not principal.authenticated:
+        return RedirectResponse(f"/login?next={quote(back or str(request.url.path))}", status_code=303)
+    if not principal.can_review:
+        return error_page(request, 403, "error.forbidden")
     return principal
 
 

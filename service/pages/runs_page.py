@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -12,9 +12,18 @@ from records.notifications import failed_messages
 from records.published import approval_summary, readable_actions, run_view, visible_run, visible_runs
 from records.review import Actor, ReviewError, apply_review, audit_trail, run_for_review
 from service import i18n
-from service.auth import CSRF_COOKIE, auth_config, check_csrf, resolve_principal
+from service.auth import CSRF_COOKIE, auth_config, check_csrf
 from service.outreach import deliver_soon
-from service.pages.render import db_session, error_page, maybe_auto_publish, reader, render, request_lang, state_of
+from service.pages.render import (
+    db_session,
+    error_page,
+    maybe_auto_publish,
+    reader,
+    render,
+    request_lang,
+    reviewer,
+    state_of,
+)
 from service.routers.unconfirmed import held_values
 
 router = APIRouter(include_in_schema=False)
@@ -42,11 +51,9 @@ def runs_page(request: Request) -> Response:
 @router.get("/runs/{issue_date}/approve", response_class=HTMLResponse)
 def approve_page(request: Request, issue_date: str) -> Response:
     """What an approval of the newest run of `issue_date` will publish, with the button that publishes it."""
-    principal = resolve_principal(request)
-    if not principal.authenticated:
-        return RedirectResponse(f"/login?next={quote(str(request.url.path))}", status_code=303)
-    if not principal.can_review:
-        return error_page(request, 403, "error.forbidden")
+    principal = reviewer(request)
+    if isinstance(principal, Response):
+        return principal
     try:
         day = dt.date.fromisoformat(issue_date)
     except ValueError:
@@ -78,11 +85,9 @@ def review_form(
     cfg = auth_config(request)
     if not check_csrf(cfg.secret, request.cookies.get(CSRF_COOKIE), csrf_token):
         return error_page(request, 403, "error.csrf")
-    principal = resolve_principal(request)
-    if not principal.authenticated:
-        return RedirectResponse(f"/login?next={quote(back or '/')}", status_code=303)
-    if not principal.can_review:
-        return error_page(request, 403, "error.forbidden")
+    principal = reviewer(request, back or "/")
+    if isinstance(principal, Response):
+        return principal
     lang = request_lang(request)
     try:
         day = dt.date.fromisoformat(issue_date)

@@ -9,7 +9,7 @@ import datetime as dt
 from pathlib import Path
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 
 from forecasting.config import local_today
 from records.published import (
@@ -25,7 +25,15 @@ from records.published import (
 from service.pages.chart_data import chart_payload, fan_rows, history_summary, medians_loader
 from service.pages.explain_view import why_view
 from service.pages.map_data import script_json
-from service.pages.render import db_session, error_page, parse_date, reader, render, request_lang, state_of, view_of
+from service.pages.render import (
+    db_session,
+    error_page,
+    reader_and_day,
+    render,
+    request_lang,
+    state_of,
+    view_of,
+)
 from service.pages.texts import rating_text
 from service.state import ServiceUnavailable
 from service.svg.charts import hydrograph_svg
@@ -44,13 +52,10 @@ def _safe_ds(state, run):  # noqa: ANN001, ANN202
 
 @router.get("/stations/{station_id}", response_class=HTMLResponse)
 def station_page(request: Request, station_id: str, issue_date: str | None = None) -> Response:
-    principal = reader(request)
-    if isinstance(principal, RedirectResponse):
-        return principal
-    try:
-        day = parse_date(issue_date)
-    except ValueError:
-        return error_page(request, 422, "error.bad_date", value=issue_date)
+    got = reader_and_day(request, issue_date)
+    if isinstance(got, Response):
+        return got
+    principal, day = got
     state = state_of(request)
     loaded = state.store()
     infos = loaded.stations if loaded is not None else {}
@@ -149,13 +154,10 @@ def station_page(request: Request, station_id: str, issue_date: str | None = Non
 @router.get("/stations/{station_id}/forecast.csv")
 def station_csv(request: Request, station_id: str, issue_date: str | None = None) -> Response:
     """The same CSV as the API's (records.published.forecast_csv), for the run this reader sees."""
-    principal = reader(request)
-    if isinstance(principal, RedirectResponse):
-        return principal
-    try:
-        day = parse_date(issue_date)
-    except ValueError:
-        return error_page(request, 422, "error.bad_date", value=issue_date)
+    got = reader_and_day(request, issue_date)
+    if isinstance(got, Response):
+        return got
+    principal, day = got
     state = state_of(request)
     infos = state.stations()
     with db_session(request) as session:

@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from forecasting.confirmations import ConfirmationError, confirm
 from service import i18n
-from service.auth import CSRF_COOKIE, auth_config, check_csrf, resolve_principal
-from service.pages.render import error_page, render, request_lang, state_of
+from service.auth import CSRF_COOKIE, auth_config, check_csrf
+from service.pages.render import error_page, render, request_lang, reviewer, state_of
 from service.routers.unconfirmed import held_values
 
 router = APIRouter(include_in_schema=False)
 
 
-def _reviewer(request: Request):
-    principal = resolve_principal(request)
-    if not principal.authenticated:
-        return RedirectResponse(f"/login?next={quote(str(request.url.path))}", status_code=303)
-    if not principal.can_review:
-        return error_page(request, 403, "error.forbidden")
-    return principal
-
-
 @router.get("/review/unconfirmed", response_class=HTMLResponse)
 def unconfirmed_page(request: Request) -> Response:
-    principal = _reviewer(request)
+    principal = reviewer(request)
     if isinstance(principal, Response):
         return principal
     state = state_of(request)
@@ -46,7 +37,7 @@ def confirm_form(
 ) -> Response:
     if not check_csrf(auth_config(request).secret, request.cookies.get(CSRF_COOKIE), csrf_token):
         return error_page(request, 403, "error.csrf")
-    principal = _reviewer(request)
+    principal = reviewer(request)
     if isinstance(principal, Response):
         return principal
     lang = request_lang(request)

@@ -12,12 +12,10 @@ from records.published import (
     BasinDetailView,
     BasinView,
     basin_levels,
-    no_run_message,
     station_levels,
-    visible_run,
 )
 from service.deps import IssueDateQ, ReaderDep, SessionDep, StateDep
-from service.responses import ERRORS, GEOJSON, JSON, cached_response, dump
+from service.responses import ERRORS, GEOJSON, JSON, cached_response, dump, run_or_404
 
 router = APIRouter(prefix="/api/v1", tags=["api v1"])
 
@@ -54,9 +52,7 @@ def basins(
         return basins_geojson(request, state, session, principal, issue_date)
 
     def build() -> tuple[bytes, str]:
-        run = visible_run(session, principal, issue_date)
-        if run is None:
-            raise HTTPException(404, no_run_message(issue_date))
+        run = run_or_404(session, principal, issue_date)
         rows = basin_levels(session, run, state.stations(), principal)
         return dump(sorted(rows, key=lambda b: b.basin_id)), JSON
 
@@ -81,9 +77,7 @@ def basins_geojson(
     its stations as a Point, else a null geometry (a station without coordinates, like the Protva's)."""
 
     def build() -> tuple[bytes, str]:
-        run = visible_run(session, principal, issue_date)
-        if run is None:
-            raise HTTPException(404, no_run_message(issue_date))
+        run = run_or_404(session, principal, issue_date)
         stations = state.stations()
         polys = state.basin_geometries(geojson_geometry)
         pos: dict[str, list[tuple[float, float]]] = {}
@@ -119,9 +113,7 @@ def basin(
         raise HTTPException(403, f"this key or user is not allowed to read basin {basin_id!r}")
 
     def build() -> tuple[bytes, str]:
-        run = visible_run(session, principal, issue_date)
-        if run is None:
-            raise HTTPException(404, no_run_message(issue_date))
+        run = run_or_404(session, principal, issue_date)
         stations = state.stations()
         found = basin_levels(session, run, stations, principal, basin_id)
         if not found:

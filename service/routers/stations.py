@@ -16,7 +16,6 @@ from records.published import (
     StationLevelView,
     ThresholdView,
     forecast_csv,
-    no_run_message,
     observed_period,
     station_forecast_view,
     station_levels,
@@ -25,7 +24,7 @@ from records.published import (
 )
 from service import schemas
 from service.deps import IssueDateQ, ReaderDep, SessionDep, StateDep
-from service.responses import CSV, ERRORS, JSON, cached_response, dump
+from service.responses import CSV, ERRORS, JSON, cached_response, dump, run_or_404
 from service.state import ServiceState, ServiceUnavailable
 
 router = APIRouter(prefix="/api/v1", tags=["api v1"])
@@ -55,9 +54,7 @@ def stations(
     """Every station of the forecast with its level (null with a `state` and `reason` when it has no current one)."""
 
     def build() -> tuple[bytes, str]:
-        run = visible_run(session, principal, issue_date)
-        if run is None:
-            raise HTTPException(404, no_run_message(issue_date))
+        run = run_or_404(session, principal, issue_date)
         rows = station_levels(session, run, state.stations(), principal, include_unforecast=False)
         return dump(sorted(rows, key=lambda r: r.station_id)), JSON
 
@@ -126,9 +123,7 @@ def forecast_view(
     state: ServiceState, session: Session, principal: Principal, station_id: str, issue_date, observation_days: int
 ) -> StationForecastView:
     """The station's forecast in the run the reader sees (404 with the reason when there is none)."""
-    run = visible_run(session, principal, issue_date)
-    if run is None:
-        raise HTTPException(404, no_run_message(issue_date))
+    run = run_or_404(session, principal, issue_date)
     loaded = state.store()
     view = station_forecast_view(
         session,
