@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,7 @@ from forecasting.forecast import StationForecast, forecast_station
 from forecasting.model_registry import GLOBAL_MODEL, BasinModel, fit_basin_model
 from forecasting.models.calibration import FINE_LEVELS
 from forecasting.models.lgbm import LGBMParams
+from forecasting.progress import report as report_progress
 from forecasting.risk import exceedance_probability
 from forecasting.store import station_frame, station_table
 
@@ -117,13 +118,6 @@ def score_lead(
     top = o >= np.quantile(o, 0.95)
     out["peak_bias"] = float(np.mean((m[top] - o[top]) / np.maximum(o[top], 1e-9))) if top.any() else None
     return out
-
-
-@dataclass
-class StationResult:
-    report: dict
-    series: pd.DataFrame | None = None  # obs and forecast quantiles by valid date (for plots)
-    timings: dict = field(default_factory=dict)
 
 
 def _median(vals: list) -> float | None:
@@ -299,6 +293,7 @@ def run_backtest(
             say(f"basin {basin}: trained in {time.perf_counter() - t0:.1f} s")
         model_sets[fold] = models
     main = model_sets[folds[0][0]]
+    n_done, n_total = 0, sum(len(sids) for basin, sids in basins.items() if basin in main)  # for progress.report
     for basin, sids in basins.items():
         if basin not in main:
             continue
@@ -390,6 +385,8 @@ def run_backtest(
             if lead_level:
                 st["water_level"] = lead_level
             report["stations"][sid] = st
+            n_done += 1
+            report_progress("backtest", sid, n_done, n_total)
     report["stations"] = {s: report["stations"][s] for s in ids}
     report["summary"] = summarise(report["stations"], leads)
     report["sigma"] = SIGMA_NOTE
