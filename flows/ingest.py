@@ -62,6 +62,7 @@ def _run_ingest(src: str, fmt: str | None, home: Home, progress_listener: progre
     adapter = sources.get_adapter(fmt)
     with progress.reporting(progress_listener):
         pending = [adapter.read(Path(src))]  # handed over to ingest(), which drops the long table once it is built
+    release_free_memory()  # the reader's per-file tables, freed, would otherwise stay in the heap of the process
     with home.lock(locks.STORE):
         store = open_store(home.observations)
         new_store, revisions, report = ingest(pending.pop(), store, src, fmt, confirmations=read_confirmations(home))
@@ -92,6 +93,20 @@ def _run_ingest(src: str, fmt: str | None, home: Home, progress_listener: progre
             ),
         )
     return report
+
+
+def release_free_memory() -> None:
+    """Give the memory freed in this process back to the system (glibc's malloc_trim; nothing elsewhere): after the
+    reader of a 1,000-station folder, about a gigabyte of freed small tables would stay in the heap, fragmented,
+    while the store is built beside the table."""
+    import contextlib
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError, TypeError):
+        ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
 
 
 def _is_transient(task, task_run, state) -> bool:

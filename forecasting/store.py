@@ -146,8 +146,41 @@ def drop_dates_outside_window(obs: pd.DataFrame) -> tuple[pd.DataFrame, list[Qua
     return obs[~bad], quarantine
 
 
+BUILD_BLOCK_ROWS = 2_000_000  # rows of the long table handled at once by build_dataset (whole stations)
+
+
+def _station_blocks(obs: pd.DataFrame, max_rows: int | None = None) -> list[tuple[int, int]]:
+    """Positional slices of `obs` holding whole stations, each of at most `max_rows` rows (default BUILD_BLOCK_ROWS;
+    a larger station is a block of its own); the whole table as one block when it is small or a station's rows are
+    not contiguous."""
+    max_rows = BUILD_BLOCK_ROWS if max_rows is None else max_rows
+    n = len(obs)
+    if n <= max_rows:
+        return [(0, n)]
+    ids = obs["station_id"].to_numpy()
+    starts = np.r_[0, np.flatnonzero(ids[1:] != ids[:-1]) + 1]
+    if len(starts) != len(pd.unique(ids[starts])):  # a station in several runs: one block
+        return [(0, n)]
+    return _pack_runs([*starts.tolist(), n], max_rows)
+
+
+def _pack_runs(bounds: list[int], max_rows: int) -> list[tuple[int, int]]:
+    """Consecutive runs (bounds[i]..bounds[i+1]) packed greedily into blocks of at most `max_rows` rows."""
+    blocks: list[tuple[int, int]] = []
+    a = bounds[0]
+    for i in range(1, len(bounds)):
+        if bounds[i] - a > max_rows and bounds[i - 1] > a:
+            blocks.append((a, bounds[i - 1]))
+            a = bounds[i - 1]
+    blocks.append((a, bounds[-1]))
+    return blocks
+
+
 def build_dataset(result: AdapterResult) -> tuple[xr.Dataset, list[QuarantinedRow]]:
-    """Turn adapter output into the canonical dataset. Returns (dataset, quarantined duplicate rows)."""
+    """Turn adapter output into the canonical dataset. Returns (dataset, quarantined duplicate rows).
+
+    A large table is handled in blocks of whole stations (duplicates are per station), so the memory it needs
+    besides the table and the dataset stays that of one block."""
     obs = result.observations
     known = obs["variable"].isin(list(VARIABLES)).to_numpy()
     if not known.all():  # (a boolean selection copies the whole table even when it keeps every row)
@@ -157,50 +190,70 @@ def build_dataset(result: AdapterResult) -> tuple[xr.Dataset, list[QuarantinedRo
     quarantine.extend(bad_ids)
     obs, bad_dates = drop_dates_outside_window(obs)
     quarantine.extend(bad_dates)
-    unique, conflicts, dups = deduplicate(obs)
-    quarantine.extend(dups)
-    station_ids = sorted(str(s) for s in unique["station_id"].unique())  # registry rows without data are not stored
-    if len(unique):
-        dates = unique["date"].dt.normalize()
-        time = pd.date_range(dates.min(), dates.max(), freq="D")
+    blocks = _station_blocks(obs)
+    kept = np.ones(len(obs), dtype=bool)
+    conflict_parts, variables, sources_set = [], set(), set()
+    for a, b in blocks:  # pass 1: duplicates, variables and sources of the kept rows
+        block = obs.iloc[a:b]
+        unique, conflicts, dups = deduplicate(block)
+        if len(unique) != len(block):
+            kept[a:b] = block.index.isin(unique.index)
+        conflict_parts.append(conflicts)
+        quarantine.extend(dups)
+        variables.update(str(v) for v in pd.unique(unique["variable"]))
+        sources_set.update(pd.unique(unique["source_file"]))
+    conflicts = pd.concat(conflict_parts, ignore_index=True) if len(conflict_parts) > 1 else conflict_parts[0]
+    station_ids = sorted(str(s) for s in pd.unique(obs["station_id"]))  # registry rows without data are not stored
+    if len(obs):
+        time = pd.date_range(obs["date"].min().normalize(), obs["date"].max().normalize(), freq="D")
     else:
         time = pd.DatetimeIndex([], dtype="datetime64[ns]")
-    sources = sorted(unique["source_file"].unique()) if len(unique) else []
+    sources = sorted(sources_set)
     ds = empty_dataset(station_ids, time, sources)
-    if len(unique):
-        s_idx = pd.Index(station_ids).get_indexer(unique["station_id"])
+    station_index, source_index = pd.Index(station_ids), pd.Index(sources)
+    for var in VARIABLES:
+        if var in variables:
+            _add_variable(ds, var)
+    symbols = None
+    for a, b in blocks:  # pass 2: the values into the arrays
+        block = obs.iloc[a:b]
+        unique = block if kept[a:b].all() else block[kept[a:b]]
+        if not len(unique):
+            continue
+        dates = unique["date"].dt.normalize()
+        s_idx = station_index.get_indexer(unique["station_id"])
         # position on the daily axis by arithmetic (the axis has no gaps): no hash table of 10^7 dates
         t_idx = ((dates.to_numpy() - time.values[0]) // np.timedelta64(1, "D")).astype(np.int64)
         del dates
-        src_idx = pd.Index(sources).get_indexer(unique["source_file"])
+        src_idx = source_index.get_indexer(unique["source_file"])
         var_codes = unique["variable"].to_numpy()
+        values, rows = unique["value"].to_numpy(), unique["source_row"].to_numpy()
         for var in VARIABLES:
+            if var not in variables:
+                continue
             m = var_codes == var
             if not m.any():
                 continue
-            _add_variable(ds, var)
-            ds[var].values[s_idx[m], t_idx[m]] = unique["value"].to_numpy()[m]
+            ds[var].values[s_idx[m], t_idx[m]] = values[m]
             ds[src_name(var)].values[s_idx[m], t_idx[m]] = src_idx[m]
-            ds[row_name(var)].values[s_idx[m], t_idx[m]] = unique["source_row"].to_numpy()[m]
-        if len(conflicts):
-            cs = pd.Index(station_ids).get_indexer(conflicts["station_id"])
-            ct = time.get_indexer(conflicts["date"].dt.normalize())
-            for var in conflicts["variable"].unique():
-                m = (conflicts["variable"] == var).to_numpy()
-                ds[qc_name(var)].values[cs[m], ct[m]] |= flags.DUPLICATE
+            ds[row_name(var)].values[s_idx[m], t_idx[m]] = rows[m]
         if "symbol" in unique.columns:
             sym = unique[unique["symbol"].notna() & (unique["symbol"].astype("str") != "")]
             if len(sym):
-                arr = np.full((len(station_ids), len(time)), "", dtype=object)
-                arr[
-                    pd.Index(station_ids).get_indexer(sym["station_id"]),
+                if symbols is None:
+                    symbols = np.full((len(station_ids), len(time)), "", dtype=object)
+                symbols[
+                    station_index.get_indexer(sym["station_id"]),
                     time.get_indexer(sym["date"].dt.normalize()),
                 ] = sym["symbol"].astype("str").to_numpy()
-                ds[SYMBOL_VAR] = (
-                    ("station", "time"),
-                    arr,
-                    {"long_name": "observation symbol of the water level"},
-                )
+    if len(conflicts):
+        cs = station_index.get_indexer(conflicts["station_id"])
+        ct = time.get_indexer(conflicts["date"].dt.normalize())
+        for var in conflicts["variable"].unique():
+            m = (conflicts["variable"] == var).to_numpy()
+            ds[qc_name(var)].values[cs[m], ct[m]] |= flags.DUPLICATE
+    if symbols is not None:
+        ds[SYMBOL_VAR] = (("station", "time"), symbols, {"long_name": "observation symbol of the water level"})
     stations, bad_meta = check_station_ids(result.stations)
     ds = set_station_metadata(ds, stations)
     return ds, quarantine + bad_meta

@@ -71,3 +71,30 @@ def test_touched_stations_only_give_the_whole_merge(real_data, tmp_path):
         added, _, _ = ingest(result, spliced, "third", "station-csv")
         xr.testing.assert_identical(added, reference)
         assert added.sizes["station"] == spliced.sizes["station"] + 1
+
+
+def test_store_built_in_blocks_equals_built_at_once(real_data, monkeypatch):
+    """build_dataset handles a large table in blocks of whole stations: the dataset and the quarantine are those of
+    the table handled at once (conflicting repeats from another file quarantined and flagged DUPLICATE)."""
+    from forecasting import flags, store
+
+    result = get_adapter("station-csv").read(real_data)
+    obs = result.observations
+    first = obs["station_id"].iloc[0]
+    repeat = obs[obs["station_id"] == first].head(10)
+    conflict = repeat.assign(value=repeat["value"] + 1.0, source_file="other.csv")
+    monkeypatch.setattr(store, "BUILD_BLOCK_ROWS", 20_000)
+    result.observations = pd.concat([obs, conflict], ignore_index=True)
+    assert store._station_blocks(result.observations) == [(0, len(result.observations))]  # station split: one block
+    result.observations = result.observations.sort_values("station_id", kind="stable")
+    blocks = store._station_blocks(result.observations)
+    assert len(blocks) > 5 and blocks[0][0] == 0 and blocks[-1][1] == len(result.observations)
+    monkeypatch.setattr(store, "BUILD_BLOCK_ROWS", 10**9)
+    once, q1 = build_dataset(result)
+    monkeypatch.setattr(store, "BUILD_BLOCK_ROWS", 20_000)
+    in_blocks, q2 = build_dataset(result)
+    xr.testing.assert_identical(in_blocks, once)
+    assert [q.message() for q in q2] == [q.message() for q in q1]
+    assert sum("conflicting value" in q.reason for q in q1) == 10
+    dup = sum(int(((once[f"{v}_qc"].values & flags.DUPLICATE) != 0).sum()) for v in store.data_variables(once))
+    assert dup == 10
