@@ -9,7 +9,6 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import flows  # noqa: F401  (environment: no telemetry)
@@ -59,29 +58,30 @@ def ingest_cmd(
     home: Path | None = HomeOpt,
 ) -> None:
     """Ingest observations into the canonical store; prints what was kept, flagged and quarantined."""
+    import time
+
     from flows.ingest import run_ingest
+    from flows.progress_ui import CommandProgress
     from forecasting.ingest import IngestError
     from forecasting.sources import AmbiguousFormat
 
     h = Home.from_env(home)
     any_ok = False
-    with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True
-    ) as progress:
-        task = progress.add_task("ingesting", total=len(source))
+    t0 = time.perf_counter()
+    totals = {"sources": 0, "stations": 0, "kept": 0, "flagged": 0, "quarantined": 0}
+    with CommandProgress(err) as shown:
         for src in source:
-            progress.update(task, description=f"ingesting {src}")
+            shown.note(f"ingesting {src}")
             try:
                 if fmt in ("nwp-csv", "nwp-grid"):  # weather forecasts go to the forcing store
                     from flows.nwp import run_ingest_nwp
 
                     report = run_ingest_nwp(src, fmt, h)
                 else:
-                    report = run_ingest(src, fmt, h)
+                    report = run_ingest(src, fmt, h, progress_listener=shown.listener)
             except (IngestError, AmbiguousFormat, KeyError, FileNotFoundError) as exc:
                 err.print(f"[red]error[/red] {escape(str(exc))}", soft_wrap=True)
                 continue
-            progress.advance(task)
             any_ok |= report.ok
             for m in report.messages:
                 err.print(f"[yellow]note[/yellow] {escape(m)}", soft_wrap=True)
@@ -92,6 +92,16 @@ def ingest_cmd(
             console.print(report.summary(), soft_wrap=True)
             if report.quarantine_file:
                 console.print(f"quarantine written to {report.quarantine_file}", soft_wrap=True)
+            totals["sources"] += 1
+            for key in ("kept", "flagged", "quarantined"):
+                totals[key] += int(getattr(report, key, 0) or 0)
+            totals["stations"] += len(getattr(report, "stations", []) or [])
+    if len(source) > 1:
+        console.print(
+            f"ingested {totals['sources']} of {len(source)} sources in {time.perf_counter() - t0:.1f} s: "
+            f"{totals['kept']} values kept, {totals['flagged']} flagged by QC, {totals['quarantined']} quarantined",
+            soft_wrap=True,
+        )
     if not any_ok:
         err.print("[red]nothing could be ingested[/red]")
         raise typer.Exit(1)
@@ -254,27 +264,37 @@ def forecast_cmd(
         DEFAULTS.stale_after_days, "--stale-after", help="days after which a station's data is stale"
     ),
     thresholds: Path | None = typer.Option(None, "--thresholds", help="thresholds CSV (official marks)"),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="worker processes (default: one per core for a large network)"
+    ),
     home: Path | None = HomeOpt,
 ) -> None:
     """Run the daily forecast: ingest new data, QC, forecast, risk, write, record the run, publish."""
+    import time
+
     from flows.forecast import forecast_flow
+    from flows.progress_ui import CommandProgress
+    from forecasting import progress
 
     if issue_date is not None:
         _check_date(issue_date)
     h = Home.from_env(home)
     if no_ingest or not _inbox_has_files(h):
         _require_store(h)
-    out = forecast_flow(
-        issue_date=issue_date,
-        home=str(Home.from_env(home).root),
-        leads=leads,
-        ingest=not no_ingest,
-        publish=publish,
-        alert_probability=alert_probability,
-        stale_after_days=stale_after,
-        thresholds_file=str(thresholds) if thresholds else None,
-    )
-    _print_forecast_summary(out)
+    t0 = time.perf_counter()
+    with CommandProgress(err) as shown, progress.reporting(shown.listener):
+        out = forecast_flow(
+            issue_date=issue_date,
+            home=str(Home.from_env(home).root),
+            leads=leads,
+            ingest=not no_ingest,
+            publish=publish,
+            alert_probability=alert_probability,
+            stale_after_days=stale_after,
+            thresholds_file=str(thresholds) if thresholds else None,
+            workers=workers,
+        )
+    _print_forecast_summary(out, time.perf_counter() - t0)
 
 
 def _require_store(h: Home) -> None:
@@ -300,11 +320,13 @@ def _check_date(value: str) -> None:
         raise typer.Exit(2) from None
 
 
-def _print_forecast_summary(out: dict) -> None:
+def _print_forecast_summary(out: dict, seconds: float | None = None) -> None:
+    took = f" in {seconds:.1f} s" if seconds is not None else ""
     console.print(
-        f"run {out['run_id']} issued {out['issue_date']}: {out['n_forecast']} of {out['n_stations']} stations "
+        f"run {out['run_id']} issued {out['issue_date']}{took}: {out['n_forecast']} of {out['n_stations']} stations "
         f"forecast, {out['n_stale']} stale, {out['n_failed']} failed; "
-        f"{'published (unreviewed)' if out['published'] else 'draft awaiting review'}"
+        f"{'published (unreviewed)' if out['published'] else 'draft awaiting review'}",
+        soft_wrap=True,
     )
     console.print(f"forecast written to {out['path']}")
     for sid, st in sorted(out["status"].items()):
@@ -322,18 +344,31 @@ def demo_cmd(
     home: Path | None = HomeOpt,
 ) -> None:
     """Set up the home from the embedded sample (or --data), ingest, train, forecast the latest day, publish, serve."""
+    import time
+
     import numpy as np
 
     from flows.forecast import forecast_flow
     from flows.ingest import run_ingest
+    from flows.progress_ui import CommandProgress
     from flows.train import train_flow
+    from forecasting import progress
     from forecasting.storage import open_store
 
     h = Home.from_env(home).ensure()
     source = str(data) if data else "sample"
+    t_start = t0 = time.perf_counter()
+
+    def took() -> str:
+        nonlocal t0
+        secs, t0 = time.perf_counter() - t0, time.perf_counter()
+        return f" ({secs:.1f} s)"
+
+    shown = CommandProgress(err, labels={"backtest": "backtesting stations"})
     console.print(f"[bold]1/4 ingest[/bold] {source} into {h.root}")
-    report = run_ingest(source, None if data else "sample", h)
-    console.print("    " + report.summary())
+    with shown:
+        report = run_ingest(source, None if data else "sample", h, progress_listener=shown.listener)
+    console.print("    " + report.summary() + took(), soft_wrap=True)
     if data is not None and (data / "basins").is_dir():
         import shutil
 
@@ -345,12 +380,13 @@ def demo_cmd(
         err.print("[red]nothing could be ingested[/red]")
         raise typer.Exit(1)
     console.print("[bold]2/4 train[/bold] one model per basin")
-    trained = train_flow(home=str(h.root))
+    with shown, progress.reporting(shown.listener):
+        trained = train_flow(home=str(h.root))
     from forecasting.model_registry import GLOBAL_MODEL
 
     n_basins = len([b for b in trained["trained"] if b != GLOBAL_MODEL])
     glob = " and the global model" if GLOBAL_MODEL in trained["trained"] else ""
-    console.print(f"    trained {n_basins} basins{glob}, failed {len(trained['failed'])}")
+    console.print(f"    trained {n_basins} basins{glob}, failed {len(trained['failed'])}{took()}")
     for b, why in trained["failed"].items():
         console.print(f"    [yellow]{b}[/yellow]: {why}")
     if backtest:
@@ -359,11 +395,13 @@ def demo_cmd(
 
         folder = data if data is not None else export_station_csv(h.root / "sample")
         console.print("    backtest (walk-forward, last 5 years) so each station page shows the model's skill")
-        bt = run_backtest_files(folder, h.backtest_dir / "report.json")
+        with shown, progress.reporting(shown.listener):
+            bt = run_backtest_files(folder, h.backtest_dir / "report.json", progress=lambda m: shown.note(f"    {m}"))
         for k in ("1", "3", "7"):
             v = bt["summary"].get(k, {}).get("median_skill_vs_persistence")
             if v is not None:
                 console.print(f"    lead {k}: median skill vs persistence {v:.2f}")
+        console.print(f"    backtest done{took()}")
     ds = open_store(h.observations)
     q = ds["discharge_m3s"].values
     times = ds["time"].values
@@ -375,12 +413,14 @@ def demo_cmd(
         march = f"{issue[:4]}-03-01" if issue[5:] >= "03-01" else f"{int(issue[:4]) - 1}-03-01"
         path, doc = run_outlook(march, h)
         ok = sum(1 for b in doc["basins"].values() if b.get("status") == "ok")
-        console.print(f"    spring flood outlook of {march}: {ok} of {len(doc['basins'])} basins ({path.name})")
+        console.print(f"    spring flood outlook of {march}: {ok} of {len(doc['basins'])} basins ({path.name}){took()}")
     except (ValueError, FileNotFoundError) as exc:
         console.print(f"    [yellow]no spring flood outlook[/yellow]: {exc}")
     console.print(f"[bold]3/4 forecast[/bold] issued {issue} (the latest day of the data), published unreviewed")
-    out = forecast_flow(issue_date=issue, home=str(h.root), ingest=False, publish=True)
-    _print_forecast_summary(out)
+    with shown, progress.reporting(shown.listener):
+        out = forecast_flow(issue_date=issue, home=str(h.root), ingest=False, publish=True)
+    _print_forecast_summary(out, time.perf_counter() - t0)
+    console.print(f"demo set up in {time.perf_counter() - t_start:.1f} s", soft_wrap=True)
     if no_serve:
         console.print("[bold]4/4[/bold] published; run 'tasqyn serve' to serve it")
         return
@@ -529,15 +569,25 @@ def train_cmd(
         None, "--dask-address", help="Dask scheduler address (default $TASQYN_DASK_ADDRESS; else in-process)"
     ),
     leads: str = typer.Option("1-7", "--leads", help="lead days, e.g. 1-7 or 1,3,7 (at most 10)"),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="local worker processes (default: one per core; ignored with Dask)"
+    ),
     home: Path | None = HomeOpt,
 ) -> None:
-    """Train the forecast models, one task per basin (a failing basin is reported, the others finish)."""
+    """Train the forecast models, one task per basin in parallel processes (a failing basin is reported, the others
+    finish)."""
+    import time
+
     from flows.backtest import parse_leads
+    from flows.progress_ui import CommandProgress
     from flows.train import train_flow
+    from forecasting import progress
 
     _require_store(Home.from_env(home))
+    t0 = time.perf_counter()
     try:
-        result = train_flow(home, basin or None, dask_address, parse_leads(leads))
+        with CommandProgress(err) as shown, progress.reporting(shown.listener):
+            result = train_flow(home, basin or None, dask_address, parse_leads(leads), workers=workers)
     except (FileNotFoundError, KeyError, ValueError) as exc:
         err.print(f"[red]error[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
@@ -558,6 +608,14 @@ def train_cmd(
     console.print(table)
     for b, msg in sorted(result["failed"].items()):
         err.print(f"[red]basin {b} failed[/red]: {escape(msg)}")
+    from forecasting.model_registry import GLOBAL_MODEL
+
+    n_basins = len([b for b in result["trained"] if b != GLOBAL_MODEL])
+    glob = " and the global model" if GLOBAL_MODEL in result["trained"] else ""
+    console.print(
+        f"trained {n_basins} basins{glob} in {time.perf_counter() - t0:.1f} s; {len(result['failed'])} failed",
+        soft_wrap=True,
+    )
     if not result["trained"]:
         raise typer.Exit(1)
 
@@ -594,19 +652,26 @@ def backtest_cmd(
     except ValueError as exc:
         err.print(f"[red]error[/red] {exc}")
         raise typer.Exit(1) from None
-    report = run_backtest_files(
-        data,
-        out,
-        test_years,
-        lead_list,
-        plots=plots,
-        progress=lambda m: err.print(m),
-        snow=snow,
-        snow_ablation=snow_ablation,
-        nwp=nwp,
-        nwp_training=nwp_training,
-        nwp_error=nwp_error,
-    )
+    from flows.progress_ui import CommandProgress
+    from forecasting import progress
+
+    with (
+        CommandProgress(err, labels={"backtest": "backtesting stations"}) as shown,
+        progress.reporting(shown.listener),
+    ):
+        report = run_backtest_files(
+            data,
+            out,
+            test_years,
+            lead_list,
+            plots=plots,
+            progress=shown.note,
+            snow=snow,
+            snow_ablation=snow_ablation,
+            nwp=nwp,
+            nwp_training=nwp_training,
+            nwp_error=nwp_error,
+        )
     table = Table(title=f"backtest of {data} (medians over stations)")
     for col in ("lead", "NSE", "NSE persistence", "skill vs pers.", "CRPSS", "coverage 90"):
         table.add_column(col)

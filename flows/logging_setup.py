@@ -155,6 +155,7 @@ def configure_logging(
     and Prefect's at INFO, everything to both. Calling it again (another home or level) replaces the previous
     configuration; nothing is added twice.
     """
+    import prefect.main  # noqa: F401  (importing it runs Prefect's setup_logging, which resets the levels set below)
     from prefect.logging.configuration import PROCESS_LOGGING_CONFIG, setup_logging
     from prefect.logging.handlers import PrefectConsoleHandler
 

@@ -135,6 +135,7 @@ def _train(home_root: str, groups: dict[str, list[str]], leads: list[int]) -> di
     from forecasting import progress
 
     logger = get_run_logger()
+    share_temporary_api()
     futures = {train_basin_task.submit(home_root, b, s, leads): b for b, s in groups.items()}
     trained, failed = {}, {}
     for done, fut in enumerate(as_completed(list(futures)), start=1):
@@ -150,6 +151,19 @@ def _train(home_root: str, groups: dict[str, list[str]], leads: list[int]) -> di
             logger.warning(f"basin {b} failed ({done}/{len(futures)}): {failed[b]}")
         progress.report("basin", b, done, len(futures))
     return {"trained": trained, "failed": failed}
+
+
+def share_temporary_api() -> None:
+    """Without a Prefect server (no PREFECT_API_URL: a `tasqyn` command), Prefect runs a temporary API server for
+    this process; worker processes started after this call report their task runs to it (through PREFECT_API_URL in
+    the environment they inherit) instead of each starting a server of its own (about 12 s each)."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import get_current_settings
+
+    if get_current_settings().api.url or os.environ.get("PREFECT_API_URL"):
+        return
+    with get_client(sync_client=True) as client:
+        os.environ["PREFECT_API_URL"] = str(client.api_url)
 
 
 def configure_worker_logging(home_root: str, level: str) -> None:
