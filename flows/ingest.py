@@ -124,10 +124,11 @@ def ingest_source_task(src: str, fmt: str | None, home: Home) -> IngestReport:
 
 
 def inbox_sources(home: Home) -> list[str]:
-    """Entries of $TASQYN_HOME/inbox (where exports are dropped for the scheduled runs), in name order."""
+    """Entries of $TASQYN_HOME/inbox (where exports are dropped for the scheduled runs), in name order; not
+    inbox/nwp, the weather-forecast runs that the ingest-nwp deployment (flows/nwp.py) takes."""
     inbox = home.root / "inbox"
     inbox.mkdir(parents=True, exist_ok=True)
-    return [str(p) for p in sorted(inbox.iterdir()) if not p.name.startswith(".")]
+    return [str(p) for p in sorted(inbox.iterdir()) if not p.name.startswith(".") and p.name != "nwp"]
 
 
 @flow(name="ingest")

@@ -83,3 +83,14 @@ def test_daily_forecast_with_and_without_an_nwp_run(prefect_harness, real_data, 
         assert "прогноз осадков" in page  # the forecast-rain driver named in the explanation
         old_page = c.get(f"/stations/{SID}?issue_date=2020-12-20&lang=ru").text
         assert "Прогноз без прогноза погоды" in old_page
+
+
+def test_the_observation_ingest_leaves_inbox_nwp_to_the_ingest_nwp_deployment(home):
+    from flows.ingest import inbox_sources
+    from flows.nwp import nwp_inbox
+
+    nwp_inbox(home).mkdir(parents=True)
+    (home.root / "inbox" / "kazhydromet").mkdir()
+    (home.root / "inbox" / "stations.csv").write_text("station_id\n")
+    got = [s.rsplit("/", 1)[-1] for s in inbox_sources(home)]
+    assert got == ["kazhydromet", "stations.csv"]  # not "nwp": it is no observation source
