@@ -19,6 +19,7 @@ from records.publication import fail_abandoned_runs
 from service.auth import setup_auth
 from service.cache import CachedGetMiddleware, CachedPageMiddleware, DatasetCache, ResponseCache
 from service.errors import install_docs, install_error_handlers
+from service.metrics import install_metrics
 from service.middleware import DashboardGZip, ReviewDeadline, SecurityHeaders
 from service.pages import (
     basin_page,
@@ -100,5 +101,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(DashboardGZip)
     app.add_middleware(CachedPageMiddleware, state=state)  # outside gzip: keeps the compressed page
     app.add_middleware(ReviewDeadline, state=state)
-    app.add_middleware(SecurityHeaders, tile_url=settings.tile_url, hsts=settings.secure_cookies)  # outermost
+    app.add_middleware(SecurityHeaders, tile_url=settings.tile_url, hsts=settings.secure_cookies)
+    install_metrics(app, state)  # GET /metrics; request metrics and access log, outermost: sees every answer
     return app

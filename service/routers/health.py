@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 
 from fastapi import APIRouter
-from sqlalchemy import text
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
-from forecasting.config import local_today
+from forecasting.config import DEFAULTS, local_today
 from records.accounts import ANONYMOUS
+from records.db import ForecastRun
 from records.published import forecast_age_days, is_outdated, newest_observation, run_view, visible_run
 from service import schemas
 from service.deps import SessionDep, StateDep
 from service.responses import ERRORS
+from service.state import LoadedStore, ServiceState, ServiceUnavailable
 
 router = APIRouter(prefix="/api/v1", tags=["api v1"])
 
@@ -28,25 +32,45 @@ def package_version() -> str:
         return "unknown"
 
 
+# The daily run is due every day: a newest run older than this (hours) means the schedule stopped.
+RUN_OVERDUE_HOURS = 26
+
+
 @router.get("/health", response_model=schemas.HealthOut, responses={503: ERRORS[503]})
 def health(state: StateDep, session: SessionDep) -> schemas.HealthOut:
     """Service status: the latest published issue date and its age, the newest observation and its age, and
-    what is degraded (nothing published, an outdated publication, an empty or stale store)."""
+    what is degraded and why: nothing published or an outdated publication, the newest daily run failed or too old,
+    the observation store empty, unreadable or stale, stations without a current level or without recent data."""
     session.execute(text("SELECT 1"))
     run = visible_run(session, ANONYMOUS)
-    loaded = state.store()
-    newest = newest_observation(loaded.data) if loaded is not None else None
     today = local_today()
     degraded = []
+    loaded, store_error = None, None
+    try:
+        loaded = state.store()
+    except ServiceUnavailable as exc:  # a damaged or unreadable store is reported here, not a 503
+        store_error = str(exc)
+    newest = newest_observation(loaded.data) if loaded is not None else None
     view = run_view(session, run, today) if run is not None else None
     if run is None:
         degraded.append("nothing is published yet")
     elif is_outdated(run.issue_date, today):
         degraded.append(f"the latest publication is {forecast_age_days(run.issue_date, today)} days old")
-    if loaded is None:
+    degraded.extend(_newest_run_problems(session))
+    if store_error is not None:
+        degraded.append(f"the observation store cannot be read: {store_error} ('tasqyn store check' says more)")
+    elif loaded is None:
         degraded.append("the observation store is empty")
     elif newest is not None and (today - newest).days > 2:
         degraded.append(f"the newest observation is {(today - newest).days} days old")
+    if loaded is not None:
+        stale = _stale_stations(state, loaded)
+        if stale:
+            shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
+            degraded.append(
+                f"{len(stale)} of {len(loaded.stations)} stations have no observation in the last "
+                f"{DEFAULTS.stale_after_days} days (stale): {shown}"
+            )
     if view is not None and view.n_no_level:
         degraded.append(f"{view.n_no_level} of {view.n_stations} stations have no current level")
     return schemas.HealthOut(
@@ -63,3 +87,40 @@ def health(state: StateDep, session: SessionDep) -> schemas.HealthOut:
         n_no_level=view.n_no_level if view else None,
         version=package_version(),
     )
+
+
+def _newest_run_problems(session: Session) -> list[str]:
+    """What is wrong with the newest daily run (any status): failed (with its message), or started too long ago
+    (the schedule stopped), or running for hours."""
+    newest = session.scalars(select(ForecastRun).order_by(ForecastRun.created_at.desc()).limit(1)).first()
+    if newest is None:
+        return []
+    start = newest.created_at if newest.created_at.tzinfo else newest.created_at.replace(tzinfo=dt.UTC)
+    hours = (dt.datetime.now(dt.UTC) - start).total_seconds() / 3600
+    out = []
+    if newest.status == "failed":
+        why = (newest.message or "no message").splitlines()[0][:300]
+        out.append(f"the newest forecast run ({newest.issue_date}, {newest.run_id}) failed: {why}")
+    elif newest.status == "running" and hours > 6:
+        out.append(f"the newest forecast run ({newest.run_id}) has been running for {hours:.0f} hours")
+    if hours > RUN_OVERDUE_HOURS:
+        out.append(f"the newest forecast run started {hours / 24:.1f} days ago (the daily run is overdue)")
+    return out
+
+
+def _stale_stations(state: ServiceState, loaded: LoadedStore) -> list[str]:
+    """Stations whose newest discharge or level is older than the stale limit (or that never had one)."""
+    from service.metrics import newest_days
+
+    today = local_today()
+    hit = _STALE_CACHE.get(id(state))
+    if hit is None or hit[0] is not loaded.data or hit[1] != today:  # once per loaded store and day
+        newest = newest_days(loaded.data)
+        limit = DEFAULTS.stale_after_days
+        stale = sorted(s for s, d in newest.items() if d is None or (today - d).days > limit)
+        hit = (loaded.data, today, stale)
+        _STALE_CACHE[id(state)] = hit
+    return hit[2]
+
+
+_STALE_CACHE: dict[int, tuple[object, dt.date, list[str]]] = {}  # id(state) -> (store data, day, stale stations)
