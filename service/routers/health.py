@@ -16,7 +16,7 @@ from records.published import forecast_age_days, is_outdated, newest_observation
 from service import schemas
 from service.deps import SessionDep, StateDep
 from service.responses import ERRORS
-from service.state import LoadedStore, ServiceState, ServiceUnavailable
+from service.state import LoadedStore, ServiceUnavailable
 
 router = APIRouter(prefix="/api/v1", tags=["api v1"])
 
@@ -64,7 +64,7 @@ def health(state: StateDep, session: SessionDep) -> schemas.HealthOut:
     elif newest is not None and (today - newest).days > 2:
         degraded.append(f"the newest observation is {(today - newest).days} days old")
     if loaded is not None:
-        stale = _stale_stations(state, loaded)
+        stale = _stale_stations(loaded)
         if stale:
             shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
             degraded.append(
@@ -108,19 +108,19 @@ def _newest_run_problems(session: Session) -> list[str]:
     return out
 
 
-def _stale_stations(state: ServiceState, loaded: LoadedStore) -> list[str]:
+def _stale_stations(loaded: LoadedStore) -> list[str]:
     """Stations whose newest discharge or level is older than the stale limit (or that never had one)."""
     from service.metrics import newest_days
 
     today = local_today()
-    hit = _STALE_CACHE.get(id(state))
+    hit = _STALE_CACHE[0]
     if hit is None or hit[0] is not loaded.data or hit[1] != today:  # once per loaded store and day
         newest = newest_days(loaded.data)
         limit = DEFAULTS.stale_after_days
         stale = sorted(s for s, d in newest.items() if d is None or (today - d).days > limit)
         hit = (loaded.data, today, stale)
-        _STALE_CACHE[id(state)] = hit
+        _STALE_CACHE[0] = hit
     return hit[2]
 
 
-_STALE_CACHE: dict[int, tuple[object, dt.date, list[str]]] = {}  # id(state) -> (store data, day, stale stations)
+_STALE_CACHE: list[tuple[object, dt.date, list[str]] | None] = [None]  # (store data, day, stale stations)
