@@ -247,8 +247,21 @@ def _serve(home: Home, database_url: str | None, host: str, port: int, workers: 
     os.environ["TASQYN_HOME"] = str(home.root)
     if database_url:
         os.environ["TASQYN_DATABASE_URL"] = database_url
+    import logging
+
+    from flows.logging_setup import uvicorn_log_config
+
     console.print(f"serving {home.root} on http://{host}:{port} (API docs at /docs)")
-    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="warning")
+    level = logging.getLevelName(logging.getLogger("tasqyn").getEffectiveLevel())
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        log_config=uvicorn_log_config(home, level),  # one format, to stderr and the home's log file, every worker
+    )
 
 
 @app.command("forecast")

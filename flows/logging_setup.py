@@ -199,6 +199,39 @@ def configure_logging(
     return path
 
 
+def uvicorn_log_config(home: Home | str | Path | None = None, level: int | str = "INFO") -> dict[str, Any]:
+    """uvicorn's `log_config` for `tasqyn serve`: every process of the server (each worker of `--workers N` applies
+    it when it starts) logs in the one format to stderr (WARNING and up) and to `<home>/logs/tasqyn.log` (from
+    `level`: the service's access log, tasqyn.access, is INFO); uvicorn's own access log stays off (the service
+    writes its own, with the route and the time taken)."""
+    lvl = logging.getLevelName(_level(level))
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"one": {"format": LOG_FORMAT, "datefmt": DATE_FORMAT}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "one",
+                "stream": "ext://sys.stderr",
+                "level": "WARNING",
+            },
+            "file": {
+                "()": "flows.logging_setup.SharedRotatingFileHandler",
+                "filename": str(log_file(home)),
+                "formatter": "one",
+            },
+        },
+        "root": {"handlers": ["console", "file"], "level": "WARNING"},
+        "loggers": {
+            **{name: {"level": lvl} for name in OUR_LOGGERS},
+            "uvicorn": {"handlers": [], "level": "WARNING", "propagate": True},
+            "uvicorn.error": {"handlers": [], "level": "WARNING", "propagate": True},
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+        },
+    }
+
+
 def _level(value: int | str) -> int:
     lvl = logging.getLevelName(value.upper()) if isinstance(value, str) else value
     if not isinstance(lvl, int):
