@@ -158,16 +158,22 @@ def phase_forecast(home: str, issue: str, workers: int) -> dict:
 
     h = Home(Path(home))
     t0 = time.perf_counter()
-    fc = forecast_all(h.observations, h.models_dir, issue, DEFAULTS, workers=workers)
+    spent: dict[str, float] = {}
+    fc = forecast_all(h.observations, h.models_dir, issue, DEFAULTS, workers=workers, stats=spent)
     secs = time.perf_counter() - t0
     status = fc["status"].values.astype(str)
     counts = {k: int((status == k).sum()) for k in ("ok", "stale", "fallback", "failed")}
+    busy = spent["read_s"] + spent["models_s"] + spent["forecast_s"]
     return {
         "forecast_seconds": secs,
         "stations": len(status),
         **counts,
+        **spent,
         "note": f"{len(status)} stations in {secs:.1f} s ({workers} worker{'s' if workers > 1 else ''}): "
-        + ", ".join(f"{k} {v}" for k, v in counts.items()),
+        + ", ".join(f"{k} {v}" for k, v in counts.items())
+        + f"; process time: reading {spent['read_s']:.1f} s, loading models {spent['models_s']:.1f} s, forecasting "
+        f"{spent['forecast_s']:.1f} s ({spent['forecast_s'] / max(len(status), 1) * 1000:.0f} ms per station), "
+        f"start-up and combining {max(secs * workers - busy, 0.0):.1f} s",
     }
 
 

@@ -69,12 +69,13 @@ def forecast_stations(
     import logging
     import time
 
-    from flows.parallel import default_workers, forecast_all
+    from flows.parallel import forecast_all
 
     logger = get_run_logger()
     forcing = _nwp_forcing(home)
     level = logging.getLevelName(logging.getLogger("tasqyn").getEffectiveLevel())
     t0 = time.perf_counter()
+    spent: dict[str, float] = {}
     fc = forecast_all(
         store_path,
         home.models_dir,
@@ -83,10 +84,14 @@ def forecast_stations(
         forcing=forcing,
         workers=workers,
         log=(str(home.root), str(level)),
+        stats=spent,
     )
-    n = fc.sizes.get("station", 0)
-    used = default_workers(n, workers)
-    logger.info(f"forecast {n} stations in {time.perf_counter() - t0:.1f} s ({used} process{'es' if used > 1 else ''})")
+    used = int(spent.get("workers", 1))
+    logger.info(
+        f"forecast {fc.sizes.get('station', 0)} stations in {time.perf_counter() - t0:.1f} s ({used} "
+        f"process{'es' if used > 1 else ''}; summed over them: reading {spent.get('read_s', 0):.1f} s, loading "
+        f"models {spent.get('models_s', 0):.1f} s, forecasting {spent.get('forecast_s', 0):.1f} s)"
+    )
     return fc
 
 

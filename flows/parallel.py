@@ -116,20 +116,29 @@ def _models_for(basins: set[str]) -> dict:
     return {b: cache[b] for b in basins | {GLOBAL_MODEL} if b in cache}
 
 
-def _forecast_chunk(stations: list[str], issue_date: str, config: Any, created_at: Any) -> xr.Dataset:
-    """Forecast one chunk of stations in this process (read, QC, models, make_forecast)."""
+def _forecast_chunk(
+    stations: list[str], issue_date: str, config: Any, created_at: Any
+) -> tuple[xr.Dataset, dict[str, float]]:
+    """Forecast one chunk of stations in this process (read, QC, models, make_forecast); returns the forecast and
+    the seconds spent reading (and QC), loading models and forecasting."""
+    import time
+
     from forecasting import qc
     from forecasting.forecast import make_forecast
     from forecasting.storage import open_store_lazy, store_part
     from forecasting.store import station_table
 
+    t0 = time.perf_counter()
     if _STATE.get("store") is None:
         _STATE["store"] = open_store_lazy(Path(_STATE["store_path"]))
     usable = qc.usable(store_part(_STATE["store"], stations))
+    t1 = time.perf_counter()
     basins = {str(b) for b in station_table(usable)["basin"]}
     models = _models_for(basins)
+    t2 = time.perf_counter()
     forcing = _STATE["forcing"] or None
-    return make_forecast(usable, models, issue_date, config=config, forcing=forcing, created_at=created_at)
+    fc = make_forecast(usable, models, issue_date, config=config, forcing=forcing, created_at=created_at)
+    return fc, {"read_s": t1 - t0, "models_s": t2 - t1, "forecast_s": time.perf_counter() - t2}
 
 
 def combine(parts: list[xr.Dataset], stations: list[str]) -> xr.Dataset:
@@ -158,14 +167,16 @@ def forecast_all(
     workers: int | None = None,
     created_at: Any = None,
     log: tuple[str, str] | None = None,
+    stats: dict[str, float] | None = None,
 ) -> xr.Dataset:
     """The forecast dataset of every station of the store at `store_path` (forecasting.forecast.make_forecast's
     output, FORMATS.md), made in `workers` processes (default_workers) or in this one (workers=1).
 
     `models_dir`: the model registry (CURRENT versions); `forcing`: the forcing store (source -> dataset) or None;
     `created_at`: the run's creation time (UTC datetime; default now), the same in every chunk; `log`: (home,
-    level) for the workers' logging (flows.logging_setup.configure_logging). Raises FileNotFoundError when the store
-    does not exist."""
+    level) for the workers' logging (flows.logging_setup.configure_logging); `stats`, if given, receives the
+    workers, chunks and the seconds spent reading, loading models and forecasting (summed over the processes).
+    Raises FileNotFoundError when the store does not exist."""
     from datetime import UTC, datetime
 
     from forecasting import progress
@@ -183,17 +194,27 @@ def forecast_all(
     chunks = plan_chunks(meta, n * CHUNKS_PER_WORKER if n > 1 else 1)
     total, done = len(stations), 0
     parts: list[xr.Dataset] = []
+    spent = {"workers": float(n), "chunks": float(len(chunks)), "read_s": 0.0, "models_s": 0.0, "forecast_s": 0.0}
+
+    def collect(result: tuple[xr.Dataset, dict[str, float]], chunk: list[str]) -> None:
+        nonlocal done
+        parts.append(result[0])
+        for key, secs in result[1].items():
+            spent[key] += secs
+        done += len(chunk)
+        progress.report("station", chunk[-1], done, total)
+
     if n == 1:
         saved = dict(_STATE)
         _init(str(store_path), str(models_dir), forcing, None)
         try:
             for chunk in chunks:
-                parts.append(_forecast_chunk(chunk, issue, config, created_at))
-                done += len(chunk)
-                progress.report("station", chunk[-1], done, total)
+                collect(_forecast_chunk(chunk, issue, config, created_at), chunk)
         finally:
             _close()
             _STATE.update(saved)
+        if stats is not None:
+            stats.update(spent)
         return combine(parts, stations)
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
@@ -207,7 +228,7 @@ def forecast_all(
             finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             for fut in finished:
                 chunk = pending.pop(fut)
-                parts.append(fut.result())
-                done += len(chunk)
-                progress.report("station", chunk[-1], done, total)
+                collect(fut.result(), chunk)
+    if stats is not None:
+        stats.update(spent)
     return combine(parts, stations)
