@@ -378,6 +378,18 @@ def demo_cmd(
         return f" ({secs:.1f} s)"
 
     shown = CommandProgress(err, labels={"backtest": "backtesting stations"})
+    backtesting = None
+    if backtest:  # from the data folder, independent of the home: in its own process, beside ingest and training
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        from forecasting.sources.sample import export_station_csv
+
+        folder = data if data is not None else export_station_csv(h.root / "sample")
+        pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        backtesting = pool.submit(_demo_backtest, str(folder), str(h.backtest_dir / "report.json"))
+        pool.shutdown(wait=False)
+        console.print("    backtest (walk-forward, last 5 years) started beside the training, for the model's skill")
     console.print(f"[bold]1/4 ingest[/bold] {source} into {h.root}")
     with shown:
         report = run_ingest(source, None if data else "sample", h, progress_listener=shown.listener)
@@ -402,19 +414,13 @@ def demo_cmd(
     console.print(f"    trained {n_basins} basins{glob}, failed {len(trained['failed'])}{took()}")
     for b, why in trained["failed"].items():
         console.print(f"    [yellow]{b}[/yellow]: {why}")
-    if backtest:
-        from flows.backtest import run_backtest_files
-        from forecasting.sources.sample import export_station_csv
-
-        folder = data if data is not None else export_station_csv(h.root / "sample")
-        console.print("    backtest (walk-forward, last 5 years) so each station page shows the model's skill")
-        with shown, progress.reporting(shown.listener):
-            bt = run_backtest_files(folder, h.backtest_dir / "report.json", progress=lambda m: shown.note(f"    {m}"))
+    if backtesting is not None:
+        summary = backtesting.result()
         for k in ("1", "3", "7"):
-            v = bt["summary"].get(k, {}).get("median_skill_vs_persistence")
+            v = summary.get(k, {}).get("median_skill_vs_persistence")
             if v is not None:
                 console.print(f"    lead {k}: median skill vs persistence {v:.2f}")
-        console.print(f"    backtest done{took()}")
+        console.print(f"    backtest done{took()} (it ran beside ingest and training)")
     ds = open_store(h.observations)
     q = ds["discharge_m3s"].values
     times = ds["time"].values
@@ -439,6 +445,22 @@ def demo_cmd(
         return
     console.print(f"[bold]4/4 serve[/bold] http://{host}:{port}  (API: /api/v1/basins, docs: /docs; Ctrl-C stops)")
     _serve(h, None, host, port)
+
+
+def _demo_backtest(folder: str, out: str) -> dict:
+    """The demo's backtest in a process of its own (started by `demo`): progress as plain lines on stderr (not a
+    live bar, which would fight the parent's); returns the report's summary."""
+    from flows.backtest import run_backtest_files
+    from flows.logging_setup import WIDE
+    from flows.progress_ui import CommandProgress
+    from forecasting import progress
+
+    lines = Console(stderr=True, width=WIDE, soft_wrap=True, force_terminal=False, force_interactive=False)
+    shown = CommandProgress(lines, labels={"backtest": "    backtest: stations"})
+    shown.live = False
+    with shown, progress.reporting(shown.listener):
+        report = run_backtest_files(Path(folder), Path(out), progress=lambda m: shown.note(f"    backtest: {m}"))
+    return report["summary"]
 
 
 users_app = typer.Typer(help="Dashboard users (admin, hydrologist, akimat).", no_args_is_help=True)
