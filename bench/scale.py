@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/scale.py [--stations 1000] [--network DIR] [--keep DIR] [--tracemalloc]
         [--phases ingest,read,train,forecast] [--train-workers 1,2] [--train-basins N] [--forecast-workers 1,2]
+        [--model-home DIR]
 
 Builds the synthetic network (bench/synthetic_network.py; or reuses a station-CSV folder given by --network),
 then runs each phase in a fresh child process and prints its wall time, CPU time and peak memory (the child's
@@ -218,6 +219,7 @@ def main() -> int:
     parser.add_argument("--train-workers", default="1,2", help="worker process counts to train with")
     parser.add_argument("--train-basins", type=int, help="train only the first N basins (no global model)")
     parser.add_argument("--forecast-workers", default="1,2", help="worker process counts to forecast with")
+    parser.add_argument("--model-home", type=Path, help="forecast with the models of this home (its store is used)")
     args = parser.parse_args()
     phases = {p.strip() for p in args.phases.split(",") if p.strip()}
 
@@ -260,6 +262,7 @@ def main() -> int:
         if "read" in phases:
             results.append(measure("read one station", phase_read_station, str(home), str(meta.index[0])))
         model_home = home if (home / "models").is_dir() and any((home / "models").iterdir()) else None
+        model_home = args.model_home or model_home
         if "train" in phases:
             basins = sorted(meta["basin"].unique())[: args.train_basins] if args.train_basins else None
             times = {}

@@ -50,7 +50,7 @@ def trained_home(real_data: Path, tmp_path_factory: pytest.TempPathFactory, pref
         shutil.copy(real_data / f"{sid}.csv", src / f"{sid}.csv")
     home = Home(tmp / "home").ensure()
     assert run_ingest(src, "station-csv", home).ok
-    trained = train_flow(home=str(home.root), basins=list(STATIONS))
+    trained = train_flow(home=str(home.root), basins=list(STATIONS), leads=[1, 2, 3])  # 3 leads: enough here
     assert set(STATIONS) <= set(trained["trained"])
     (home.root / "basins").mkdir()
     (home.root / "basins" / "CH2232.geojson").write_text(
@@ -113,7 +113,7 @@ def pg_database() -> Iterator[Callable[[], str]]:
 def _publish(home: Home, url: str) -> dict:
     from flows.forecast import forecast_flow
 
-    out = forecast_flow(issue_date=ISSUE, home=str(home.root), ingest=False, publish=True, database_url=url)
+    out = forecast_flow(issue_date=ISSUE, home=str(home.root), ingest=False, publish=True, database_url=url, leads=3)
     assert out["n_forecast"] == len(STATIONS)
     return out
 
