@@ -40,7 +40,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forecasting import flags as qcflags
-from forecasting.config import ForecastConfig, local_today
+from forecasting.config import DEFAULTS, ForecastConfig, local_today
 from forecasting.explain import as_percent
 from forecasting.risk import LEVEL_LABELS, STATES
 from forecasting.store import station_table
@@ -778,6 +778,28 @@ def newest_observation(store: xr.Dataset, station_id: str | None = None) -> dt.d
     """The newest day with a discharge or water-level value, of one station or of any."""
     ok = _observed(store, station_id)
     return pd.Timestamp(store["time"].values[np.flatnonzero(ok)[-1]]).date() if ok.any() else None
+
+
+def newest_days(store: xr.Dataset) -> dict[str, dt.date | None]:
+    """Each station's newest day with a discharge or water-level value (None: never), all stations at once."""
+    stations = [str(s) for s in store["station"].values]
+    times = store["time"].values if store.sizes.get("time", 0) else np.array([], dtype="datetime64[ns]")
+    ok = np.zeros((len(stations), len(times)), dtype=bool)
+    for var in ("discharge_m3s", "water_level_cm"):
+        if var in store:
+            ok |= np.isfinite(store[var].transpose("station", "time").values)
+    has = ok.any(axis=1)
+    last = ok.shape[1] - 1 - np.argmax(ok[:, ::-1], axis=1) if ok.shape[1] else np.zeros(len(stations), dtype=int)
+    return {sid: pd.Timestamp(times[last[i]]).date() if has[i] else None for i, sid in enumerate(stations)}
+
+
+def stale_now(
+    newest: Mapping[str, dt.date | None], today: dt.date, limit: int = DEFAULTS.stale_after_days
+) -> list[str]:
+    """The stations (sorted) whose newest observation (`newest_days`) is more than `limit` days before `today`, or
+    that never had one: stale as of today (a forecast's own stale state, at its issue date, is
+    forecasting.risk.station_state's)."""
+    return sorted(s for s, d in newest.items() if d is None or (today - d).days > limit)
 
 
 def observed_period(store: xr.Dataset, station_id: str) -> tuple[dt.date | None, dt.date | None]:

@@ -48,6 +48,7 @@ from starlette.routing import Match
 
 from forecasting.config import DEFAULTS, local_today
 from records.db import ForecastRun
+from records.published import stale_now
 from service.state import ServiceState
 
 log = logging.getLogger("tasqyn.access")
@@ -150,7 +151,6 @@ class ServiceCollector:
 
     def __init__(self, state: ServiceState) -> None:
         self.state = state
-        self._ages: tuple[Any, dt.date, dict[str, float]] | None = None  # (loaded store data, day, ages)
         self._nwp: dict[str, tuple[int, str, pd.Timestamp | None]] = {}  # file -> (mtime, source, newest run)
 
     def collect(self) -> Iterator[Metric]:
@@ -215,7 +215,8 @@ class ServiceCollector:
             return
         if loaded is None:
             return
-        ages = self.station_ages(loaded.data)
+        today = local_today()
+        ages = {sid: float((today - d).days) if d is not None else float("nan") for sid, d in loaded.newest.items()}
         g = GaugeMetricFamily(
             "tasqyn_observation_age_days",
             "days from the station's newest discharge or water level to today (local day)",
@@ -225,19 +226,10 @@ class ServiceCollector:
             g.add_metric([sid], age)
         yield g
         limit = DEFAULTS.stale_after_days
-        stale = sum(1 for a in ages.values() if not np.isfinite(a) or a > limit)
+        stale = len(stale_now(loaded.newest, today, limit))
         yield _gauge(
             "tasqyn_observation_stale_stations", f"stations without an observation in the last {limit} days", stale
         )
-
-    def station_ages(self, data: Any) -> dict[str, float]:
-        """Days from each station's newest discharge or level to today (NaN: never); cached per loaded store."""
-        today = local_today()
-        if self._ages is None or self._ages[0] is not data or self._ages[1] != today:  # once per store and day
-            newest = newest_days(data)
-            ages = {sid: float((today - day).days) if day is not None else float("nan") for sid, day in newest.items()}
-            self._ages = (data, today, ages)
-        return self._ages[2]
 
     # --- weather forecasts ----------------------------------------------------------------------------------
 
@@ -311,22 +303,6 @@ class ServiceCollector:
             attempts.add_metric([channel], tries)
         yield msgs
         yield attempts
-
-
-def newest_days(data: Any) -> dict[str, dt.date | None]:
-    """Each station's newest day with a discharge or water-level value in the store dataset `data`."""
-    stations = [str(s) for s in data["station"].values]
-    times = data["time"].values if data.sizes.get("time", 0) else np.array([], dtype="datetime64[ns]")
-    ok = np.zeros((len(stations), len(times)), dtype=bool)
-    for var in ("discharge_m3s", "water_level_cm"):
-        if var in data:
-            ok |= np.isfinite(data[var].transpose("station", "time").values)
-    out: dict[str, dt.date | None] = {}
-    has = ok.any(axis=1)
-    last = ok.shape[1] - 1 - np.argmax(ok[:, ::-1], axis=1) if ok.shape[1] else np.zeros(len(stations), dtype=int)
-    for i, sid in enumerate(stations):
-        out[sid] = pd.Timestamp(times[last[i]]).date() if has[i] else None
-    return out
 
 
 def _run_facts(run: ForecastRun) -> dict[str, Any]:

@@ -6,6 +6,7 @@ Everything here is presentation plumbing: the rules of what a reader sees are re
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import threading
@@ -25,7 +26,7 @@ from forecasting.basins import read_basins
 from forecasting.storage import NETCDF_ENGINE, NETCDF_LOCK
 from forecasting.variables import VARIABLE_NAMES, qc_name
 from records.db import BasinLevel, ForecastRun, ReviewAction, StationLevel, Threshold, init_db
-from records.published import StationInfo, station_infos
+from records.published import StationInfo, newest_days, station_infos
 from service.cache import DatasetCache, ResponseCache
 from service.settings import Settings
 
@@ -51,6 +52,7 @@ class LoadedStore:
     data: xr.Dataset
     stations: dict[str, StationInfo]
     variables: dict[str, list[str]]  # station -> the canonical variables it has values of
+    newest: dict[str, dt.date | None]  # station -> its newest discharge or level day (records.published.newest_days)
 
 
 @dataclass
@@ -194,7 +196,7 @@ def _load_store(path: Path) -> LoadedStore:
         ids = [str(s) for s in ds["station"].values]
         have = {v: np.isfinite(ds[v].values).any(axis=1) for v in VARIABLE_NAMES if v in ds.data_vars}
     variables = {sid: [v for v, mask in have.items() if bool(mask[i])] for i, sid in enumerate(ids)}
-    return LoadedStore(data=data, stations=station_infos(data), variables=variables)
+    return LoadedStore(data=data, stations=station_infos(data), variables=variables, newest=newest_days(data))
 
 
 def backtest_reports(folder: Path) -> list[tuple[str, int]]:

@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 from forecasting.config import DEFAULTS, local_today
 from records.accounts import ANONYMOUS
 from records.db import ForecastRun
-from records.published import forecast_age_days, is_outdated, newest_observation, run_view, visible_run
+from records.published import forecast_age_days, is_outdated, run_view, stale_now, visible_run
 from service import schemas
 from service.deps import SessionDep, StateDep
 from service.responses import ERRORS
-from service.state import LoadedStore, ServiceUnavailable
+from service.state import ServiceUnavailable
 
 router = APIRouter(prefix="/api/v1", tags=["api v1"])
 
@@ -50,7 +50,7 @@ def health(state: StateDep, session: SessionDep) -> schemas.HealthOut:
         loaded = state.store()
     except ServiceUnavailable as exc:  # a damaged or unreadable store is reported here, not a 503
         store_error = str(exc)
-    newest = newest_observation(loaded.data) if loaded is not None else None
+    newest = max((d for d in loaded.newest.values() if d is not None), default=None) if loaded is not None else None
     view = run_view(session, run, today) if run is not None else None
     if run is None:
         degraded.append("nothing is published yet")
@@ -61,10 +61,10 @@ def health(state: StateDep, session: SessionDep) -> schemas.HealthOut:
         degraded.append(f"the observation store cannot be read: {store_error} ('tasqyn store check' says more)")
     elif loaded is None:
         degraded.append("the observation store is empty")
-    elif newest is not None and (today - newest).days > 2:
+    elif newest is not None and (today - newest).days > DEFAULTS.stale_after_days:
         degraded.append(f"the newest observation is {(today - newest).days} days old")
     if loaded is not None:
-        stale = _stale_stations(loaded)
+        stale = stale_now(loaded.newest, today)
         if stale:
             shown = ", ".join(stale[:5]) + (f" and {len(stale) - 5} more" if len(stale) > 5 else "")
             degraded.append(
@@ -106,21 +106,3 @@ def _newest_run_problems(session: Session) -> list[str]:
     if hours > RUN_OVERDUE_HOURS:
         out.append(f"the newest forecast run started {hours / 24:.1f} days ago (the daily run is overdue)")
     return out
-
-
-def _stale_stations(loaded: LoadedStore) -> list[str]:
-    """Stations whose newest discharge or level is older than the stale limit (or that never had one)."""
-    from service.metrics import newest_days
-
-    today = local_today()
-    hit = _STALE_CACHE[0]
-    if hit is None or hit[0] is not loaded.data or hit[1] != today:  # once per loaded store and day
-        newest = newest_days(loaded.data)
-        limit = DEFAULTS.stale_after_days
-        stale = sorted(s for s, d in newest.items() if d is None or (today - d).days > limit)
-        hit = (loaded.data, today, stale)
-        _STALE_CACHE[0] = hit
-    return hit[2]
-
-
-_STALE_CACHE: list[tuple[object, dt.date, list[str]] | None] = [None]  # (store data, day, stale stations)
