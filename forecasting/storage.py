@@ -293,11 +293,16 @@ def open_store(path: Path) -> xr.Dataset | None:
     try:
         return read_netcdf(path)
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
-        raise StoreCorrupt(
-            f"the observation store {path} cannot be read ({type(exc).__name__}: {exc}); it may be truncated or "
-            "damaged: 'tasqyn store check' lists the kept generations, 'tasqyn store restore 1' restores the "
-            "previous one"
-        ) from exc
+        raise store_corrupt(path, exc) from exc
+
+
+def store_corrupt(path: Path, exc: BaseException) -> StoreCorrupt:
+    """The error for a store file that cannot be read: what happened and what to do."""
+    return StoreCorrupt(
+        f"the observation store {path} cannot be read ({type(exc).__name__}: {exc}); it may be truncated or "
+        "damaged: 'tasqyn store check' lists the kept generations, 'tasqyn store restore 1' restores the "
+        "previous one"
+    )
 
 
 def open_store_lazy(path: Path) -> xr.Dataset:
@@ -307,10 +312,7 @@ def open_store_lazy(path: Path) -> xr.Dataset:
         with NETCDF_LOCK:
             return xr.open_dataset(path, engine=NETCDF_ENGINE)
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
-        raise StoreCorrupt(
-            f"the observation store {path} cannot be read ({type(exc).__name__}: {exc}); 'tasqyn store check' lists "
-            "the kept generations, 'tasqyn store restore 1' restores the previous one"
-        ) from exc
+        raise store_corrupt(path, exc) from exc
 
 
 def store_part(
@@ -370,7 +372,7 @@ def read_store_part(
     try:
         return store_part(ds, stations, variables, provenance)
     except (OSError, RuntimeError) as exc:
-        raise StoreCorrupt(f"the observation store {path} cannot be read ({type(exc).__name__}: {exc})") from exc
+        raise store_corrupt(path, exc) from exc
     finally:
         with NETCDF_LOCK:
             ds.close()

@@ -487,8 +487,8 @@ def splice(old: xr.Dataset, part: xr.Dataset, new: xr.Dataset) -> xr.Dataset:
     old_rows = index.get_indexer(old_ids[keep])
     keep_pos = np.flatnonzero(keep)
 
-    def place(name: str, fill: object, dtype: object) -> np.ndarray:
-        arr = np.full((len(stations), len(time)), fill, dtype=dtype)
+    def place(name: str, arr: np.ndarray) -> np.ndarray:
+        """Copy `old`'s untouched rows and `part`'s rows of `name` into `arr` (filled with the missing value)."""
         for ds, rows, sel in ((old, old_rows, keep_pos), (part, part_rows, None)):
             if name not in ds.variables or ds.sizes["time"] == 0 or len(rows) == 0:
                 continue
@@ -502,15 +502,13 @@ def splice(old: xr.Dataset, part: xr.Dataset, new: xr.Dataset) -> xr.Dataset:
     for var in VARIABLES:
         if var not in old and var not in part:
             continue
-        _add_variable(out, var)
-        out[var].values[:] = place(var, np.nan, "float64")
-        out[qc_name(var)].values[:] = place(qc_name(var), 0, flags.FLAG_DTYPE)
-        out[src_name(var)].values[:] = place(src_name(var), -1, np.int16)
-        out[row_name(var)].values[:] = place(row_name(var), 0, np.int32)
+        _add_variable(out, var)  # arrays of the missing values, filled in place
+        for name in (var, qc_name(var), src_name(var), row_name(var)):
+            place(name, out[name].values)
     if SYMBOL_VAR in old or SYMBOL_VAR in part:
         out[SYMBOL_VAR] = (
             ("station", "time"),
-            place(SYMBOL_VAR, "", object),
+            place(SYMBOL_VAR, np.full((len(stations), len(time)), "", dtype=object)),
             {"long_name": "observation symbol of the water level"},
         )
     out = set_station_metadata(out, merged_metadata(old, new))
