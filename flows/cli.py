@@ -78,7 +78,7 @@ def ingest_cmd(
 
                     report = run_ingest_nwp(src, fmt, h)
                 else:
-                    report = run_ingest(src, fmt, h, progress_listener=shown.listener)
+                    report = run_ingest(src, fmt, h)
             except (IngestError, AmbiguousFormat, KeyError, FileNotFoundError) as exc:
                 err.print(f"[red]error[/red] {escape(str(exc))}", soft_wrap=True)
                 continue
@@ -247,12 +247,9 @@ def _serve(home: Home, database_url: str | None, host: str, port: int, workers: 
     os.environ["TASQYN_HOME"] = str(home.root)
     if database_url:
         os.environ["TASQYN_DATABASE_URL"] = database_url
-    import logging
-
-    from flows.logging_setup import uvicorn_log_config
+    from flows.logging_setup import current_level, uvicorn_log_config
 
     console.print(f"serving {home.root} on http://{host}:{port} (API docs at /docs)")
-    level = logging.getLevelName(logging.getLogger("tasqyn").getEffectiveLevel())
     uvicorn.run(
         "service.app:create_app",
         factory=True,
@@ -260,7 +257,9 @@ def _serve(home: Home, database_url: str | None, host: str, port: int, workers: 
         port=port,
         workers=workers,
         log_level="warning",
-        log_config=uvicorn_log_config(home, level),  # one format, to stderr and the home's log file, every worker
+        log_config=uvicorn_log_config(
+            home, current_level()
+        ),  # one format, to stderr and the home's log file, every worker
     )
 
 
@@ -287,7 +286,6 @@ def forecast_cmd(
 
     from flows.forecast import forecast_flow
     from flows.progress_ui import CommandProgress
-    from forecasting import progress
 
     if issue_date is not None:
         _check_date(issue_date)
@@ -295,7 +293,7 @@ def forecast_cmd(
     if no_ingest or not _inbox_has_files(h):
         _require_store(h)
     t0 = time.perf_counter()
-    with CommandProgress(err) as shown, progress.reporting(shown.listener):
+    with CommandProgress(err):
         out = forecast_flow(
             issue_date=issue_date,
             home=str(Home.from_env(home).root),
@@ -365,7 +363,6 @@ def demo_cmd(
     from flows.ingest import run_ingest
     from flows.progress_ui import CommandProgress
     from flows.train import train_flow
-    from forecasting import progress
     from forecasting.storage import open_store
 
     h = Home.from_env(home).ensure()
@@ -392,7 +389,7 @@ def demo_cmd(
         console.print("    backtest (walk-forward, last 5 years) started beside the training, for the model's skill")
     console.print(f"[bold]1/4 ingest[/bold] {source} into {h.root}")
     with shown:
-        report = run_ingest(source, None if data else "sample", h, progress_listener=shown.listener)
+        report = run_ingest(source, None if data else "sample", h)
     console.print("    " + report.summary() + took(), soft_wrap=True)
     if data is not None and (data / "basins").is_dir():
         import shutil
@@ -405,13 +402,9 @@ def demo_cmd(
         err.print("[red]nothing could be ingested[/red]")
         raise typer.Exit(1)
     console.print("[bold]2/4 train[/bold] one model per basin")
-    with shown, progress.reporting(shown.listener):
+    with shown:
         trained = train_flow(home=str(h.root))
-    from forecasting.model_registry import GLOBAL_MODEL
-
-    n_basins = len([b for b in trained["trained"] if b != GLOBAL_MODEL])
-    glob = " and the global model" if GLOBAL_MODEL in trained["trained"] else ""
-    console.print(f"    trained {n_basins} basins{glob}, failed {len(trained['failed'])}{took()}")
+    console.print(f"    {_trained_text(trained)}, failed {len(trained['failed'])}{took()}")
     for b, why in trained["failed"].items():
         console.print(f"    [yellow]{b}[/yellow]: {why}")
     if backtesting is not None:
@@ -436,7 +429,7 @@ def demo_cmd(
     except (ValueError, FileNotFoundError) as exc:
         console.print(f"    [yellow]no spring flood outlook[/yellow]: {exc}")
     console.print(f"[bold]3/4 forecast[/bold] issued {issue} (the latest day of the data), published unreviewed")
-    with shown, progress.reporting(shown.listener):
+    with shown:
         out = forecast_flow(issue_date=issue, home=str(h.root), ingest=False, publish=True)
     _print_forecast_summary(out, time.perf_counter() - t0)
     console.print(f"demo set up in {time.perf_counter() - t_start:.1f} s", soft_wrap=True)
@@ -447,18 +440,25 @@ def demo_cmd(
     _serve(h, None, host, port)
 
 
+def _trained_text(result: dict) -> str:
+    """'trained N basins[ and the global model]' of a train_flow result."""
+    from forecasting.model_registry import GLOBAL_MODEL
+
+    n_basins = len([b for b in result["trained"] if b != GLOBAL_MODEL])
+    return f"trained {n_basins} basins" + (" and the global model" if GLOBAL_MODEL in result["trained"] else "")
+
+
 def _demo_backtest(folder: str, out: str) -> dict:
     """The demo's backtest in a process of its own (started by `demo`): progress as plain lines on stderr (not a
     live bar, which would fight the parent's); returns the report's summary."""
     from flows.backtest import run_backtest_files
     from flows.logging_setup import WIDE
     from flows.progress_ui import CommandProgress
-    from forecasting import progress
 
     lines = Console(stderr=True, width=WIDE, soft_wrap=True, force_terminal=False, force_interactive=False)
     shown = CommandProgress(lines, labels={"backtest": "    backtest: stations"})
     shown.live = False
-    with shown, progress.reporting(shown.listener):
+    with shown:
         report = run_backtest_files(Path(folder), Path(out), progress=lambda m: shown.note(f"    backtest: {m}"))
     return report["summary"]
 
@@ -616,12 +616,11 @@ def train_cmd(
     from flows.backtest import parse_leads
     from flows.progress_ui import CommandProgress
     from flows.train import train_flow
-    from forecasting import progress
 
     _require_store(Home.from_env(home))
     t0 = time.perf_counter()
     try:
-        with CommandProgress(err) as shown, progress.reporting(shown.listener):
+        with CommandProgress(err):
             result = train_flow(home, basin or None, dask_address, parse_leads(leads), workers=workers)
     except (FileNotFoundError, KeyError, ValueError) as exc:
         err.print(f"[red]error[/red] {escape(str(exc))}")
@@ -643,12 +642,8 @@ def train_cmd(
     console.print(table)
     for b, msg in sorted(result["failed"].items()):
         err.print(f"[red]basin {b} failed[/red]: {escape(msg)}")
-    from forecasting.model_registry import GLOBAL_MODEL
-
-    n_basins = len([b for b in result["trained"] if b != GLOBAL_MODEL])
-    glob = " and the global model" if GLOBAL_MODEL in result["trained"] else ""
     console.print(
-        f"trained {n_basins} basins{glob} in {time.perf_counter() - t0:.1f} s; {len(result['failed'])} failed",
+        f"{_trained_text(result)} in {time.perf_counter() - t0:.1f} s; {len(result['failed'])} failed",
         soft_wrap=True,
     )
     if not result["trained"]:
@@ -688,12 +683,8 @@ def backtest_cmd(
         err.print(f"[red]error[/red] {exc}")
         raise typer.Exit(1) from None
     from flows.progress_ui import CommandProgress
-    from forecasting import progress
 
-    with (
-        CommandProgress(err, labels={"backtest": "backtesting stations"}) as shown,
-        progress.reporting(shown.listener),
-    ):
+    with CommandProgress(err, labels={"backtest": "backtesting stations"}) as shown:
         report = run_backtest_files(
             data,
             out,

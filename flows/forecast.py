@@ -66,14 +66,13 @@ def forecast_stations(
     .store_snapshot) as of `issue_date`, in worker processes (flows.parallel: `workers`, default one per core for a
     large network, this process for a small one); each worker loads the models it needs once and reads only the
     stations it forecasts. The result equals make_forecast on the whole QC'd store."""
-    import logging
     import time
 
+    from flows.logging_setup import current_level
     from flows.parallel import forecast_all
 
     logger = get_run_logger()
     forcing = _nwp_forcing(home)
-    level = logging.getLevelName(logging.getLogger("tasqyn").getEffectiveLevel())
     t0 = time.perf_counter()
     spent: dict[str, float] = {}
     fc = forecast_all(
@@ -83,7 +82,7 @@ def forecast_stations(
         config,
         forcing=forcing,
         workers=workers,
-        log=(str(home.root), str(level)),
+        log=(str(home.root), current_level()),
         stats=spent,
     )
     used = int(spent.get("workers", 1))

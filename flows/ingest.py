@@ -8,21 +8,16 @@ from pathlib import Path
 import pandas as pd
 from prefect import flow, get_run_logger, task
 
-from forecasting import locks, progress, sources
+from forecasting import locks, sources
 from forecasting.confirmations import read_confirmations
 from forecasting.home import Home
 from forecasting.ingest import IngestError, IngestReport, ingest
 from forecasting.storage import StoreCorrupt, StoreWriteError, append_csv, open_store, write_quarantine, write_store
 
 
-def run_ingest(
-    source: str | Path,
-    fmt: str | None = None,
-    home: Home | None = None,
-    progress_listener: progress.Listener | None = None,
-) -> IngestReport:
+def run_ingest(source: str | Path, fmt: str | None = None, home: Home | None = None) -> IngestReport:
     """Ingest one source (file or folder, or 'sample') into the home's store. Plain function (no Prefect).
-    `progress_listener` (forecasting.progress) hears of every file of a folder as the reader finishes it.
+    The reader reports every file of a folder it finishes to forecasting.progress (a listener shows it).
 
     Raises forecasting.ingest.IngestError (one type, a message naming the source) when the source cannot be
     ingested at all: missing, of no known format, a reader failure, the store unwritable; bad rows never raise.
@@ -34,7 +29,7 @@ def run_ingest(
     home = (home or Home.from_env()).ensure()
     src = str(source)
     try:
-        return _run_ingest(src, fmt, home, progress_listener)
+        return _run_ingest(src, fmt, home)
     except IngestError:
         raise
     except (sources.AmbiguousFormat, KeyError) as exc:
@@ -54,14 +49,13 @@ def run_ingest(
         ) from exc
 
 
-def _run_ingest(src: str, fmt: str | None, home: Home, progress_listener: progress.Listener | None) -> IngestReport:
+def _run_ingest(src: str, fmt: str | None, home: Home) -> IngestReport:
     if src != "sample" and not Path(src).exists():
         raise IngestError(f"{src}: no such file or folder")
     if fmt is None:
         fmt = "sample" if src == "sample" else sources.detect_format(Path(src))
     adapter = sources.get_adapter(fmt)
-    with progress.reporting(progress_listener):
-        pending = [adapter.read(Path(src))]  # handed over to ingest(), which drops the long table once it is built
+    pending = [adapter.read(Path(src))]  # handed over to ingest(), which drops the long table once it is built
     release_free_memory()  # the reader's per-file tables, freed, would otherwise stay in the heap of the process
     with home.lock(locks.STORE):
         store = open_store(home.observations)

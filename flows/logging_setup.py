@@ -199,6 +199,12 @@ def configure_logging(
     return path
 
 
+def current_level() -> str:
+    """The level our loggers log at in this process (the command's --log-level), by name: what worker processes
+    and server processes are configured with."""
+    return str(logging.getLevelName(logging.getLogger(OUR_LOGGERS[0]).getEffectiveLevel()))
+
+
 def uvicorn_log_config(home: Home | str | Path | None = None, level: int | str = "INFO") -> dict[str, Any]:
     """uvicorn's `log_config` for `tasqyn serve`: every process of the server (each worker of `--workers N` applies
     it when it starts) logs in the one format to stderr (WARNING and up) and to `<home>/logs/tasqyn.log` (from

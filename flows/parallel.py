@@ -48,8 +48,12 @@ def default_workers(n_stations: int, workers: int | None = None) -> int:
         workers = int(os.environ[WORKERS_ENV])
     if workers is not None:
         return max(1, int(workers))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(cores, n_stations // MIN_STATIONS_PER_WORKER))
+    return max(1, min(available_cores(), n_stations // MIN_STATIONS_PER_WORKER))
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system tells, else the machine's count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def plan_chunks(meta: pd.DataFrame, n_chunks: int) -> list[list[str]]:

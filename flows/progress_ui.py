@@ -1,9 +1,10 @@
 """Progress of long commands on the console: a rich bar per kind of item on a terminal, a few plain lines elsewhere.
 
 The library and the flows report what they finish through `forecasting.progress` (kind, item, done, total: a file
-of a source folder, a basin trained, a station forecast or backtested); `CommandProgress` listens and shows it:
+of a source folder, a basin trained, a station forecast or backtested); `CommandProgress` listens while it is open
+and shows it:
 
-    with CommandProgress(err) as shown, progress.reporting(shown.listener):
+    with CommandProgress(err):
         train_flow(...)
 
 On a terminal each kind gets a bar (done/total, elapsed, remaining; cleared at the end). Off a terminal (a log
@@ -14,6 +15,7 @@ and at each tenth of the total, and one when it is done, so a long run shows tha
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager
 from types import TracebackType
 
 from rich.console import Console
@@ -29,6 +31,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from forecasting import progress
+
 LABELS = {"file": "reading files", "basin": "training basins", "station": "forecasting stations"}
 
 
@@ -43,10 +47,14 @@ class CommandProgress:
         self._bar: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
         self._last: dict[str, tuple[float, int]] = {}  # kind -> (time, done) of the last line printed
+        self._reporting: AbstractContextManager[None] | None = None
 
     def __enter__(self) -> CommandProgress:
+        """Start listening to forecasting.progress reports (and the bar on a terminal)."""
         self._tasks.clear()
         self._last.clear()
+        self._reporting = progress.reporting(self.listener)
+        self._reporting.__enter__()
         if self.live:
             self._bar = Progress(
                 SpinnerColumn(),
@@ -67,6 +75,9 @@ class CommandProgress:
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
+        if self._reporting is not None:
+            self._reporting.__exit__(exc_type, exc, tb)
+            self._reporting = None
 
     def label(self, kind: str) -> str:
         return self.labels.get(kind, kind)

@@ -166,14 +166,6 @@ def share_temporary_api() -> None:
         os.environ["PREFECT_API_URL"] = str(client.api_url)
 
 
-def configure_worker_logging(home_root: str, level: str) -> None:
-    """Initializer of a training worker process: the one log format, to the home's log file (and stderr from
-    WARNING), as in the command line (flows.logging_setup)."""
-    from flows.logging_setup import configure_logging
-
-    configure_logging(home_root, level)
-
-
 def train_flow(
     home: str | Path | None = None,
     basins: list[str] | None = None,
@@ -188,10 +180,10 @@ def train_flow(
     $TASQYN_GLOBAL_MAX_STATIONS (default GLOBAL_MAX_STATIONS) spread over the basins.
     Runs in `workers` local processes (default: one per core) unless a Dask scheduler address is given (or set in
     $TASQYN_DASK_ADDRESS): then on that cluster's workers."""
-    import logging
-
     from prefect.task_runners import ProcessPoolTaskRunner
 
+    from flows.logging_setup import configure_logging, current_level
+    from flows.parallel import available_cores
     from forecasting.ids import id_problem
     from forecasting.model_registry import GLOBAL_MODEL
 
@@ -211,10 +203,9 @@ def train_flow(
 
         runner = DaskTaskRunner(address=address)
     else:
-        n = max(1, min(workers or os.cpu_count() or 1, len(groups)))
-        level = logging.getLevelName(logging.getLogger("tasqyn").getEffectiveLevel())
+        n = min(workers or available_cores(), len(groups))
         runner = ProcessPoolTaskRunner(
-            max_workers=n, initializer=configure_worker_logging, initargs=(str(h.root), str(level))
+            max_workers=max(1, n), initializer=configure_logging, initargs=(str(h.root), current_level())
         )
     out = _train.with_options(task_runner=runner)(str(h.root), groups, leads)
     out["failed"].update(invalid)
