@@ -10,15 +10,7 @@ from records.published import basin_levels, basin_name, station_forecast_view, s
 from service.pages.explain_view import why_short
 from service.pages.map_data import station_names
 from service.pages.outlook_view import outlook_view
-from service.pages.render import (
-    db_session,
-    error_page,
-    reader_and_day,
-    render,
-    request_lang,
-    state_of,
-    view_of,
-)
+from service.pages.render import db_session, error_page, reader_and_day, render, request_lang, state_of, view_of
 from service.pages.texts import row_reason
 from service.state import ServiceUnavailable
 from service.svg.geo_map import map_svg, rings

@@ -25,15 +25,7 @@ from records.published import (
 from service.pages.chart_data import chart_payload, fan_rows, history_summary, medians_loader
 from service.pages.explain_view import why_view
 from service.pages.map_data import script_json
-from service.pages.render import (
-    db_session,
-    error_page,
-    reader_and_day,
-    render,
-    request_lang,
-    state_of,
-    view_of,
-)
+from service.pages.render import db_session, error_page, reader_and_day, render, request_lang, state_of, view_of
 from service.pages.texts import rating_text
 from service.state import ServiceUnavailable
 from service.svg.charts import hydrograph_svg
