@@ -20,6 +20,7 @@ A contribution c (log units) multiplies the forecast by exp(c): `as_percent` tur
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import numpy as np
@@ -68,6 +69,7 @@ _PREFIXES: tuple[tuple[str, str], ...] = (
 )
 
 
+@functools.cache
 def driver_of(feature: str) -> str:
     """The driver a feature belongs to (unknown features count as `flow`, the model's state)."""
     for prefix, driver in _PREFIXES:
@@ -76,18 +78,27 @@ def driver_of(feature: str) -> str:
     return "flow"
 
 
+@functools.cache
+def group_matrix(features: tuple[str, ...]) -> np.ndarray:
+    """The 0/1 matrix (features x DRIVERS) that sums feature contributions per driver."""
+    out = np.zeros((len(features), len(DRIVERS)))
+    for i, feature in enumerate(features):
+        out[i, DRIVERS.index(driver_of(str(feature)))] = 1.0
+    return out
+
+
 def group_contributions(contrib: pd.DataFrame) -> pd.DataFrame:
     """Feature contributions (rows: leads; columns: features and "bias") summed per driver: leads x DRIVERS."""
-    groups = {c: driver_of(str(c)) for c in contrib.columns}
-    out = contrib.T.groupby(pd.Series(groups)).sum().T
-    return out.reindex(columns=list(DRIVERS), fill_value=0.0)
+    values = np.nan_to_num(contrib.to_numpy(dtype=float))
+    grouped = values @ group_matrix(tuple(str(c) for c in contrib.columns))
+    return pd.DataFrame(grouped, index=contrib.index, columns=list(DRIVERS))
 
 
-def combine(parts: list[pd.DataFrame], weights: list[float]) -> pd.DataFrame:
-    """Weighted average of driver tables (as the forecast averages a basin model and the global model)."""
+def combine(parts: list[np.ndarray], weights: list[float]) -> np.ndarray:
+    """Weighted average of driver tables (leads x DRIVERS; as the forecast averages a basin model and the global
+    model)."""
     w = np.asarray(weights, dtype=float) / float(np.sum(weights))
-    out = sum(wi * p for wi, p in zip(w, parts, strict=True))
-    return out.reindex(columns=list(DRIVERS))
+    return sum(wi * np.asarray(p, dtype=float) for wi, p in zip(w, parts, strict=True))
 
 
 def close_to_median(table: np.ndarray, median_change: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ import xarray as xr
 
 from forecasting import explain, level_target, rating
 from forecasting.config import DEFAULTS, ForecastConfig
-from forecasting.features import INPUT_GROUPS, Q_FFILL_DAYS, inputs_frame, log_q, missing_inputs, nwp_column
+from forecasting.features import INPUT_GROUPS, Q_FFILL_DAYS, log_q, missing_inputs, nwp_column
 from forecasting.forcing import StationForcing, station_forcing
 from forecasting.model_registry import GLOBAL_MODEL, BasinModel
 from forecasting.models import OUTPUT_LEVELS
@@ -239,10 +239,10 @@ def forecast_station(
                 if why:
                     messages[i] = "; ".join(m for m in (why, messages[i]) if m)
                 ctx = bm.model.contexts[sid]
-                q0 = inputs_frame(df)["q"].reindex([days[i]]).iloc[0]  # the issue day's discharge as used
-                if np.isfinite(drivers[i]).any() and np.isfinite(q0):
+                lq0 = bm.model.issue_log_q(sid, df, days[i])  # the issue day's discharge as used
+                if np.isfinite(drivers[i]).any() and np.isfinite(lq0):
                     q50 = q[i][:, list(levels).index(0.5)] if 0.5 in levels else np.median(q[i], axis=1)
-                    drivers[i] = explain.close_to_median(drivers[i], log_q(q50, ctx) - log_q(q0, ctx))
+                    drivers[i] = explain.close_to_median(drivers[i], log_q(q50, ctx) - lq0)
     fb = np.array([bool(r) for r in reason])
     if fb.any():
         base, name = _baseline(bm, sid, df, full, days[fb], leads, levels)
@@ -365,10 +365,12 @@ def _drivers(
     forecast stands anyway)."""
     try:
         tables = []
-        for bm, _w in parts:
-            c = bm.contributions(frames, issue)[sid]
-            tables.append(explain.group_contributions(c.loc[leads]))
-        return explain.combine(tables, [w for _bm, w in parts]).to_numpy(dtype=float), ""
+        for model, _w in parts:
+            c = model.contribution_matrix(sid, frames[sid], issue, leads)
+            if c is None:
+                raise ValueError(f"no discharge on the issue day {issue.date()}")
+            tables.append(np.nan_to_num(c) @ explain.group_matrix((*model.feature_names, "bias")))
+        return explain.combine(tables, [w for _m, w in parts]), ""
     except Exception as exc:  # an explanation is a help, never a reason to lose the forecast
         return np.full((len(leads), len(explain.DRIVERS)), np.nan), f"no explanation ({type(exc).__name__}: {exc})"
 

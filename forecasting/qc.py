@@ -539,18 +539,22 @@ def fill_short_gaps(values: np.ndarray, max_days: int) -> tuple[np.ndarray, np.n
     nt = v.shape[1]
     if max_days <= 0 or nt < 3:
         return values.copy(), np.zeros(values.shape, dtype=bool)
-    valid = ~np.isnan(v)
-    t = np.arange(nt)
-    prev = np.maximum.accumulate(np.where(valid, t, -1), axis=1)
-    nxt = np.minimum.accumulate(np.where(valid, t, nt)[:, ::-1], axis=1)[:, ::-1]
-    gap = nxt - prev - 1
-    fill = ~valid & (prev >= 0) & (nxt < nt) & (gap <= max_days)
-    rows = np.arange(v.shape[0])[:, None]
-    vp = v[rows, np.clip(prev, 0, nt - 1)]
-    vn = v[rows, np.clip(nxt, 0, nt - 1)]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        interp = vp + (vn - vp) * (t - prev) / (nxt - prev)
-    out = np.where(fill, interp, v)
+    missing = np.isnan(v)
+    edges = np.diff(missing.astype(np.int8), axis=1, prepend=0, append=0)  # +1 where a gap starts, -1 after it
+    rows, start = np.nonzero(edges == 1)
+    _, end = np.nonzero(edges == -1)  # the same gaps in the same (row-major) order: end is the next valid day
+    keep = (start > 0) & (end < nt) & (end - start <= max_days)  # interior and short
+    rows, start, end = rows[keep], start[keep], end[keep]
+    out = v.astype(float, copy=True)
+    fill = np.zeros(v.shape, dtype=bool)
+    if len(rows):
+        size = end - start
+        r = np.repeat(rows, size)
+        p, n = np.repeat(start - 1, size), np.repeat(end, size)
+        cols = p + 1 + (np.arange(size.sum()) - np.repeat(np.cumsum(size) - size, size))
+        vp, vn = v[r, p], v[r, n]
+        out[r, cols] = vp + (vn - vp) * (cols - p) / (n - p)
+        fill[r, cols] = True
     return out.reshape(values.shape), fill.reshape(values.shape)
 
 

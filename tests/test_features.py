@@ -138,3 +138,17 @@ def test_melt_potential_on_the_protva(real_data):
     spring = m7[(m7.index.month == 4) & (m7.index.day <= 10)]
     assert spring.groupby(spring.index.year).max().gt(5).mean() > 0.7  # melt ahead in early April most years
     assert "melt_potential" not in lead_features(build_features(df, ctx, snow=False), ctx, 7)
+
+
+def test_the_single_set_snow_store_is_the_vectorised_recursion(real_data):
+    """The forecast's fast path (one parameter set, Python floats) gives the vectorised recursion's values, with
+    the Protva's gaps in temperature and precipitation."""
+    df = _read(real_data, "PROTVA_SZ", "1985-08-01", "1990-07-31")
+    p, t = df["precip_mm"].to_numpy(), df["tmean_c"].to_numpy().copy()
+    t[100:110] = np.nan  # a gap in temperature: the store is held
+    one = simulate(p, t, np.array([0.5]), np.array([-1.0]), np.array([2.5]))
+    two = simulate(p, t, np.array([0.5, 0.5]), np.array([-1.0, -1.0]), np.array([2.5, 2.5]))  # vectorised
+    for a, b in zip(one, two, strict=True):
+        assert a.shape == (len(p), 1)
+        np.testing.assert_array_equal(a[:, 0], b[:, 0])
+    assert one[0].max() > 50  # a real winter store

@@ -212,3 +212,38 @@ def test_sample_weights_follow_the_flow_level_without_favouring_rises():
     w = sample_weights(x, y)
     assert w == pytest.approx([4.0, 3.0, 2.0, 50.0, 0.1, 5.0])
     assert sample_weights(x, y, power=2.0)[:3] == pytest.approx([16.0, 9.0, 4.0])
+
+
+def test_feature_tables_are_shared_but_give_the_forecast_of_fresh_ones(real_ds):
+    """The basin and the global model read one feature table per station (forecasting.models.feature_tables):
+    the forecast and its explanation are those made with no table kept, and a changed observation is never
+    served from an old table."""
+    from forecasting.models.feature_tables import FEATURE_TABLES
+
+    frames = {s: _frame(real_ds, s, "1998-01-01", "2004-12-31") for s in ("CH2426", "CH2232")}
+    basin = fit_basin_model("CH2426", {"CH2426": frames["CH2426"]}, leads=[1, 3], params=FAST)
+    glob = fit_basin_model(GLOBAL_MODEL, frames, leads=[1, 3], params=FAST)
+    models = {"CH2426": basin, GLOBAL_MODEL: glob}
+    ds = real_ds.sel(station=["CH2426"], time=slice("1998-01-01", "2004-12-31"))
+    shared = make_forecast(ds, models, "2004-06-01", [1, 3])
+    fresh = []
+    for _ in range(2):
+        FEATURE_TABLES.clear()
+        basin.model.predict({"CH2426": frames["CH2426"]}, pd.DatetimeIndex(["2004-06-01"]))  # fills the tables
+        FEATURE_TABLES.size = 0  # nothing kept: every call builds its own
+        try:
+            fresh.append(make_forecast(ds, models, "2004-06-01", [1, 3]))
+        finally:
+            FEATURE_TABLES.size = 4
+    for var in ("discharge_m3s", "driver_contribution"):
+        np.testing.assert_array_equal(shared[var].values, fresh[0][var].values)
+    changed = ds.copy(deep=True)
+    changed["discharge_m3s"].loc[{"time": "2004-06-01"}] = changed["discharge_m3s"].sel(time="2004-06-01") * 3
+    bumped = make_forecast(changed, models, "2004-06-01", [1, 3])  # the tables of `ds` are still kept
+    FEATURE_TABLES.size = 0
+    try:
+        expected = make_forecast(changed, models, "2004-06-01", [1, 3])
+    finally:
+        FEATURE_TABLES.size = 4
+    np.testing.assert_array_equal(bumped["discharge_m3s"].values, expected["discharge_m3s"].values)
+    assert (bumped["discharge_m3s"].values[0, 0] > 1.5 * shared["discharge_m3s"].values[0, 0]).all()  # lead 1
