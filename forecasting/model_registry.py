@@ -265,9 +265,10 @@ def _restore_nan(o: object) -> object:
     if isinstance(o, dict):
         return {k: (float("nan") if k == "log_area" and v is None else _restore_nan(v)) for k, v in o.items()}
     if isinstance(o, list):
-        if any(isinstance(v, dict | list) for v in o):
+        first = next((v for v in o if v is not None), None)  # the lists of a model.json hold one kind of value
+        if isinstance(first, dict | list):
             return [float("nan") if v is None else _restore_nan(v) for v in o]
-        return [float("nan") if v is None else v for v in o]  # a list of numbers (most of a model.json)
+        return [float("nan") if v is None else v for v in o]  # numbers (most of a model.json) or strings
     return o
 
 

@@ -63,8 +63,13 @@ def fit_rating(
     """Fit H(Q) on the paired days of the last `years` years of the series (dates as index; m3/s and cm).
 
     Returns (curve, "") or (None, the reason in words)."""
-    pairs = pd.concat({"q": discharge, "h": level}, axis=1).dropna()
-    pairs = pairs[pairs["q"] >= 0]
+    if discharge.index.equals(level.index):  # one station's frame (the forecast): pair the arrays directly
+        qv, hv = discharge.to_numpy(dtype=float), level.to_numpy(dtype=float)
+        paired = ~np.isnan(qv) & ~np.isnan(hv) & (qv >= 0)
+        pairs = pd.DataFrame({"q": qv[paired], "h": hv[paired]}, index=discharge.index[paired])
+    else:
+        pairs = pd.concat({"q": discharge, "h": level}, axis=1).dropna()
+        pairs = pairs[pairs["q"] >= 0]
     if len(pairs) < min_pairs:
         return None, f"only {len(pairs)} days with both discharge and water level (need {min_pairs})"
     end = pd.Timestamp(pairs.index.max())

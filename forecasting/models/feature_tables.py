@@ -56,6 +56,12 @@ class FeatureTable:
     _leads: dict[tuple, pd.DataFrame] = field(default_factory=dict)
     _matrices: dict[tuple, np.ndarray] = field(default_factory=dict)
 
+    def column_at(self, column: str, days: pd.DatetimeIndex) -> np.ndarray:
+        """The values of `column` on `days` (NaN for days not in `full`)."""
+        pos = self.full.index.get_indexer(days)
+        values = self.full[column].to_numpy(dtype=float)
+        return np.where(pos >= 0, values[np.clip(pos, 0, None)], np.nan) if len(values) else np.full(len(days), np.nan)
+
     def lead_rows(self, days: pd.DatetimeIndex, lead: int) -> pd.DataFrame:
         """`lead_features` of the rows of `days` for `lead` (NaN rows for days not in `full`), built once."""
         key = (int(lead), tuple(pd.DatetimeIndex(days).asi8))

@@ -129,8 +129,14 @@ def sample_weights(x: pd.DataFrame, y: np.ndarray, power: float = 1.0) -> np.nda
 
 
 def scale_proxy(x: pd.DataFrame, yhat: np.ndarray, lead: int) -> np.ndarray:
-    """Scale of the expected error: |predicted change| + recent variability * sqrt(lead)."""
-    vol = np.nan_to_num(x["dlq_std7"].to_numpy(dtype=float), nan=0.0)
+    """Scale of the expected error: |predicted change| + recent variability * sqrt(lead) (`scale_of`)."""
+    return scale_of(x["dlq_std7"].to_numpy(dtype=float), yhat, lead)
+
+
+def scale_of(dlq_std7: np.ndarray, yhat: np.ndarray, lead: int) -> np.ndarray:
+    """|yhat| + dlq_std7 * sqrt(lead): the scale proxy from the recent variability (std of the daily change of log
+    discharge over 7 days; NaN counts as 0) and the predicted change."""
+    vol = np.nan_to_num(np.asarray(dlq_std7, dtype=float), nan=0.0)
     return np.abs(yhat) + vol * np.sqrt(lead)
 
 
@@ -363,22 +369,23 @@ class LGBMForecaster:
             if sid not in self.contexts:
                 continue
             ctx = self.contexts[sid]
-            hist = df.loc[: issue_dates.max()] if len(issue_dates) else df
-            table = self._features(sid, df, issue_dates.max() if len(issue_dates) else None)
-            base = table.full.reindex(issue_dates)
+            end = issue_dates.max() if len(issue_dates) else None
+            table = self._features(sid, df, end)
+            lq0 = table.column_at("lq0", issue_dates)
             res = np.full((len(issue_dates), len(self.leads), len(levels)), np.nan)
-            ok = base["lq0"].notna().to_numpy()
-            e1 = self._yesterday_error(hist, table.full, ctx, issue_dates[ok]) if ok.any() else None
+            ok = ~np.isnan(lq0)
             if ok.any():
+                days_ok = issue_dates[ok]
+                hist = df.loc[:end] if end is not None else df
+                e1 = self._yesterday_error(hist, table.full, ctx, days_ok)
                 for j, k in enumerate(self.leads):
-                    days_ok = issue_dates[ok]
-                    x = table.lead_rows(days_ok, k)
                     matrix = table.lead_matrix(days_ok, k, self.feature_names)
+                    vol = table.lead_matrix(days_ok, k, ("dlq_std7",))[:, 0]
                     raw = self.boosters[k].predict(matrix, num_threads=self.params.num_threads)
                     yhat = self.blend_of(sid, k) * raw
                     yhat = yhat + self.error_correction.get(k, 0.0) * e1
-                    qy = self.calibration[k].quantiles(yhat, scale_proxy(x, yhat, k), levels)
-                    lq = x["lq0"].to_numpy()[:, None] + qy
+                    qy = self.calibration[k].quantiles(yhat, scale_of(vol, yhat, k), levels)
+                    lq = lq0[ok][:, None] + qy
                     res[ok, j, :] = np.sort(inv_log_q(lq, ctx), axis=1)
             out[sid] = res
         return out
@@ -404,7 +411,7 @@ class LGBMForecaster:
         the issue day is unknown."""
         days = pd.DatetimeIndex([issue])
         table = self._features(sid, df, issue)
-        if np.isnan(table.full["lq0"].get(issue, np.nan)):
+        if np.isnan(table.column_at("lq0", days)[0]):
             return None
         out = np.empty((len(leads), len(self.feature_names) + 1))
         for j, k in enumerate(leads):
@@ -416,7 +423,7 @@ class LGBMForecaster:
     def issue_log_q(self, sid: str, df: pd.DataFrame, issue: pd.Timestamp) -> float:
         """log_q of the issue day's discharge as the features use it (carried forward at most Q_FFILL_DAYS days;
         NaN when unknown)."""
-        return float(self._features(sid, df, issue).full["lq0"].get(issue, np.nan))
+        return float(self._features(sid, df, issue).column_at("lq0", pd.DatetimeIndex([issue]))[0])
 
     def _yesterday_error(
         self, hist: pd.DataFrame, full: pd.DataFrame, ctx: StationContext, days: pd.DatetimeIndex
