@@ -247,3 +247,49 @@ def test_feature_tables_are_shared_but_give_the_forecast_of_fresh_ones(real_ds):
         FEATURE_TABLES.size = 4
     np.testing.assert_array_equal(bumped["discharge_m3s"].values, expected["discharge_m3s"].values)
     assert (bumped["discharge_m3s"].values[0, 0] > 1.5 * shared["discharge_m3s"].values[0, 0]).all()  # lead 1
+
+
+def test_a_pooled_model_gives_each_station_its_own_spread():
+    """Held-out residuals of a calm river (sd 0.1) and a flashy one (sd 0.4) pooled in one model, with the same
+    scale proxy: one pooled table covers the calm river ~100% and the flashy one ~70% of the time; with each
+    station's spread both are near the nominal 90% on new residuals."""
+    from forecasting.models.calibration import fit_calibration, station_spreads
+
+    rng = np.random.default_rng(3)
+    n = 1500
+    sids = np.array(["calm"] * n + ["flashy"] * n)
+    sd = np.where(sids == "calm", 0.1, 0.4)
+    scale = rng.uniform(0.0, 1.0, 2 * n)  # the proxy says nothing about the station
+    resid = rng.normal(0.0, sd * (1 + scale))
+    pooled = fit_calibration(resid, scale)
+    spreads = station_spreads(resid, scale, sids, pooled)
+    assert spreads["calm"] < 0.8 < 1.25 < spreads["flashy"]
+    own = fit_calibration(resid / np.array([spreads[s] for s in sids]), scale)
+    new = rng.normal(0.0, sd * (1 + scale))  # later residuals of the same stations
+    levels = (0.05, 0.95)
+    for sid in ("calm", "flashy"):
+        m = sids == sid
+        q_pooled = pooled.quantiles(np.zeros(m.sum()), scale[m], levels)
+        q_own = own.quantiles(np.zeros(m.sum()), scale[m], levels, spreads[sid])
+        own_cover = float(np.mean((new[m] >= q_own[:, 0]) & (new[m] <= q_own[:, 1])))
+        pooled_cover = float(np.mean((new[m] >= q_pooled[:, 0]) & (new[m] <= q_pooled[:, 1])))
+        assert 0.86 <= own_cover <= 0.94, (sid, own_cover)
+        assert abs(pooled_cover - 0.90) > 0.07  # the pooled table is wrong for both
+    # a station the calibration never saw keeps the pooled spread
+    assert "other" not in spreads
+
+
+def test_the_global_model_keeps_each_stations_spread_through_the_registry(real_ds, tmp_path):
+    frames = {s: _frame(real_ds, s, "1996-01-01", "2006-12-31") for s in ("CH2426", "PROTVA_SZ")}
+    glob = fit_basin_model(GLOBAL_MODEL, frames, leads=[1, 3], params=FAST)
+    spreads = glob.model.spread
+    assert set(spreads) == {1, 3} and set(spreads[1]) == {"CH2426", "PROTVA_SZ"}
+    assert all(0.25 <= f <= 4.0 for lead in spreads.values() for f in lead.values())
+    assert spreads[1]["CH2426"] != spreads[1]["PROTVA_SZ"]
+    save_model(tmp_path, glob)
+    again = load_model(tmp_path, GLOBAL_MODEL)
+    assert again.model.spread == spreads
+    ds = real_ds.sel(station=["PROTVA_SZ"], time=slice("1996-01-01", "2006-12-31"))
+    a = make_forecast(ds, {"PROTVA_SZ": glob}, "2006-04-01", [1, 3])
+    b = make_forecast(ds, {"PROTVA_SZ": again}, "2006-04-01", [1, 3])
+    np.testing.assert_array_equal(a["discharge_m3s"].values, b["discharge_m3s"].values)

@@ -29,13 +29,22 @@ class ResidualCalibration:
         s = np.nan_to_num(np.asarray(scale, dtype=float), nan=0.0)
         return np.searchsorted(np.asarray(self.edges), s, side="right")
 
-    def quantiles(self, yhat: np.ndarray, scale: np.ndarray, levels: tuple[float, ...] | None = None) -> np.ndarray:
-        """Predictive quantiles (n x K) of the target at `levels` (interpolated in the stored ones)."""
+    def quantiles(
+        self,
+        yhat: np.ndarray,
+        scale: np.ndarray,
+        levels: tuple[float, ...] | None = None,
+        spread: float | np.ndarray = 1.0,
+    ) -> np.ndarray:
+        """Predictive quantiles (n x K) of the target at `levels` (interpolated in the stored ones); `spread`
+        (one value, or one per row) multiplies the residual quantiles (a station's own spread in a pooled
+        model, `station_spreads`)."""
         tab = np.asarray(self.table)[self.bins(scale)]  # n x L
         if levels is not None and list(levels) != list(self.levels):
             lv = np.asarray(self.levels)
             tab = np.stack([np.interp(levels, lv, row) for row in tab]) if len(tab) else np.zeros((0, len(levels)))
-        out = np.asarray(yhat, dtype=float)[:, None] + tab
+        factor = np.reshape(np.asarray(spread, dtype=float), (-1, 1))
+        out = np.asarray(yhat, dtype=float)[:, None] + (tab if np.all(factor == 1.0) else factor * tab)
         return np.sort(out, axis=1)
 
     def to_dict(self) -> dict:
@@ -84,6 +93,37 @@ def fit_calibration(
             row = np.where(lv < 0.5, np.minimum(row, 0.0), np.where(lv > 0.5, np.maximum(row, 0.0), 0.0))
         table.append([float(v) for v in row])
     return ResidualCalibration(list(levels), [float(e) for e in edges], table, int(len(r)))
+
+
+SPREAD_PRIOR_ROWS = 120  # a station's own spread counts half with this many held-out rows (shrunk towards 1; 365: the
+# same skill, per-station coverage 0.0151 from nominal on the real backtest against 0.0148 with 120)
+SPREAD_LIMITS = (0.25, 4.0)
+
+
+def station_spreads(
+    resid: np.ndarray, scale: np.ndarray, stations: np.ndarray, calibration: ResidualCalibration
+) -> dict[str, float]:
+    """How wide each station's held-out residuals are against the pooled calibration of a model trained on
+    several stations: the median of |residual| / (the median |residual| of its scale bin), shrunk towards 1 for
+    few rows (ratio ** (n / (n + SPREAD_PRIOR_ROWS))) and clipped to SPREAD_LIMITS. A pooled model's residual
+    quantiles are otherwise those of its stations together: too wide for a calm river pooled with a flashy one
+    (the Rottum with the Pascoe: 90% coverage 0.96), too narrow for the flashy one."""
+    r = np.asarray(resid, dtype=float)
+    ok = ~np.isnan(r)
+    bins = calibration.bins(np.asarray(scale)[ok])
+    r, st = np.abs(r[ok]), np.asarray(stations)[ok]
+    typical = np.array([np.median(r[bins == b]) if (bins == b).any() else np.nan for b in range(bins.max() + 1)])
+    rel = r / np.where(typical[bins] > 0, typical[bins], np.nan)
+    out = {}
+    for sid in np.unique(st):
+        m = (st == sid) & np.isfinite(rel)
+        if m.sum() < 30:
+            continue
+        ratio = float(np.median(rel[m]))
+        if ratio > 0:
+            n = float(m.sum())
+            out[str(sid)] = float(np.clip(ratio ** (n / (n + SPREAD_PRIOR_ROWS)), *SPREAD_LIMITS))
+    return out
 
 
 def coverage_by_level(y: np.ndarray, q: np.ndarray, levels: tuple[float, ...]) -> dict[str, float]:

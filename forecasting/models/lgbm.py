@@ -41,6 +41,7 @@ from forecasting.models.calibration import (
     ResidualCalibration,
     fit_calibration,
     held_out_coverage,
+    station_spreads,
 )
 from forecasting.models.feature_tables import FEATURE_TABLES, FeatureTable
 
@@ -154,6 +155,7 @@ class LGBMForecaster:
         self.blend: dict[int, float] = {}
         self.error_correction: dict[int, float] = {}  # phi_k: yhat_k += phi_k * (error of yesterday's lead-1)
         self.calibration: dict[int, ResidualCalibration] = {}
+        self.spread: dict[int, dict[str, float]] = {}  # lead -> station -> spread of a pooled model's quantiles
         self.feature_names: list[str] = []
         self.validation: dict[str, dict[str, float | None]] = {}
         self.train_period: tuple[str, str] = ("", "")
@@ -267,6 +269,11 @@ class LGBMForecaster:
                 scale = scale_proxy(xc, yhat, k)
                 kpm = self.params.keep_point_median
                 calib = fit_calibration(resid, scale, keep_point_median=kpm)
+                if len(np.unique(sids)) > 1:  # a pooled model: each station's spread, then the table of the rest
+                    spreads = station_spreads(resid, scale, sids, calib)
+                    self.spread[k] = spreads
+                    resid = resid / np.array([spreads.get(str(sid), 1.0) for sid in sids])
+                    calib = fit_calibration(resid, scale, keep_point_median=kpm)
                 calib.coverage = held_out_coverage(resid, scale, keep_point_median=kpm)
                 self.calibration[k] = calib
                 self.validation[str(k)] = self._validation(lq0, w * yhat, yc, sids)
@@ -384,7 +391,8 @@ class LGBMForecaster:
                     raw = self.boosters[k].predict(matrix, num_threads=self.params.num_threads)
                     yhat = self.blend_of(sid, k) * raw
                     yhat = yhat + self.error_correction.get(k, 0.0) * e1
-                    qy = self.calibration[k].quantiles(yhat, scale_of(vol, yhat, k), levels)
+                    spread = self.spread.get(k, {}).get(sid, 1.0)
+                    qy = self.calibration[k].quantiles(yhat, scale_of(vol, yhat, k), levels, spread)
                     lq = lq0[ok][:, None] + qy
                     res[ok, j, :] = np.sort(inv_log_q(lq, ctx), axis=1)
             out[sid] = res
@@ -455,6 +463,7 @@ class LGBMForecaster:
             "blend": {str(k): v for k, v in self.blend.items()},
             "error_correction": {str(k): v for k, v in self.error_correction.items()},
             "calibration": {str(k): c.to_dict() for k, c in self.calibration.items()},
+            "spread": {str(k): v for k, v in self.spread.items()},
             "features": self.feature_names,
             "validation": self.validation,
             "train_period": list(self.train_period),
@@ -467,6 +476,7 @@ class LGBMForecaster:
         m.blend = {int(k): float(v) for k, v in meta["blend"].items()}
         m.error_correction = {int(k): float(v) for k, v in meta.get("error_correction", {}).items()}
         m.calibration = {int(k): ResidualCalibration.from_dict(c) for k, c in meta["calibration"].items()}
+        m.spread = {int(k): {str(s): float(f) for s, f in v.items()} for k, v in meta.get("spread", {}).items()}
         m.feature_names = list(meta["features"])
         m.validation = meta.get("validation", {})
         m.train_period = tuple(meta.get("train_period", ("", "")))
