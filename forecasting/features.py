@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from forecasting.snowmodel import SnowParams, fit_snow_params, snow_features
+from forecasting.snowmodel import SnowParams, fit_snow_params, simulate
 
 Q_FFILL_DAYS = 3  # a discharge missing on t is carried from the last observation at most this many days back
 INPUT_GROUPS: dict[str, tuple[str, ...]] = {
@@ -95,28 +95,43 @@ def inputs_frame(df: pd.DataFrame) -> pd.DataFrame:
     observed), p (mm/day), t (mean air temperature degC, from tmean_c or (tmin_c + tmax_c)/2), swe (mm),
     tmax/tmin (degC, where given), snow_depth (cm, where given)."""
     idx = pd.DatetimeIndex(df.index)
-    full = pd.date_range(idx.min(), idx.max(), freq="D") if len(idx) else idx
-    df = df.reindex(full)
+    days = idx.asi8 // 86_400_000_000_000 if idx.unit == "ns" else None
+    complete = days is not None and len(days) > 0 and days[-1] - days[0] == len(days) - 1
+    complete = complete and idx.is_monotonic_increasing
+    if not complete:  # gaps in the dates (or another unit): every day of the period, NaN where not given
+        full = pd.date_range(idx.min(), idx.max(), freq="D") if len(idx) else idx
+        df = df.reindex(full)
+        idx = pd.DatetimeIndex(df.index)
+    n = len(idx)
 
-    def col(name: str) -> pd.Series:
-        return df[name].astype("float64") if name in df else pd.Series(np.nan, index=df.index)
+    def col(name: str) -> np.ndarray:
+        return df[name].to_numpy(dtype="float64") if name in df else np.full(n, np.nan)
 
     q_obs = col("discharge_m3s")
+    tmin, tmax = col("tmin_c"), col("tmax_c")
     t = col("tmean_c")
-    t = t.fillna((col("tmin_c") + col("tmax_c")) / 2.0)
+    t = np.where(np.isnan(t), (tmin + tmax) / 2.0, t)
     return pd.DataFrame(
         {
-            "q": q_obs.ffill(limit=Q_FFILL_DAYS),
+            "q": _ffill(q_obs, Q_FFILL_DAYS),
             "q_obs": q_obs,
             "p": col("precip_mm"),
             "t": t,
             "swe": col("swe_mm"),
-            "tmax": col("tmax_c"),
-            "tmin": col("tmin_c"),
+            "tmax": tmax,
+            "tmin": tmin,
             "snow_depth": col("snow_depth_cm"),
         },
-        index=df.index,
+        index=idx,
     )
+
+
+def _ffill(a: np.ndarray, limit: int) -> np.ndarray:
+    """Each NaN replaced by the last known value at most `limit` positions back (pandas' ffill(limit=...))."""
+    pos = np.arange(len(a))
+    last = np.maximum.accumulate(np.where(np.isnan(a), -1, pos)) if len(a) else pos
+    take = (last >= 0) & (pos - last <= limit)
+    return np.where(take, a[np.clip(last, 0, None)], np.nan) if len(a) else a.copy()
 
 
 def _doy(index: pd.DatetimeIndex) -> np.ndarray:
@@ -185,54 +200,57 @@ def build_features(df: pd.DataFrame, ctx: StationContext, snow: bool = True, nwp
     (the snow ablation of the backtest); temperature and degree-day sums stay."""
     inp = inputs_frame(df)
     idx = pd.DatetimeIndex(inp.index)
-    lq = pd.Series(log_q(inp["q"], ctx), index=idx)
-    f: dict[str, pd.Series | np.ndarray] = {"lq0": lq}
+    lq = log_q(inp["q"], ctx)
+    f: dict[str, np.ndarray | float] = {"lq0": lq}
     for k in (1, 2, 3, 5, 7, 14, 30):
-        f[f"dlq_{k}"] = lq - lq.shift(k)
-    d1 = lq.diff()
-    f["dlq_std7"] = d1.rolling(7, min_periods=4).std()
-    f["lq_rel_mean7"] = lq.rolling(7, min_periods=4).mean() - lq
-    f["lq_rel_mean30"] = lq.rolling(30, min_periods=15).mean() - lq
-    f["lq_rel_max7"] = lq.rolling(7, min_periods=4).max() - lq
-    f["lq_rel_min30"] = lq - lq.rolling(30, min_periods=15).min()
+        f[f"dlq_{k}"] = lq - _shift(lq, k)
+    d1 = lq - _shift(lq, 1)
+    f["dlq_std7"] = _rolling(d1, 7, 4, "std")
+    f["lq_rel_mean7"] = _rolling(lq, 7, 4, "mean") - lq
+    f["lq_rel_mean30"] = _rolling(lq, 30, 15, "mean") - lq
+    f["lq_rel_max7"] = _rolling(lq, 7, 4, "max") - lq
+    f["lq_rel_min30"] = lq - _rolling(lq, 30, 15, "min")
     clim = np.asarray(ctx.clim, dtype=float)
     doy = _doy(idx)
     f["lq_anom"] = lq - clim[doy]
-    p = inp["p"]
+    p = inp["p"].to_numpy(dtype=float)
     f["p0"] = p
-    f["p1"] = p.shift(1)
-    f["p2"] = p.shift(2)
+    f["p1"] = _shift(p, 1)
+    f["p2"] = _shift(p, 2)
     for w in (3, 7, 14, 30):
-        f[f"psum{w}"] = p.rolling(w, min_periods=max(1, w // 2)).sum()
-    t = inp["t"]
+        f[f"psum{w}"] = _rolling(p, w, max(1, w // 2), "sum")
+    t = inp["t"].to_numpy(dtype=float)
     f["t0"] = t
-    f["tmean3"] = t.rolling(3, min_periods=2).mean()
-    f["tmean7"] = t.rolling(7, min_periods=4).mean()
-    tpos = t.clip(lower=0.0)
-    f["dd7"] = tpos.rolling(7, min_periods=4).sum()
-    f["dd30"] = tpos.rolling(30, min_periods=15).sum()
-    f["tmax0"] = inp["tmax"]  # NaN where only the daily mean is known (the model handles missing values)
-    f["dtr0"] = inp["tmax"] - inp["tmin"]  # diurnal range: clear-sky melt days
-    swe = inp["swe"]
+    f["tmean3"] = _rolling(t, 3, 2, "mean")
+    f["tmean7"] = _rolling(t, 7, 4, "mean")
+    tpos = np.where(np.isnan(t), np.nan, np.maximum(t, 0.0))
+    f["dd7"] = _rolling(tpos, 7, 4, "sum")
+    f["dd30"] = _rolling(tpos, 30, 15, "sum")
+    tmax, tmin = inp["tmax"].to_numpy(dtype=float), inp["tmin"].to_numpy(dtype=float)
+    f["tmax0"] = tmax  # NaN where only the daily mean is known (the model handles missing values)
+    f["dtr0"] = tmax - tmin  # diurnal range: clear-sky melt days
+    swe = inp["swe"].to_numpy(dtype=float)
+    has_swe = ~np.isnan(swe)
     f["swe0"] = swe
-    f["dswe3"] = swe - swe.shift(3)
-    f["dswe7"] = swe - swe.shift(7)
-    swe_loss = (-swe.diff()).clip(lower=0.0)  # NaN where SWE is not measured on both days
-    f["swe_melt3"] = swe_loss.rolling(3, min_periods=1).sum().where(swe.notna())
-    f["swe_melt7"] = swe_loss.rolling(7, min_periods=1).sum().where(swe.notna())
-    depth = inp["snow_depth"]
-    cover = (swe > SWE_COVER_MM).astype("float64").where(swe.notna())
-    f["snow_cover"] = cover.fillna((depth > DEPTH_COVER_CM).astype("float64").where(depth.notna()))
-    if ctx.snow is not None and p.notna().any() and t.notna().any():
-        sf = snow_features(p, t, ctx.snow)
-        store = sf["snow_store_mm"]
+    f["dswe3"] = swe - _shift(swe, 3)
+    f["dswe7"] = swe - _shift(swe, 7)
+    swe_loss = -(swe - _shift(swe, 1))
+    swe_loss = np.where(np.isnan(swe_loss), np.nan, np.maximum(swe_loss, 0.0))  # NaN unless measured both days
+    f["swe_melt3"] = np.where(has_swe, _rolling(swe_loss, 3, 1, "sum"), np.nan)
+    f["swe_melt7"] = np.where(has_swe, _rolling(swe_loss, 7, 1, "sum"), np.nan)
+    depth = inp["snow_depth"].to_numpy(dtype=float)
+    cover = np.where(has_swe, (swe > SWE_COVER_MM).astype(float), np.nan)
+    depth_cover = np.where(np.isnan(depth), np.nan, (depth > DEPTH_COVER_CM).astype(float))
+    f["snow_cover"] = np.where(np.isnan(cover), depth_cover, cover)
+    if ctx.snow is not None and not np.isnan(p).all() and not np.isnan(t).all():
+        store, melt, winput = (a[:, 0] for a in simulate(p, t, ctx.snow.t_snow, ctx.snow.t_melt, ctx.snow.melt_factor))
         f["snow_store"] = store
-        f["snow_dstore7"] = store - store.shift(7)
-        f["melt3"] = sf["snow_melt_mm"].rolling(3, min_periods=1).sum()
-        f["melt7"] = sf["snow_melt_mm"].rolling(7, min_periods=1).sum()
+        f["snow_dstore7"] = store - _shift(store, 7)
+        f["melt3"] = _rolling(melt, 3, 1, "sum")
+        f["melt7"] = _rolling(melt, 7, 1, "sum")
         for w in (3, 7, 30):
-            f[f"winput{w}"] = sf["water_input_mm"].rolling(w, min_periods=1).sum()
-        f["store_cover"] = (store > STORE_COVER_MM).astype("float64")
+            f[f"winput{w}"] = _rolling(winput, w, 1, "sum")
+        f["store_cover"] = (store > STORE_COVER_MM).astype(float)
     else:
         for name in ("snow_store", "snow_dstore7", "melt3", "melt7", "winput3", "winput7", "winput30", "store_cover"):
             f[name] = np.nan
@@ -249,9 +267,53 @@ def build_features(df: pd.DataFrame, ctx: StationContext, snow: bool = True, nwp
         tag = "p" if var == "precip_mm" else "t"
         for j in range(NWP_MAX_DAY + 1):
             col = nwp_column(var, j)
-            f[f"nwpd_{tag}{j}"] = df[col].reindex(idx).astype("float64") if col in df else np.nan
-    out = pd.DataFrame({k: (v.to_numpy() if isinstance(v, pd.Series) else v) for k, v in f.items()}, index=idx)
+            f[f"nwpd_{tag}{j}"] = df[col].reindex(idx).to_numpy(dtype=float) if col in df else np.nan
+    n = len(idx)
+    matrix = np.column_stack([np.broadcast_to(np.asarray(v, dtype=float), (n,)) for v in f.values()]) if f else None
+    out = pd.DataFrame(matrix, index=idx, columns=list(f))
     out.index.name = "date"
+    return out
+
+
+def _shift(a: np.ndarray, k: int) -> np.ndarray:
+    """The series `k` days back (NaN for the first k days), as pandas' shift(k)."""
+    out = np.full(len(a), np.nan)
+    if 0 < k < len(a):
+        out[k:] = a[:-k]
+    return out
+
+
+def _rolling(a: np.ndarray, window: int, min_periods: int, how: str) -> np.ndarray:
+    """A trailing `window`-day statistic ending on each day, NaN-skipping, NaN where fewer than `min_periods`
+    values are known (pandas' rolling(window, min_periods) sum / mean / std (ddof 1) / max / min)."""
+    n = len(a)
+    if n == 0:
+        return np.zeros(0)
+    win = np.lib.stride_tricks.sliding_window_view(np.concatenate([np.full(window - 1, np.nan), a]), window)
+    known = ~np.isnan(win)
+    count = known.sum(axis=1)
+    ok = count >= max(min_periods, 1)
+    out = np.full(n, np.nan)
+    if not ok.any():
+        return out
+    w, c = win[ok], count[ok]
+    if how == "sum":
+        out[ok] = np.where(known[ok], w, 0.0).sum(axis=1)
+    elif how in ("mean", "std"):
+        total = np.where(known[ok], w, 0.0).sum(axis=1)
+        mean = total / c
+        if how == "mean":
+            out[ok] = mean
+        else:
+            dev = np.where(known[ok], w - mean[:, None], 0.0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out[ok] = np.where(c > 1, np.sqrt((dev**2).sum(axis=1) / (c - 1)), np.nan)
+    elif how == "max":
+        out[ok] = np.where(known[ok], w, -np.inf).max(axis=1)
+    elif how == "min":
+        out[ok] = np.where(known[ok], w, np.inf).min(axis=1)
+    else:
+        raise ValueError(f"unknown rolling statistic {how}")
     return out
 
 

@@ -134,14 +134,3 @@ def fit_snow_params(
     best = int(np.nanargmax(corr))
     ts, tm, mf = grid[best]
     return SnowParams(float(ts), float(tm), float(mf), float(corr[best]))
-
-
-def snow_features(precip_mm: pd.Series, tmean_c: pd.Series, params: SnowParams) -> pd.DataFrame:
-    """Daily store (mm), melt (mm/day) and water input (rain + melt, mm/day) for the given parameters."""
-    store, melt, winput = simulate(
-        precip_mm.to_numpy(), tmean_c.to_numpy(), params.t_snow, params.t_melt, params.melt_factor
-    )
-    return pd.DataFrame(
-        {"snow_store_mm": store[:, 0], "snow_melt_mm": melt[:, 0], "water_input_mm": winput[:, 0]},
-        index=precip_mm.index,
-    )
