@@ -324,16 +324,14 @@ def lead_features(base: pd.DataFrame, ctx: StationContext, lead: int) -> pd.Data
     capped by the store. Both use constants of the training years and data of days <= t only."""
     clim = np.asarray(ctx.clim, dtype=float)
     doy = _doy(pd.DatetimeIndex(base.index))
-    out = base.copy()
-    out["clim_dlq"] = clim[(doy + lead) % 366] - clim[doy]
+    kept = [c for c in base.columns if not str(c).startswith("nwpd_")]  # raw NWP columns become features below
+    extra: dict[str, np.ndarray] = {"clim_dlq": clim[(doy + lead) % 366] - clim[doy]}
     if "snow_store" in base:
-        out["melt_potential"] = melt_potential(base, ctx, lead)
-    raw = [c for c in base.columns if c.startswith("nwpd_")]
-    if raw:
-        for name, values in nwp_lead_features(base, ctx, lead).items():
-            out[name] = values
-        out = out.drop(columns=raw)
-    return out
+        extra["melt_potential"] = melt_potential(base, ctx, lead)
+    if len(kept) < len(base.columns):
+        extra.update(nwp_lead_features(base, ctx, lead))
+    values = np.column_stack([base[kept].to_numpy(dtype=float), *extra.values()]) if len(base) else None
+    return pd.DataFrame(values, index=base.index, columns=[*kept, *extra], dtype=float)
 
 
 def _window_temperature(base: pd.DataFrame, ctx: StationContext, lead: int) -> np.ndarray | None:
