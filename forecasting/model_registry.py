@@ -1,7 +1,8 @@
 """The model registry: trained basin models saved under `<models_dir>/<basin>/<version>/`.
 
 Each version folder holds `model.json` (name, version, basin, stations, training period, features,
-hyper-parameters, validation skill, calibration, the per-station constants and the baselines used as fallback)
+hyper-parameters, validation skill, calibration with each station's spread in a pooled model
+(`calibration_spread`, absent in older models: 1), the per-station constants and the baselines used as fallback)
 and one LightGBM booster per lead (`lead_<k>.txt`, LightGBM text format). `<models_dir>/<basin>/CURRENT` names
 the version in use; loading by version keeps old forecasts reproducible. Writes are atomic (temporary folder,
 then rename). The global model (all stations pooled, `GLOBAL_MODEL`) is saved like a basin under that name; the
