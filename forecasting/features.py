@@ -95,10 +95,8 @@ def inputs_frame(df: pd.DataFrame) -> pd.DataFrame:
     observed), p (mm/day), t (mean air temperature degC, from tmean_c or (tmin_c + tmax_c)/2), swe (mm),
     tmax/tmin (degC, where given), snow_depth (cm, where given)."""
     idx = pd.DatetimeIndex(df.index)
-    days = idx.asi8 // 86_400_000_000_000 if idx.unit == "ns" else None
-    complete = days is not None and len(days) > 0 and days[-1] - days[0] == len(days) - 1
-    complete = complete and idx.is_monotonic_increasing
-    if not complete:  # gaps in the dates (or another unit): every day of the period, NaN where not given
+    complete = len(idx) > 0 and bool(np.all(np.diff(idx.values) == np.timedelta64(1, "D")))  # already daily
+    if not complete:  # gaps in the dates: every day of the period, NaN where not given
         full = pd.date_range(idx.min(), idx.max(), freq="D") if len(idx) else idx
         df = df.reindex(full)
         idx = pd.DatetimeIndex(df.index)

@@ -194,3 +194,17 @@ def test_inputs_of_a_record_with_missing_dates_are_daily():
     assert len(inp) == 7 and inp.index[-1] == pd.Timestamp("2020-01-07")
     assert inp["q"].tolist()[:5] == [1.0, 2.0, 2.0, 2.0, 2.0] and np.isnan(inp["q"].iloc[5])  # carried 3 days
     assert inp["t"].iloc[0] == 1.0 and np.isnan(inp["t"].iloc[3])
+
+
+def test_inputs_of_any_time_unit_and_order_are_the_daily_record():
+    """A daily record indexed in seconds, or given out of order, gives the same inputs as the same record in
+    nanoseconds and in order (the fast path for complete records and the reindex agree)."""
+    idx = pd.date_range("2020-01-01", periods=7, freq="D")
+    q = [1.0, np.nan, 3.0, np.nan, np.nan, np.nan, np.nan]
+    df = pd.DataFrame({"discharge_m3s": q, "tmean_c": np.arange(7.0)}, idx)
+    want = inputs_frame(df)
+    seconds = df.set_axis(idx.as_unit("s"))
+    pd.testing.assert_frame_equal(inputs_frame(seconds), want, check_index_type=False)
+    shuffled = df.iloc[[3, 0, 5, 1, 6, 4, 2]]
+    pd.testing.assert_frame_equal(inputs_frame(shuffled), want, check_freq=False)
+    assert want["q"].tolist()[:6] == [1.0, 1.0, 3.0, 3.0, 3.0, 3.0] and np.isnan(want["q"].iloc[6])  # 3 days
