@@ -239,7 +239,13 @@ class LazyBoosters(Mapping[int, lgb.Booster]):
             with self._lock:
                 booster = self._loaded.get(lead)
                 if booster is None:
-                    booster = lgb.Booster(model_file=str(path))
+                    try:
+                        booster = lgb.Booster(model_file=str(path))
+                    except (lgb.basic.LightGBMError, OSError) as exc:
+                        raise ValueError(
+                            f"the model file {path} cannot be read (LightGBM: {exc}); retrain the basin or make "
+                            "an earlier version CURRENT"
+                        ) from exc
                     self._loaded[lead] = booster
         return booster
 

@@ -329,3 +329,19 @@ def test_a_registry_model_reads_a_booster_only_when_it_is_used(real_ds, tmp_path
     c = make_forecast(ds, {"CH2426": copy}, "2006-06-01", [1, 3])
     np.testing.assert_array_equal(a["discharge_m3s"].values, c["discharge_m3s"].values)
     assert 7 not in again.model.boosters and len(again.model.boosters) == 2
+
+
+def test_a_damaged_booster_fails_its_stations_with_the_reason_and_no_other(real_ds, tmp_path):
+    frames = {s: _frame(real_ds, s, "1996-01-01", "2006-12-31") for s in ("CH2426", "CH2232")}
+    for sid, df in frames.items():
+        save_model(tmp_path, fit_basin_model(sid, {sid: df}, leads=[1, 3], params=FAST))
+    folder = tmp_path / "CH2426" / current_version(tmp_path, "CH2426")
+    (folder / "lead_3.txt").write_text("tree\nversion=v4\nnot a model\n", encoding="utf-8")  # a damaged file
+    models = {sid: load_model(tmp_path, sid) for sid in frames}  # loads: boosters are read when used
+    ds = real_ds.sel(station=["CH2426", "CH2232"], time=slice("1996-01-01", "2006-12-31"))
+    fc = make_forecast(ds, models, "2006-06-01", [1, 3])
+    bad, good = fc.sel(station="CH2426"), fc.sel(station="CH2232")
+    message = str(bad["message"].values)
+    assert str(bad["status"].values) == "failed" and "lead_3.txt cannot be read" in message, message
+    assert np.isnan(bad["discharge_m3s"].values).all()
+    assert str(good["status"].values) in ("ok", "stale") and np.isfinite(good["discharge_m3s"].values).all()
