@@ -87,10 +87,15 @@ def group_matrix(features: tuple[str, ...]) -> np.ndarray:
     return out
 
 
+def group_values(contrib: np.ndarray, features: tuple[str, ...]) -> np.ndarray:
+    """Feature contributions (rows: leads; columns: `features`, the model's and "bias") summed per driver:
+    leads x DRIVERS (NaN counts as 0)."""
+    return np.nan_to_num(np.asarray(contrib, dtype=float)) @ group_matrix(tuple(features))
+
+
 def group_contributions(contrib: pd.DataFrame) -> pd.DataFrame:
-    """Feature contributions (rows: leads; columns: features and "bias") summed per driver: leads x DRIVERS."""
-    values = np.nan_to_num(contrib.to_numpy(dtype=float))
-    grouped = values @ group_matrix(tuple(str(c) for c in contrib.columns))
+    """`group_values` of a frame (rows: leads; columns: features and "bias"): leads x DRIVERS."""
+    grouped = group_values(contrib.to_numpy(dtype=float), tuple(str(c) for c in contrib.columns))
     return pd.DataFrame(grouped, index=contrib.index, columns=list(DRIVERS))
 
 

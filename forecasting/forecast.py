@@ -369,7 +369,7 @@ def _drivers(
             c = model.contribution_matrix(sid, frames[sid], issue, leads)
             if c is None:
                 raise ValueError(f"no discharge on the issue day {issue.date()}")
-            tables.append(np.nan_to_num(c) @ explain.group_matrix((*model.feature_names, "bias")))
+            tables.append(explain.group_values(c, (*model.feature_names, "bias")))
         return explain.combine(tables, [w for _m, w in parts]), ""
     except Exception as exc:  # an explanation is a help, never a reason to lose the forecast
         return np.full((len(leads), len(explain.DRIVERS)), np.nan), f"no explanation ({type(exc).__name__}: {exc})"
