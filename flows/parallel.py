@@ -109,15 +109,24 @@ def _close() -> None:
     _STATE.clear()
 
 
-def _models_for(basins: set[str]) -> dict:
-    """The models of `basins` and the global model, loaded the first time this process needs them."""
+def _models_for(basins: set[str]) -> tuple[dict, dict[str, str]]:
+    """The models of `basins` and the global model, loaded the first time this process needs them, and why the
+    ones that cannot be loaded (a damaged model.json) are missing: their stations fall back with that reason, the
+    others are forecast (without the global model, if that is the one)."""
+    import logging
+
     from forecasting.model_registry import GLOBAL_MODEL, load_model
 
-    cache = _STATE["models"]
+    cache, broken = _STATE["models"], _STATE.setdefault("broken", {})
     for b in sorted(basins | {GLOBAL_MODEL}):
-        if b not in cache and b in _STATE["available"]:
-            cache[b] = load_model(Path(_STATE["models_dir"]), b)
-    return {b: cache[b] for b in basins | {GLOBAL_MODEL} if b in cache}
+        if b not in cache and b not in broken and b in _STATE["available"]:
+            try:
+                cache[b] = load_model(Path(_STATE["models_dir"]), b)
+            except Exception as exc:  # one damaged model never stops the others' forecasts
+                broken[b] = f"the model of basin {b} cannot be loaded ({type(exc).__name__}: {exc})"
+                logging.getLogger(__name__).error(broken[b])
+    wanted = basins | {GLOBAL_MODEL}
+    return {b: cache[b] for b in wanted if b in cache}, {b: why for b, why in broken.items() if b in wanted}
 
 
 def _forecast_chunk(
@@ -138,10 +147,12 @@ def _forecast_chunk(
     usable = qc.usable(store_part(_STATE["store"], stations))
     t1 = time.perf_counter()
     basins = {str(b) for b in station_table(usable)["basin"]}
-    models = _models_for(basins)
+    models, unavailable = _models_for(basins)
     t2 = time.perf_counter()
     forcing = _STATE["forcing"] or None
-    fc = make_forecast(usable, models, issue_date, config=config, forcing=forcing, created_at=created_at)
+    fc = make_forecast(
+        usable, models, issue_date, config=config, forcing=forcing, created_at=created_at, unavailable=unavailable
+    )
     return fc, {"read_s": t1 - t0, "models_s": t2 - t1, "forecast_s": time.perf_counter() - t2}
 
 

@@ -93,6 +93,7 @@ def forecast_station(
     forcing: StationForcing | None = None,
     levels: tuple[float, ...] = OUTPUT_LEVELS,
     explain_drivers: bool = False,
+    unavailable: str = "",
 ) -> StationForecast:
     """The forecast of one station for each of `issue_dates` (what the daily run publishes and the backtest
     scores): the basin model (averaged with the global model where that knows the station, weight
@@ -103,7 +104,8 @@ def forecast_station(
 
     `observed`: the station's usable observations (QC'd) up to at least the last issue date; features of day t use
     rows <= t only. With one issue date the features read `config.history_days` of history (the daily run);
-    with several, the whole frame (the backtest). A forecast issued on day t for lead k is valid for day t+k."""
+    with several, the whole frame (the backtest). A forecast issued on day t for lead k is valid for day t+k.
+    `unavailable`: why the basin has no model in `models` when its model exists but cannot be loaded."""
     days = pd.DatetimeIndex(issue_dates).normalize()
     leads = list(config.leads)
     n, n_l, n_q = len(days), len(leads), len(levels)
@@ -132,7 +134,7 @@ def forecast_station(
     missing = _missing_inputs(df, days)
     reason = [""] * n
     if bm is None:
-        reason = [f"no trained model for basin {basin}"] * n
+        reason = [unavailable or f"no trained model for basin {basin}"] * n
     elif bm.model is None or sid not in bm.model.stations:
         reason = [bm.fallback.get(sid, f"station not in model {bm.version} of basin {bm.basin}")] * n
     elif sid in bm.fallback:
@@ -397,6 +399,7 @@ def make_forecast(
     created_at: datetime | None = None,
     config: ForecastConfig = DEFAULTS,
     forcing: Mapping[str, xr.Dataset] | None = None,
+    unavailable: Mapping[str, str] | None = None,
 ) -> xr.Dataset:
     """Forecast every station of `usable_ds` (QC'd: bad values masked) as of `issue_date` for `leads` days
     (default `config.leads`), station by station with `forecast_station` (what the backtest scores).
@@ -407,7 +410,8 @@ def make_forecast(
     `config.nwp_max_age_hours`, with its basin's NWP model set; else the plain models, and `nwp_message` says why.
     A station whose newest discharge is more than `config.stale_after_days` days before the issue date is `stale`
     (if its model still forecasts it) and its message says how old its data is; `data_age_days` gives the age.
-    The configuration is written into the file (attribute `run_config`)."""
+    `unavailable`: basin -> why its model, though in the registry, is not in `models` (it cannot be loaded); its
+    stations fall back with that reason. The configuration is written into the file (attribute `run_config`)."""
     issue = pd.Timestamp(issue_date).normalize()
     if leads is not None:
         config = config.with_(leads=tuple(leads))
@@ -437,9 +441,9 @@ def make_forecast(
         try:
             full = station_frame(usable_ds, sid).loc[:issue]
             sf = station_forcing(dict(forcing), sid, idx, config) if forcing else None
-            r = forecast_station(
-                sid, full, models, str(meta.loc[sid, "basin"]), idx, config, sf, OUTPUT_LEVELS, explain_drivers=True
-            )
+            basin = str(meta.loc[sid, "basin"])
+            why = (unavailable or {}).get(basin, "")
+            r = forecast_station(sid, full, models, basin, idx, config, sf, OUTPUT_LEVELS, True, why)
             qarr[i], wl[i], drivers[i] = r.q[0], r.wl[0], r.drivers[0]
             names[i], versions[i], status[i], messages[i] = (
                 r.model_name[0],

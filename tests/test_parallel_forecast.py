@@ -106,3 +106,25 @@ def test_forecast_all_without_store(tmp_path):
     with pytest.raises(FileNotFoundError, match="empty"):
         forecast_all(tmp_path / "none.nc", tmp_path, "2020-01-01", DEFAULTS)
     shutil.rmtree(tmp_path)
+
+
+def test_a_model_that_cannot_be_loaded_stops_only_its_own_stations(trained_home, tmp_path):
+    """A damaged model.json (a disk error, a half-copied registry) of one basin: its stations fall back to a
+    baseline with that reason, in the pool and in one process; every other station is forecast as before."""
+    home, keep = trained_home
+    config = DEFAULTS.with_(leads=(1, 2, 3), stale_after_days=2)
+    created = datetime(2021, 1, 1, 6, 0, tzinfo=UTC)
+    models = tmp_path / "models"
+    shutil.copytree(home.models_dir, models)
+    broken = keep[1]
+    version = (models / broken / "CURRENT").read_text().strip()
+    (models / broken / version / "model.json").write_text('{"name": "lightgbm", "vers', encoding="utf-8")
+    good = forecast_all(home.observations, home.models_dir, "2020-12-31", config, workers=1, created_at=created)
+    for workers in (1, 2):
+        fc = forecast_all(home.observations, models, "2020-12-31", config, workers=workers, created_at=created)
+        one = fc.sel(station=broken)
+        assert str(one["status"].values) == "fallback"
+        message = str(one["message"].values)
+        assert f"the model of basin {broken} cannot be loaded" in message and "climatology" in message, message
+        others = [s for s in keep if s != broken]
+        xr.testing.assert_identical(fc.sel(station=others), good.sel(station=others))
