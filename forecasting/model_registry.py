@@ -15,8 +15,6 @@ import json
 import os
 import shutil
 import tempfile
-import threading
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -222,57 +220,20 @@ def list_basins(models_dir: Path) -> list[str]:
     return sorted(p.name for p in d.iterdir() if p.is_dir() and is_valid_id(p.name) and (p / "CURRENT").exists())
 
 
-class LazyBoosters(Mapping[int, lgb.Booster]):
-    """A model's boosters by lead, each read from its file the first time it is used (parsing a booster of 300
-    trees takes ~10 ms: a forecast without a weather-forecast run never reads the NWP set's boosters, a forecast
-    with one never reads the plain set's unless it falls back to it). Thread-safe."""
-
-    def __init__(self, files: dict[int, Path]) -> None:
-        self._files = dict(files)
-        self._loaded: dict[int, lgb.Booster] = {}
-        self._lock = threading.Lock()
-
-    def __getitem__(self, lead: int) -> lgb.Booster:
-        booster = self._loaded.get(lead)
-        if booster is None:
-            path = self._files[lead]  # KeyError for a lead the model does not have
-            with self._lock:
-                booster = self._loaded.get(lead)
-                if booster is None:
-                    try:
-                        booster = lgb.Booster(model_file=str(path))
-                    except (lgb.basic.LightGBMError, OSError) as exc:
-                        raise ValueError(
-                            f"the model file {path} cannot be read (LightGBM: {exc}); retrain the basin or make "
-                            "an earlier version CURRENT"
-                        ) from exc
-                    self._loaded[lead] = booster
-        return booster
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._files)
-
-    def __len__(self) -> int:
-        return len(self._files)
-
-    def __contains__(self, lead: object) -> bool:
-        return lead in self._files
-
-    def __getstate__(self) -> dict:  # picklable (a process pool, a task result): the lock is made anew
-        return {"files": self._files, "loaded": self._loaded}
-
-    def __setstate__(self, state: dict) -> None:
-        self._files, self._loaded, self._lock = state["files"], state["loaded"], threading.Lock()
-
-    @property
-    def loaded(self) -> list[int]:
-        """The leads whose boosters have been read."""
-        return sorted(self._loaded)
+def read_booster(path: Path) -> lgb.Booster:
+    """One booster from its LightGBM text file; ValueError naming the file (and what to do) when it cannot be read."""
+    try:
+        return lgb.Booster(model_file=str(path))
+    except (lgb.basic.LightGBMError, OSError) as exc:
+        raise ValueError(
+            f"the model file {path} cannot be read (LightGBM: {exc}); retrain the basin or make an earlier version "
+            "CURRENT"
+        ) from exc
 
 
 def load_model(models_dir: Path, basin: str, version: str | None = None) -> BasinModel:
-    """Load a basin model by version (default: CURRENT); its boosters are read when first used (`LazyBoosters`).
-    A version folder is never changed after it is written, so reading a booster later reads what was saved."""
+    """Load a basin model by version (default: CURRENT). ValueError naming the file when a booster cannot be read
+    (the daily forecast then falls back for that basin's stations only, flows.parallel)."""
     version = version or current_version(models_dir, basin)
     if version is None:
         raise FileNotFoundError(f"no model for basin {basin} in {models_dir} (no CURRENT file)")
@@ -280,7 +241,7 @@ def load_model(models_dir: Path, basin: str, version: str | None = None) -> Basi
     doc = json.loads((folder / "model.json").read_text(encoding="utf-8"))
     model = None
     if doc.get("trained_stations"):
-        boosters = LazyBoosters({int(k): folder / f"lead_{k}.txt" for k in doc["leads"]})
+        boosters = {int(k): read_booster(folder / f"lead_{k}.txt") for k in doc["leads"]}
         meta = {
             "leads": doc["leads"],
             "params": doc["hyper_parameters"],
@@ -297,7 +258,7 @@ def load_model(models_dir: Path, basin: str, version: str | None = None) -> Basi
     nwp_model = None
     if doc.get("nwp"):
         nmeta = doc["nwp"]["model"]
-        nboost = LazyBoosters({int(k): folder / "nwp" / f"lead_{k}.txt" for k in nmeta["leads"]})
+        nboost = {int(k): read_booster(folder / "nwp" / f"lead_{k}.txt") for k in nmeta["leads"]}
         nwp_model = LGBMForecaster.from_metadata(_restore_nan(nmeta), nboost)
     return BasinModel(
         basin=doc["basin"],

@@ -295,53 +295,12 @@ def test_the_global_model_keeps_each_stations_spread_through_the_registry(real_d
     np.testing.assert_array_equal(a["discharge_m3s"].values, b["discharge_m3s"].values)
 
 
-def test_a_registry_model_reads_a_booster_only_when_it_is_used(real_ds, tmp_path):
-    """Boosters are read from their files when first used: a forecast without a weather-forecast run reads the
-    plain set's boosters and never the NWP set's; the lazily loaded model forecasts exactly as the fitted one and
-    survives pickling (a process pool, a task result)."""
-    import pickle
-
-    from forecasting.features import NWP_MAX_DAY, nwp_column
-
+def test_a_damaged_booster_names_its_file(real_ds, tmp_path):
+    """A booster file that cannot be read: loading the model says which file and what to do (the daily forecast
+    then falls back for that basin's stations only: tests/test_parallel_forecast.py)."""
     df = _frame(real_ds, "CH2426", "1996-01-01", "2006-12-31")
-    with_nwp = df.copy()
-    for j in range(NWP_MAX_DAY + 1):  # the observed rain of day t+j as the "forecast" (enough to train a set)
-        with_nwp[nwp_column("precip_mm", j)] = df["precip_mm"].shift(-j)
-    bm = fit_basin_model(
-        "CH2426",
-        {"CH2426": df},
-        leads=[1, 3],
-        params=FAST,
-        nwp_frames={"CH2426": with_nwp},
-        nwp_variables=("precip_mm",),
-    )
-    assert bm.nwp_model is not None
-    save_model(tmp_path, bm)
-    again = load_model(tmp_path, "CH2426")
-    assert again.model.boosters.loaded == [] and again.nwp_model.boosters.loaded == []  # nothing parsed yet
-    ds = real_ds.sel(station=["CH2426"], time=slice("1996-01-01", "2006-12-31"))
-    a = make_forecast(ds, {"CH2426": bm}, "2006-06-01", [1, 3])
-    b = make_forecast(ds, {"CH2426": again}, "2006-06-01", [1, 3])
-    np.testing.assert_array_equal(a["discharge_m3s"].values, b["discharge_m3s"].values)
-    np.testing.assert_array_equal(a["driver_contribution"].values, b["driver_contribution"].values)
-    assert again.model.boosters.loaded == [1, 3] and again.nwp_model.boosters.loaded == []
-    copy = pickle.loads(pickle.dumps(again))
-    c = make_forecast(ds, {"CH2426": copy}, "2006-06-01", [1, 3])
-    np.testing.assert_array_equal(a["discharge_m3s"].values, c["discharge_m3s"].values)
-    assert 7 not in again.model.boosters and len(again.model.boosters) == 2
-
-
-def test_a_damaged_booster_fails_its_stations_with_the_reason_and_no_other(real_ds, tmp_path):
-    frames = {s: _frame(real_ds, s, "1996-01-01", "2006-12-31") for s in ("CH2426", "CH2232")}
-    for sid, df in frames.items():
-        save_model(tmp_path, fit_basin_model(sid, {sid: df}, leads=[1, 3], params=FAST))
+    save_model(tmp_path, fit_basin_model("CH2426", {"CH2426": df}, leads=[1, 3], params=FAST))
     folder = tmp_path / "CH2426" / current_version(tmp_path, "CH2426")
     (folder / "lead_3.txt").write_text("tree\nversion=v4\nnot a model\n", encoding="utf-8")  # a damaged file
-    models = {sid: load_model(tmp_path, sid) for sid in frames}  # loads: boosters are read when used
-    ds = real_ds.sel(station=["CH2426", "CH2232"], time=slice("1996-01-01", "2006-12-31"))
-    fc = make_forecast(ds, models, "2006-06-01", [1, 3])
-    bad, good = fc.sel(station="CH2426"), fc.sel(station="CH2232")
-    message = str(bad["message"].values)
-    assert str(bad["status"].values) == "failed" and "lead_3.txt cannot be read" in message, message
-    assert np.isnan(bad["discharge_m3s"].values).all()
-    assert str(good["status"].values) in ("ok", "stale") and np.isfinite(good["discharge_m3s"].values).all()
+    with pytest.raises(ValueError, match="lead_3.txt cannot be read .*retrain the basin"):
+        load_model(tmp_path, "CH2426")

@@ -116,15 +116,20 @@ def test_a_model_that_cannot_be_loaded_stops_only_its_own_stations(trained_home,
     created = datetime(2021, 1, 1, 6, 0, tzinfo=UTC)
     models = tmp_path / "models"
     shutil.copytree(home.models_dir, models)
-    broken = keep[1]
+    assert len(keep) >= 3
+    broken, torn = keep[1], keep[2]
     version = (models / broken / "CURRENT").read_text().strip()
     (models / broken / version / "model.json").write_text('{"name": "lightgbm", "vers', encoding="utf-8")
+    version = (models / torn / "CURRENT").read_text().strip()
+    (models / torn / version / "lead_2.txt").write_text("tree\nnot a model\n", encoding="utf-8")  # a booster
     good = forecast_all(home.observations, home.models_dir, "2020-12-31", config, workers=1, created_at=created)
     for workers in (1, 2):
         fc = forecast_all(home.observations, models, "2020-12-31", config, workers=workers, created_at=created)
-        one = fc.sel(station=broken)
-        assert str(one["status"].values) == "fallback"
-        message = str(one["message"].values)
-        assert f"the model of basin {broken} cannot be loaded" in message and "climatology" in message, message
-        others = [s for s in keep if s != broken]
+        for sid, why in ((broken, "JSONDecodeError"), (torn, "lead_2.txt cannot be read")):
+            one = fc.sel(station=sid)
+            assert str(one["status"].values) == "fallback"
+            message = str(one["message"].values)
+            assert f"the model of basin {sid} cannot be loaded" in message and why in message, message
+            assert "climatology" in message, message
+        others = [s for s in keep if s not in (broken, torn)]
         xr.testing.assert_identical(fc.sel(station=others), good.sel(station=others))

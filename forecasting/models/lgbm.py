@@ -20,7 +20,6 @@ biases the forecast up: measured on the real backtest (leads 1/3/7) 0.61/0.39/0.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
 import lightgbm as lgb
@@ -152,7 +151,7 @@ class LGBMForecaster:
         self.params = params or LGBMParams()
         self.name = "lightgbm-nwp" if self.params.nwp else "lightgbm"  # which model set made a forecast
         self.contexts: dict[str, StationContext] = {}
-        self.boosters: dict[int, lgb.Booster] | Mapping[int, lgb.Booster] = {}  # a registry model's: lazy
+        self.boosters: dict[int, lgb.Booster] = {}
         self.blend: dict[int, float] = {}
         self.error_correction: dict[int, float] = {}  # phi_k: yhat_k += phi_k * (error of yesterday's lead-1)
         self.calibration: dict[int, ResidualCalibration] = {}
@@ -471,7 +470,7 @@ class LGBMForecaster:
         }
 
     @classmethod
-    def from_metadata(cls, meta: dict, boosters: Mapping[int, lgb.Booster]) -> LGBMForecaster:
+    def from_metadata(cls, meta: dict, boosters: dict[int, lgb.Booster]) -> LGBMForecaster:
         m = cls(meta["leads"], LGBMParams(**meta["params"]))
         m.contexts = {s: StationContext.from_dict(c) for s, c in meta["contexts"].items()}
         m.blend = {int(k): float(v) for k, v in meta["blend"].items()}
