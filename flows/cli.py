@@ -257,9 +257,8 @@ def _serve(home: Home, database_url: str | None, host: str, port: int, workers: 
         port=port,
         workers=workers,
         log_level="warning",
-        log_config=uvicorn_log_config(
-            home, current_level()
-        ),  # one format, to stderr and the home's log file, every worker
+        # one format, to stderr and the home's log file, every worker
+        log_config=uvicorn_log_config(home, current_level()),
     )
 
 

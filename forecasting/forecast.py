@@ -443,7 +443,9 @@ def make_forecast(
             sf = station_forcing(dict(forcing), sid, idx, config) if forcing else None
             basin = str(meta.loc[sid, "basin"])
             why = (unavailable or {}).get(basin, "")
-            r = forecast_station(sid, full, models, basin, idx, config, sf, OUTPUT_LEVELS, True, why)
+            r = forecast_station(
+                sid, full, models, basin, idx, config, sf, OUTPUT_LEVELS, explain_drivers=True, unavailable=why
+            )
             qarr[i], wl[i], drivers[i] = r.q[0], r.wl[0], r.drivers[0]
             names[i], versions[i], status[i], messages[i] = (
                 r.model_name[0],

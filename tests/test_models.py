@@ -225,26 +225,23 @@ def test_feature_tables_are_shared_but_give_the_forecast_of_fresh_ones(real_ds):
     glob = fit_basin_model(GLOBAL_MODEL, frames, leads=[1, 3], params=FAST)
     models = {"CH2426": basin, GLOBAL_MODEL: glob}
     ds = real_ds.sel(station=["CH2426"], time=slice("1998-01-01", "2004-12-31"))
-    shared = make_forecast(ds, models, "2004-06-01", [1, 3])
-    fresh = []
-    for _ in range(2):
+
+    def without_tables(data: xr.Dataset) -> xr.Dataset:  # every call builds its own tables, none is kept
         FEATURE_TABLES.clear()
-        basin.model.predict({"CH2426": frames["CH2426"]}, pd.DatetimeIndex(["2004-06-01"]))  # fills the tables
-        FEATURE_TABLES.size = 0  # nothing kept: every call builds its own
+        FEATURE_TABLES.size = 0
         try:
-            fresh.append(make_forecast(ds, models, "2004-06-01", [1, 3]))
+            return make_forecast(data, models, "2004-06-01", [1, 3])
         finally:
             FEATURE_TABLES.size = 4
+
+    fresh = without_tables(ds)
+    shared = make_forecast(ds, models, "2004-06-01", [1, 3])  # basin and global model read the same tables
     for var in ("discharge_m3s", "driver_contribution"):
-        np.testing.assert_array_equal(shared[var].values, fresh[0][var].values)
+        np.testing.assert_array_equal(shared[var].values, fresh[var].values)
     changed = ds.copy(deep=True)
     changed["discharge_m3s"].loc[{"time": "2004-06-01"}] = changed["discharge_m3s"].sel(time="2004-06-01") * 3
     bumped = make_forecast(changed, models, "2004-06-01", [1, 3])  # the tables of `ds` are still kept
-    FEATURE_TABLES.size = 0
-    try:
-        expected = make_forecast(changed, models, "2004-06-01", [1, 3])
-    finally:
-        FEATURE_TABLES.size = 4
+    expected = without_tables(changed)
     np.testing.assert_array_equal(bumped["discharge_m3s"].values, expected["discharge_m3s"].values)
     assert (bumped["discharge_m3s"].values[0, 0] > 1.5 * shared["discharge_m3s"].values[0, 0]).all()  # lead 1
 

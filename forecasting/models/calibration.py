@@ -44,7 +44,7 @@ class ResidualCalibration:
             lv = np.asarray(self.levels)
             tab = np.stack([np.interp(levels, lv, row) for row in tab]) if len(tab) else np.zeros((0, len(levels)))
         factor = np.reshape(np.asarray(spread, dtype=float), (-1, 1))
-        out = np.asarray(yhat, dtype=float)[:, None] + (tab if np.all(factor == 1.0) else factor * tab)
+        out = np.asarray(yhat, dtype=float)[:, None] + factor * tab
         return np.sort(out, axis=1)
 
     def to_dict(self) -> dict:

@@ -53,7 +53,7 @@ class FeatureTable:
 
     full: pd.DataFrame
     ctx: StationContext
-    _leads: dict[tuple, tuple[pd.DataFrame, np.ndarray, dict[str, int]]] = field(default_factory=dict)
+    _leads: dict[tuple, tuple[np.ndarray, dict[str, int]]] = field(default_factory=dict)
     _matrices: dict[tuple, np.ndarray] = field(default_factory=dict)
 
     def column_at(self, column: str, days: pd.DatetimeIndex) -> np.ndarray:
@@ -62,28 +62,22 @@ class FeatureTable:
         values = self.full[column].to_numpy(dtype=float)
         return np.where(pos >= 0, values[np.clip(pos, 0, None)], np.nan) if len(values) else np.full(len(days), np.nan)
 
-    def _lead(self, days: pd.DatetimeIndex, lead: int) -> tuple[pd.DataFrame, np.ndarray, dict[str, int]]:
-        key = (int(lead), tuple(pd.DatetimeIndex(days).asi8))
-        hit = self._leads.get(key)
-        if hit is None:
-            pos = self.full.index.get_indexer(days)
-            base = self.full.iloc[pos] if (pos >= 0).all() else self.full.reindex(days)
-            rows = lead_features(base, self.ctx, lead)
-            hit = (rows, rows.to_numpy(dtype=float), {str(c): i for i, c in enumerate(rows.columns)})
-            self._leads[key] = hit
-        return hit
-
-    def lead_rows(self, days: pd.DatetimeIndex, lead: int) -> pd.DataFrame:
-        """`lead_features` of the rows of `days` for `lead` (NaN rows for days not in `full`), built once."""
-        return self._lead(days, lead)[0]
-
     def lead_matrix(self, days: pd.DatetimeIndex, lead: int, names: tuple[str, ...] | list[str]) -> np.ndarray:
-        """`lead_rows(days, lead)[names]` as a float array (a model's input), built once. KeyError for a name the
+        """`lead_features` of the rows of `days` (NaN rows for days not in `full`) for `lead`, columns `names`, as
+        a float array (a model's input); the lead rows and each selection are built once. KeyError for a name the
         rows do not have."""
-        key = (int(lead), tuple(pd.DatetimeIndex(days).asi8), tuple(names))
+        rows_key = (int(lead), tuple(pd.DatetimeIndex(days).asi8))
+        key = (*rows_key, tuple(names))
         matrix = self._matrices.get(key)
         if matrix is None:
-            _rows, values, where = self._lead(days, lead)
+            rows = self._leads.get(rows_key)
+            if rows is None:
+                pos = self.full.index.get_indexer(days)
+                base = self.full.iloc[pos] if (pos >= 0).all() else self.full.reindex(days)
+                frame = lead_features(base, self.ctx, lead)
+                rows = (frame.to_numpy(dtype=float), {str(c): i for i, c in enumerate(frame.columns)})
+                self._leads[rows_key] = rows
+            values, where = rows
             missing = [n for n in names if n not in where]
             if missing:
                 raise KeyError(f"features {missing[:5]} not in the lead rows")

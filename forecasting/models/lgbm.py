@@ -383,11 +383,11 @@ class LGBMForecaster:
             ok = ~np.isnan(lq0)
             if ok.any():
                 days_ok = issue_dates[ok]
+                vol = table.column_at("dlq_std7", days_ok)  # the scale proxy's recent variability
                 hist = df.loc[:end] if end is not None else df
                 e1 = self._yesterday_error(hist, table.full, ctx, days_ok)
                 for j, k in enumerate(self.leads):
                     matrix = table.lead_matrix(days_ok, k, self.feature_names)
-                    vol = table.lead_matrix(days_ok, k, ("dlq_std7",))[:, 0]
                     raw = self.boosters[k].predict(matrix, num_threads=self.params.num_threads)
                     yhat = self.blend_of(sid, k) * raw
                     yhat = yhat + self.error_correction.get(k, 0.0) * e1
