@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from prefect import flow, task
+from prefect.futures import as_completed
 
 import flows  # noqa: F401  (environment: no telemetry)
 from forecasting.home import Home
@@ -109,6 +110,40 @@ def nwp_training_frames(home: Home, frames: dict) -> tuple[dict | None, tuple[st
 train_basin_task = task(train_basin, name="train-basin", retries=0)
 
 
+def pair_basin(home_root: str, basin: str, global_version: str | None = None) -> dict:
+    """Fit how the basin's CURRENT model combines with the global model (its CURRENT version, or `global_version`)
+    on the held-out years both share (forecasting.model_registry.fit_pairing) and save it beside the basin model.
+    Returns a summary: the global version and, per lead, the weight of the global model and the spread."""
+    from forecasting import qc
+    from forecasting.model_registry import GLOBAL_MODEL, fit_pairing, load_model, save_pairing
+    from forecasting.storage import read_store_part
+    from forecasting.store import station_frame
+
+    home = Home(Path(home_root))
+    bm = load_model(home.models_dir, basin)
+    gm = load_model(home.models_dir, GLOBAL_MODEL, global_version)
+    shared = [s for s in bm.stations if gm.model is not None and s in gm.model.stations]
+    if not shared or bm.model is None:
+        return {"basin": basin, "global_version": gm.version, "stations": []}
+    ds = read_store_part(home.observations, shared)
+    if ds is None:
+        raise FileNotFoundError(f"the store {home.observations} is empty")
+    ds = qc.usable(ds)
+    frames = {s: station_frame(ds, s) for s in shared}
+    nwp_frames = nwp_training_frames(home, frames)[0] if bm.nwp_model and gm.nwp_model else None
+    bm.ensembles[gm.version] = fit_pairing(bm, gm, frames, nwp_frames)
+    save_pairing(home.models_dir, bm, gm.version)
+    return {
+        "basin": basin,
+        "global_version": gm.version,
+        "stations": shared,
+        "fits": {part: fit.to_dict() for part, fit in bm.ensembles[gm.version].items()},
+    }
+
+
+pair_basin_task = task(pair_basin, name="pair-basin", retries=0)
+
+
 def global_sample(groups: dict[str, list[str]], limit: int) -> list[str]:
     """The stations the global model pools: all of them, or at most `limit` taken in turn from each basin (basins
     in name order, each basin's stations in store order), so that every basin is represented before any gives two."""
@@ -130,9 +165,9 @@ def _train(home_root: str, groups: dict[str, list[str]], leads: list[int]) -> di
     """One task per basin (one LightGBM thread each: the task runner gives the parallelism); each basin is logged
     and reported (forecasting.progress, kind "basin") as it finishes."""
     from prefect import get_run_logger
-    from prefect.futures import as_completed
 
     from forecasting import progress
+    from forecasting.model_registry import GLOBAL_MODEL
 
     logger = get_run_logger()
     share_temporary_api()
@@ -150,7 +185,31 @@ def _train(home_root: str, groups: dict[str, list[str]], leads: list[int]) -> di
             failed[b] = f"{type(exc).__name__}: {exc}" if isinstance(exc, BaseException) else str(state.message)
             logger.warning(f"basin {b} failed ({done}/{len(futures)}): {failed[b]}")
         progress.report("basin", b, done, len(futures))
-    return {"trained": trained, "failed": failed}
+    paired = _pair_with_global(home_root, [b for b in trained if b != GLOBAL_MODEL], logger)
+    return {"trained": trained, "failed": failed, "paired": paired}
+
+
+def _pair_with_global(home_root: str, basins: list[str], logger) -> dict:
+    """After training: fit how each trained basin combines with the CURRENT global model (one task per basin; a
+    failure leaves that basin on the default weights, logged)."""
+    from forecasting.model_registry import GLOBAL_MODEL, current_version
+
+    home = Home(Path(home_root))
+    if not basins or current_version(home.models_dir, GLOBAL_MODEL) is None:
+        return {}
+    futures = {pair_basin_task.submit(home_root, b): b for b in basins}
+    out = {}
+    for fut in as_completed(list(futures)):
+        b = futures[fut]
+        fut.wait()
+        if fut.state.is_completed():
+            out[b] = fut.result()
+        else:
+            exc = fut.result(raise_on_failure=False)
+            logger.warning(f"basin {b}: not paired with the global model ({exc}); the default weights stand")
+    if out:
+        logger.info(f"{len(out)} basin(s) paired with the global model")
+    return out
 
 
 def share_temporary_api() -> None:

@@ -23,8 +23,9 @@ from forecasting import extremes, metrics, qc
 from forecasting.config import DEFAULTS, ForecastConfig
 from forecasting.forcing import StationForcing, station_forcing
 from forecasting.forecast import StationForecast, forecast_station
-from forecasting.model_registry import GLOBAL_MODEL, BasinModel, fit_basin_model
+from forecasting.model_registry import GLOBAL_MODEL, BasinModel, fit_basin_model, fit_pairing
 from forecasting.models.calibration import FINE_LEVELS
+from forecasting.models.ensemble import pair_weights
 from forecasting.models.lgbm import LGBMParams
 from forecasting.progress import report as report_progress
 from forecasting.risk import exceedance_probability
@@ -291,6 +292,13 @@ def run_backtest(
                 continue
             t_train[basin] = t_train.get(basin, 0.0) + time.perf_counter() - t0
             say(f"basin {basin}: trained in {time.perf_counter() - t0:.1f} s")
+        if GLOBAL_MODEL in models:  # how each basin combines with the global model, fitted as `tasqyn train` does
+            gm = models[GLOBAL_MODEL]
+            for basin, bm in models.items():
+                if basin != GLOBAL_MODEL:
+                    sub = {s: frames[s] for s in bm.stations}
+                    nsub = {s: nwp_frames[s] for s in bm.stations if s in nwp_frames} if nwp_frames else None
+                    bm.ensembles[gm.version] = fit_pairing(bm, gm, sub, nsub, cfg.global_weight)
         model_sets[fold] = models
     main = model_sets[folds[0][0]]
     n_done, n_total = 0, sum(len(sids) for basin, sids in basins.items() if basin in main)  # for progress.report
@@ -359,7 +367,7 @@ def run_backtest(
                 "train_start": ctx.train_start if ctx else None,
                 "train_end": str(sp.train_end.date()),
                 "basin": basin,
-                "global_model_weight": cfg.global_weight if GLOBAL_MODEL in main else 0.0,
+                "global_model_weight": _global_weights(main, bm, leads, cfg),
                 "threshold_2y_m3s": thr,
                 "snow_params": ctx.snow.to_dict() if ctx and ctx.snow else None,
                 "blend": {str(k): v for k, v in model.blend.items()} if model else {},
@@ -405,6 +413,24 @@ PLAIN_KEYS = (
     "far_warning",
     "csi_warning",
 )
+
+
+def _global_weights(models: dict[str, BasinModel], bm: BasinModel, leads: list[int], cfg: ForecastConfig) -> dict:
+    """Per model set ("plain", and "nwp" where the basin has one) and lead, the global model's weight and the spread
+    of the average in the forecasts of `bm`'s stations (fitted, or the default; weight 0 without a global model)."""
+    gm = models.get(GLOBAL_MODEL)
+    out = {}
+    for part in ("plain", "nwp") if bm.nwp_model is not None else ("plain",):
+        if gm is None or gm is bm:
+            out[part] = {str(k): {"weight": 0.0, "spread": 1.0, "fitted": False} for k in leads}
+            continue
+        fit = bm.ensembles.get(gm.version, {}).get(part)
+        w, s = pair_weights(fit, leads, cfg.global_weight)
+        out[part] = {
+            str(k): {"weight": float(wk), "spread": float(sk), "fitted": fit is not None and k in fit.weight}
+            for k, wk, sk in zip(leads, w, s, strict=True)
+        }
+    return out
 
 
 def _forecast_folds(sid, frame, model_sets, folds, basin, issue, cfg, sf, levels) -> StationForecast:

@@ -99,11 +99,13 @@ def group_contributions(contrib: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(grouped, index=contrib.index, columns=list(DRIVERS))
 
 
-def combine(parts: list[np.ndarray], weights: list[float]) -> np.ndarray:
+def combine(parts: list[np.ndarray], weights: list) -> np.ndarray:
     """Weighted average of driver tables (leads x DRIVERS; as the forecast averages a basin model and the global
-    model)."""
-    w = np.asarray(weights, dtype=float) / float(np.sum(weights))
-    return sum(wi * np.asarray(p, dtype=float) for wi, p in zip(w, parts, strict=True))
+    model): a weight per part, one number or one per lead (row)."""
+    rows = np.asarray(parts[0]).shape[0]
+    w = np.stack([np.broadcast_to(np.asarray(x, dtype=float), (rows,)) for x in weights])  # parts x leads
+    w = w / w.sum(axis=0, keepdims=True)
+    return sum(wi[:, None] * np.asarray(p, dtype=float) for wi, p in zip(w, parts, strict=True))
 
 
 def close_to_median(table: np.ndarray, median_change: np.ndarray) -> np.ndarray:

@@ -26,9 +26,9 @@ from forecasting.config import DEFAULTS, ForecastConfig
 from forecasting.features import INPUT_GROUPS, Q_FFILL_DAYS, log_q, missing_inputs, nwp_column
 from forecasting.forcing import StationForcing, station_forcing
 from forecasting.model_registry import GLOBAL_MODEL, BasinModel
-from forecasting.models import OUTPUT_LEVELS
+from forecasting.models import OUTPUT_LEVELS, ensemble
 from forecasting.models.baselines import Climatology, Persistence
-from forecasting.models.lgbm import LGBMForecaster, ensemble_quantiles
+from forecasting.models.lgbm import LGBMForecaster
 from forecasting.store import station_frame, station_table
 
 
@@ -156,12 +156,14 @@ def forecast_station(
             and gm.level_refs.get(sid) == bm.level_refs.get(sid)  # a level-only post: both model the same stand-in
             and _usable_model(gm, gm.model, sid, leads)
         )
-        w_g = config.global_weight
+        pairing = bm.ensembles.get(gm.version, {}) if g_ok else {}
+        w_g, s_g = ensemble.pair_weights(pairing.get("plain"), leads, config.global_weight)
+        wn_g, sn_g = ensemble.pair_weights(pairing.get("nwp"), leads, config.global_weight)
         parts = np.zeros(len(d_go), dtype=bool)
         if g_ok:
             gres = _predict(gm.model, sid, df, d_go, leads, levels)
             parts = ~np.isnan(gres).any(axis=(1, 2)) & ~np.isnan(res).any(axis=(1, 2))
-            res[parts] = ensemble_quantiles([res[parts], gres[parts]], [1.0 - w_g, w_g])
+            res[parts] = ensemble.combine(res[parts], gres[parts], w_g, s_g, bm.model.contexts[sid], levels)
             version[parts] = f"{bm.version}+{GLOBAL_MODEL}/{gm.version}"
         used = np.zeros(len(d_go), dtype=bool)
         why_not = np.array([""] * len(d_go), dtype=object)
@@ -195,7 +197,8 @@ def forecast_station(
                 if g_nwp:
                     gn = _predict(gm.nwp_model, sid, nwp_df, d_use, leads, levels)
                     both = ~np.isnan(gn).any(axis=(1, 2)) & ~np.isnan(nres).any(axis=(1, 2))
-                    nres[both] = ensemble_quantiles([nres[both], gn[both]], [1.0 - w_g, w_g])
+                    ctx_n = bm.nwp_model.contexts[sid]
+                    nres[both] = ensemble.combine(nres[both], gn[both], wn_g, sn_g, ctx_n, levels)
                     nver[both] = f"{bm.version}/nwp+{GLOBAL_MODEL}/{gm.version}/nwp"
                 ok_n = ~np.isnan(nres).any(axis=(1, 2))
                 idx_use = np.flatnonzero(used)
@@ -234,9 +237,10 @@ def forecast_station(
                 use_nwp = bool(used[jj])
                 mdl = (lambda m: m.nwp_model) if use_nwp else (lambda m: m.model)
                 frame_i = nwp_df if use_nwp else df
-                parts_i = [(mdl(bm), 1.0)]
+                parts_i = [(mdl(bm), np.ones(n_l))]
                 if (use_nwp and g_nwp) or (not use_nwp and g_ok and parts[jj]):
-                    parts_i = [(mdl(bm), 1.0 - w_g), (mdl(gm), w_g)]
+                    w_i = wn_g if use_nwp else w_g
+                    parts_i = [(mdl(bm), 1.0 - w_i), (mdl(gm), w_i)]
                 drivers[i], why = _drivers(parts_i, sid, {sid: frame_i}, days[i], leads)
                 if why:
                     messages[i] = "; ".join(m for m in (why, messages[i]) if m)
@@ -360,11 +364,11 @@ def _baseline(
 
 
 def _drivers(
-    parts: list[tuple[LGBMForecaster, float]], sid: str, frames: dict, issue: pd.Timestamp, leads: list[int]
+    parts: list[tuple[LGBMForecaster, np.ndarray]], sid: str, frames: dict, issue: pd.Timestamp, leads: list[int]
 ) -> tuple[np.ndarray, str]:
     """Driver contributions (leads x DRIVERS, change of log discharge) of the models that made the forecast,
-    averaged with their ensemble weights, and "" — or NaN and the reason where they cannot be computed (the
-    forecast stands anyway)."""
+    averaged with their ensemble weights (one per lead), and "" — or NaN and the reason where they cannot be
+    computed (the forecast stands anyway)."""
     try:
         tables = []
         for model, _w in parts:

@@ -6,12 +6,15 @@ hyper-parameters, validation skill, calibration with each station's spread in a 
 and one LightGBM booster per lead (`lead_<k>.txt`, LightGBM text format). `<models_dir>/<basin>/CURRENT` names
 the version in use; loading by version keeps old forecasts reproducible. Writes are atomic (temporary folder,
 then rename). The global model (all stations pooled, `GLOBAL_MODEL`) is saved like a basin under that name; the
-daily forecast averages it with each basin's model.
+daily forecast averages it with each basin's model, with the weights and spread fitted for the pair on their shared
+held-out years (`fit_pairing`, kept in `<basin>/<version>/ensemble/<global version>.json`: a basin version can be
+paired with several global versions; model.json and the boosters are never rewritten).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -23,12 +26,15 @@ import lightgbm as lgb
 import pandas as pd
 
 from forecasting import level_target
+from forecasting.config import DEFAULTS
 from forecasting.ids import check_id, is_valid_id, safe_join
 from forecasting.locks import MODELS, home_lock
 from forecasting.models.baselines import Climatology, Persistence
+from forecasting.models.ensemble import EnsembleFit, fit_ensemble
 from forecasting.models.lgbm import LGBMForecaster, LGBMParams
 from forecasting.storage import atomic_target, json_safe
 
+LOG = logging.getLogger(__name__)
 MIN_TRAIN_DAYS = 730  # a station needs 2 years of discharge to be trained; else it falls back to climatology
 GLOBAL_MODEL = "_global"  # registry name of the model trained on all stations (not a basin of the store)
 
@@ -51,6 +57,9 @@ class BasinModel:
     # was given; the daily run uses it when a fresh NWP run is at hand, else `model` (forecasting.forecast).
     nwp_model: LGBMForecaster | None = None
     nwp_training: dict = field(default_factory=dict)  # how its forcing was made (archive / error model), for the record
+    # How this basin's models combine with a global model version: global version -> {"plain": fit, "nwp": fit}
+    # (forecasting.models.ensemble; saved in <version>/ensemble/<global version>.json by `save_pairing`)
+    ensembles: dict[str, dict[str, EnsembleFit]] = field(default_factory=dict)
 
     def model_name(self, station: str) -> str:
         if self.model is not None and station in self.model.stations and station not in self.fallback:
@@ -139,6 +148,66 @@ def fit_basin_model(
     )
 
 
+def fit_pairing(
+    bm: BasinModel,
+    gm: BasinModel,
+    frames: dict[str, pd.DataFrame],
+    nwp_frames: dict[str, pd.DataFrame] | None = None,
+    default_weight: float = DEFAULTS.global_weight,
+) -> dict[str, EnsembleFit]:
+    """How the basin model `bm` and the global model `gm` are combined (forecasting.models.ensemble), fitted on
+    the stations both forecast (same level reference for a level-only post, in neither's fallback): "plain" for the
+    models without weather forecasts, "nwp" for the NWP model sets (fitted on `nwp_frames`, the frames with the
+    training forcing) where both have one. `frames`: the stations' observations as the models were trained on."""
+    shared = [
+        s
+        for s in bm.stations
+        if s in frames
+        and s not in bm.fallback
+        and s not in gm.fallback
+        and bm.level_refs.get(s) == gm.level_refs.get(s)  # a level-only post: both model the same stand-in
+    ]
+
+    def modelled(src: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+        return {
+            s: level_target.as_modelled(src[s], bm.level_refs[s]) if s in bm.level_refs else src[s]
+            for s in shared
+            if s in src
+        }
+
+    out: dict[str, EnsembleFit] = {}
+    if bm.model is not None and gm.model is not None:
+        out["plain"] = fit_ensemble(bm.model, gm.model, modelled(frames), gm.version, default_weight)
+    bn, gn = bm.nwp_model, gm.nwp_model
+    if bn is not None and gn is not None and nwp_frames and set(gn.params.nwp) <= set(bn.params.nwp):
+        out["nwp"] = fit_ensemble(bn, gn, modelled(nwp_frames), gm.version, default_weight)
+    return out
+
+
+def save_pairing(models_dir: Path, bm: BasinModel, global_version: str) -> Path:
+    """Write `bm.ensembles[global_version]` to `<basin>/<version>/ensemble/<global version>.json` (atomic)."""
+    folder = safe_join(basin_folder(models_dir, bm.basin), check_id(bm.version, "model version"))
+    if not (folder / "model.json").exists():
+        raise FileNotFoundError(f"no saved model {bm.basin}/{bm.version} in {models_dir}")
+    path = folder / "ensemble" / f"{check_id(global_version, 'model version')}.json"
+    doc = {part: fit.to_dict() for part, fit in bm.ensembles[global_version].items()}
+    with atomic_target(path) as tmp:
+        tmp.write_text(json.dumps(json_safe(doc), allow_nan=False), encoding="utf-8")
+    return path
+
+
+def _read_pairings(folder: Path) -> dict[str, dict[str, EnsembleFit]]:
+    """The ensemble fits saved beside a model version (none for older models)."""
+    out = {}
+    for path in sorted((folder / "ensemble").glob("*.json")) if (folder / "ensemble").is_dir() else []:
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            out[path.stem] = {part: EnsembleFit.from_dict(d) for part, d in doc.items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:  # the default weights stand
+            LOG.warning(f"{path} cannot be read ({type(exc).__name__}: {exc}): default ensemble weights used")
+    return out
+
+
 def basin_folder(models_dir: Path, basin: str) -> Path:
     """`<models_dir>/<basin>`, the basin id checked (forecasting.ids: InvalidId) and the path kept inside
     `models_dir` (UnsafePath): a basin id from a data file never writes outside the home."""
@@ -164,6 +233,7 @@ def save_model(models_dir: Path, bm: BasinModel, set_current: bool = True) -> Pa
             "fallback": bm.fallback,
             "created_at": bm.created_at,
             "training_period": meta.get("train_period"),
+            "held_out_start": meta.get("held_out_start", ""),
             "leads": meta.get("leads", bm.climatology.leads),
             "features": meta.get("features", []),
             "hyper_parameters": meta.get("params", {}),
@@ -182,6 +252,12 @@ def save_model(models_dir: Path, bm: BasinModel, set_current: bool = True) -> Pa
             for k, booster in bm.nwp_model.boosters.items():
                 booster.save_model(str(tmp / "nwp" / f"lead_{k}.txt"))
         (tmp / "model.json").write_text(json.dumps(json_safe(doc), allow_nan=False), encoding="utf-8")
+        for gv, fits in bm.ensembles.items():  # pairings fitted before saving (e.g. trained together)
+            (tmp / "ensemble").mkdir(exist_ok=True)
+            doc_e = {part: fit.to_dict() for part, fit in fits.items()}
+            (tmp / "ensemble" / f"{check_id(gv, 'model version')}.json").write_text(
+                json.dumps(json_safe(doc_e), allow_nan=False), encoding="utf-8"
+            )
         if bm.model is not None:
             for k, booster in bm.model.boosters.items():
                 booster.save_model(str(tmp / f"lead_{k}.txt"))
@@ -253,6 +329,7 @@ def load_model(models_dir: Path, basin: str, version: str | None = None) -> Basi
             "features": doc["features"],
             "validation": doc["validation_skill"],
             "train_period": doc["training_period"],
+            "held_out_start": doc.get("held_out_start", ""),
         }
         model = LGBMForecaster.from_metadata(_restore_nan(meta), boosters)
     nwp_model = None
@@ -272,6 +349,7 @@ def load_model(models_dir: Path, basin: str, version: str | None = None) -> Basi
         level_refs={k: float(v) for k, v in doc.get("level_only_references_cm", {}).items()},
         nwp_model=nwp_model,
         nwp_training=(doc.get("nwp") or {}).get("training", {}),
+        ensembles=_read_pairings(folder),
     )
 
 

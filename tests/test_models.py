@@ -19,7 +19,8 @@ from forecasting.model_registry import (
     save_model,
 )
 from forecasting.models import OUTPUT_LEVELS, get_model
-from forecasting.models.lgbm import LGBMForecaster, LGBMParams, ensemble_quantiles, sample_weights
+from forecasting.models.ensemble import ensemble_quantiles
+from forecasting.models.lgbm import LGBMForecaster, LGBMParams, sample_weights
 from forecasting.store import station_frame
 
 FAST = LGBMParams(n_estimators=80, learning_rate=0.1, cal_years=4)

@@ -50,14 +50,6 @@ BLEND_BLOCK_DAYS = 30  # held-out rows resampled in blocks of this many consecut
 BLEND_GRID = tuple(np.round(np.arange(0.0, 1.01, 0.05), 2))
 
 
-def ensemble_quantiles(parts: list[np.ndarray], weights: list[float]) -> np.ndarray:
-    """Weighted average of predictive quantile arrays (... x K, same levels; quantile averaging), sorted along the
-    last axis so that they never cross. NaN where any part is NaN."""
-    w = np.asarray(weights, dtype=float) / float(np.sum(weights))
-    out = sum(wi * np.asarray(q, dtype=float) for wi, q in zip(w, parts, strict=True))
-    return np.sort(out, axis=-1)
-
-
 @dataclass
 class LGBMParams:
     """Hyper-parameters (LightGBM names) and training settings."""
@@ -159,6 +151,9 @@ class LGBMForecaster:
         self.feature_names: list[str] = []
         self.validation: dict[str, dict[str, float | None]] = {}
         self.train_period: tuple[str, str] = ("", "")
+        # first issue day of the held-out years (not trained on; blend and calibration fitted there); "" when some
+        # lead had too few rows to hold out (in-sample calibration)
+        self.held_out_start: str = ""
 
     @property
     def stations(self) -> list[str]:
@@ -207,6 +202,7 @@ class LGBMForecaster:
         cal_start = t_end - pd.Timedelta(days=int(cal_years * 365.25))
         params = self.params.lgb_params()
         r1_cal: dict[str, pd.Series] = {}  # held-out errors of the lead-1 forecasts, by issue day
+        held_out_all = True
         for k in sorted(self.leads):
             xs, ys, ws, is_cal, ctxs, dts = [], [], [], [], [], []
             for sid, base, y, end in designs:
@@ -290,6 +286,8 @@ class LGBMForecaster:
                     num_boost_round=booster.best_iteration or self.params.n_estimators,
                 )
             self.boosters[k] = booster
+            held_out_all = held_out_all and bool(cal.any())
+        self.held_out_start = str(cal_start.date()) if held_out_all else ""
         return self
 
     def blend_of(self, station: str, lead: int) -> float:
@@ -467,6 +465,7 @@ class LGBMForecaster:
             "features": self.feature_names,
             "validation": self.validation,
             "train_period": list(self.train_period),
+            "held_out_start": self.held_out_start,
         }
 
     @classmethod
@@ -480,5 +479,6 @@ class LGBMForecaster:
         m.feature_names = list(meta["features"])
         m.validation = meta.get("validation", {})
         m.train_period = tuple(meta.get("train_period", ("", "")))
+        m.held_out_start = str(meta.get("held_out_start") or "")
         m.boosters = boosters
         return m
