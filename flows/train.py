@@ -8,7 +8,9 @@ the home directory (workers elsewhere need the same home path, e.g. a shared mou
 in the model registry. One more task, submitted first because it takes longest, trains the global model
 (`GLOBAL_MODEL`), which the daily forecast averages with each basin's model, on all stations pooled, or on at most
 `GLOBAL_MAX_STATIONS` of them spread over the basins in a large network (a station outside it is forecast by its
-basin's model alone).
+basin's model alone). After training, one task per basin fits how its CURRENT model combines with the CURRENT global
+model (weights and spread per lead on their shared held-out years, forecasting.model_registry.fit_pairing) and saves
+it beside the basin model: every basin when a new global model was trained, else the basins trained.
 """
 
 from __future__ import annotations
@@ -185,13 +187,18 @@ def _train(home_root: str, groups: dict[str, list[str]], leads: list[int]) -> di
             failed[b] = f"{type(exc).__name__}: {exc}" if isinstance(exc, BaseException) else str(state.message)
             logger.warning(f"basin {b} failed ({done}/{len(futures)}): {failed[b]}")
         progress.report("basin", b, done, len(futures))
-    paired = _pair_with_global(home_root, [b for b in trained if b != GLOBAL_MODEL], logger)
+    to_pair = [b for b in trained if b != GLOBAL_MODEL]
+    if GLOBAL_MODEL in trained:  # a new global model: every basin's CURRENT model (also one that failed to retrain)
+        from forecasting.model_registry import list_basins
+
+        to_pair = [b for b in list_basins(Home(Path(home_root)).models_dir) if b != GLOBAL_MODEL]
+    paired = _pair_with_global(home_root, to_pair, logger)
     return {"trained": trained, "failed": failed, "paired": paired}
 
 
 def _pair_with_global(home_root: str, basins: list[str], logger) -> dict:
-    """After training: fit how each trained basin combines with the CURRENT global model (one task per basin; a
-    failure leaves that basin on the default weights, logged)."""
+    """After training: fit how each of `basins` (their CURRENT models) combines with the CURRENT global model (one
+    task per basin; a failure leaves that basin on the default weights, logged)."""
     from forecasting.model_registry import GLOBAL_MODEL, current_version
 
     home = Home(Path(home_root))

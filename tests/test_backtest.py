@@ -11,7 +11,6 @@ import pytest
 from flows.backtest import write_outputs
 from forecasting import qc
 from forecasting.backtest import METRIC_KEYS, run_backtest, score_lead, split_station
-from forecasting.config import DEFAULTS
 from forecasting.models.calibration import FINE_LEVELS
 from forecasting.models.lgbm import LGBMParams
 from forecasting.sources import get_adapter
@@ -74,7 +73,10 @@ def test_backtest_on_two_real_stations(real_data, tmp_path):
         assert protva["leads"][k]["skill_vs_persistence"] > 0
         assert protva["leads"][k]["crpss_vs_persistence"] > 0
     assert protva["leads"]["7"]["nse"] > protva["leads"]["7"]["nse_persistence"]
-    assert protva["global_model_weight"] == DEFAULTS.global_weight  # two basins: averaged with the global model
+    # two basins: averaged with the global model, with a weight and spread fitted on the shared held-out years
+    pair = protva["global_model_weight"]["plain"]
+    assert set(pair) == {"1", "3", "7"} and all(p["fitted"] for p in pair.values())
+    assert all(0.0 <= p["weight"] <= 1.0 and 0.6 <= p["spread"] <= 1.4 for p in pair.values())
     swiss = report["stations"]["CH2426"]  # record ends in 2005 here (time slice): test 2004-2005
     assert swiss["leads"]["1"]["skill_vs_persistence"] > 0
     chatkal = report["stations"]["UZ16279_chatkal_khudaydod"]

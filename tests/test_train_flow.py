@@ -53,6 +53,13 @@ def test_train_flow_on_local_dask_cluster(small_store, monkeypatch):
     assert set(models[GLOBAL_MODEL].model.stations) == {"CH2426", "CH2232"}
     assert "NOQ" in models[GLOBAL_MODEL].fallback
     assert models["CH2426"].model is not None and models["CH2426"].model.leads == [1, 2, 3]
+    # after training, each basin is paired with the new global model (weights fitted on the shared held-out year)
+    g = current_version(small_store.models_dir, GLOBAL_MODEL)
+    assert set(result["paired"]) == {"CH2426", "CH2232"}
+    for b in ("CH2426", "CH2232"):
+        assert result["paired"][b]["global_version"] == g
+        fit = models[b].ensembles[g]["plain"]
+        assert set(fit.weight) == {1, 2, 3} and all(0 <= w <= 1 for w in fit.weight.values())
 
 
 @pytest.mark.slow
@@ -64,5 +71,6 @@ def test_train_flow_in_process_selected_basin(small_store):
     with prefect_test_harness(server_startup_timeout=180):
         result = train_flow(small_store.root, basins=["CH2426"], leads=[1])
     assert list(result["trained"]) == ["CH2426"] and result["failed"] == {}
+    assert result["paired"] == {}  # no global model in the registry: nothing to pair with
     with pytest.raises(KeyError, match="unknown basin"):
         train_flow(small_store.root, basins=["nope"], leads=[1])

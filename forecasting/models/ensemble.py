@@ -9,9 +9,12 @@ forecasts the held-out days that neither model was trained on (the issue days fr
 starts to each station's training end) with both, and picks per lead
 - the global model's weight w (WEIGHT_GRID) that minimises the mean quantile (pinball) loss over FINE_LEVELS of the
   discharge relative to the station's median flow (a CRPS: proper, and weighted towards the floods like the NSE);
-- then a spread s (SPREAD_GRID) of the averaged quantiles around their median in log discharge
-  (`lq_tau -> lq_0.5 + s * (lq_tau - lq_0.5)`) that minimises the pinball loss of log discharge, where every day
-  counts alike, as in the coverage of the intervals (in discharge units the floods would widen every day's band).
+- then a spread s of the averaged quantiles around their median in log discharge
+  (`lq_tau -> lq_0.5 + s * (lq_tau - lq_0.5)`): the spread (SPREAD_GRID) minimising the pinball loss of log
+  discharge (every day counts alike, as in the coverage of the intervals; in discharge units the floods would widen
+  every day's band) for the average, divided by the same for each model alone (weighted): what averaging does to
+  the width, and nothing else. Each model's quantiles were calibrated on these very rows, so the fitted spread of
+  the average alone would also carry their in-sample optimism (measured: a narrower band than the test years bear).
 With too few shared held-out rows (MIN_ROWS) the lead keeps the default weight and spread 1.
 
 The fit belongs to a pair of model versions (the basin's and the global model's, `global_version`); a forecast uses
@@ -46,8 +49,8 @@ def ensemble_quantiles(parts: list[np.ndarray], weights: list[float]) -> np.ndar
 class EnsembleFit:
     """Per lead: the global model's weight and the spread factor of the averaged quantiles (1: as averaged), fitted
     for the basin model with global model version `global_version`; `rows` held-out issue days used, `loss` the
-    mean pinball losses: of relative discharge at the default and the fitted weight, of log discharge with spread 1
-    and with the fitted spread."""
+    mean pinball losses: of relative discharge at the default and the fitted weight, of log discharge of the average
+    with spread 1 and with its best spread (before dividing by the models' own)."""
 
     global_version: str
     weight: dict[int, float] = field(default_factory=dict)
@@ -135,6 +138,21 @@ def _pinball(q: np.ndarray, obs: np.ndarray, levels: np.ndarray) -> np.ndarray:
     return np.mean(np.maximum(levels * d, (levels - 1.0) * d), axis=1)
 
 
+def _best_spread(rows: list, w: float) -> tuple[int, np.ndarray]:
+    """Index in SPREAD_GRID of the spread minimising the pinball loss of log discharge of the average with the
+    global model's weight `w` over `rows` [(basin q, global q, obs, ctx)], and the loss per spread (summed)."""
+    m = list(FINE_LEVELS).index(0.5)
+    lv = np.asarray(FINE_LEVELS)
+    loss = np.zeros(len(SPREAD_GRID))
+    for qb, qg, obs, ctx in rows:
+        lq = log_q(ensemble_quantiles([qb, qg], [1.0 - w, w]), ctx)
+        lq_obs = log_q(obs, ctx)
+        mid = lq[:, m : m + 1]
+        for j, sp in enumerate(SPREAD_GRID):
+            loss[j] += float(np.sum(_pinball(mid + sp * (lq - mid), lq_obs, lv)))
+    return int(np.argmin(loss)), loss
+
+
 def shared_held_out(basin: LGBMForecaster, glob: LGBMForecaster) -> pd.Timestamp | None:
     """The first issue day held out by both models (None when either has no held-out period)."""
     if not basin.held_out_start or not glob.held_out_start:
@@ -190,7 +208,6 @@ def fit_ensemble(
         out.rows[k] = n
         if n < MIN_ROWS:
             continue
-        m = list(FINE_LEVELS).index(0.5)
         by_weight = np.zeros(len(WEIGHT_GRID))  # relative pinball loss of discharge (the floods weigh most)
         for qb, qg, obs, ctx in rows[k]:
             for i, w in enumerate(WEIGHT_GRID):
@@ -198,23 +215,18 @@ def fit_ensemble(
                 by_weight[i] += float(np.sum(_pinball(avg, obs, lv))) / ctx.qscale
         i_best = int(np.argmin(by_weight))
         w_best = float(WEIGHT_GRID[i_best])
-        by_spread = np.zeros(len(SPREAD_GRID))  # pinball loss of log discharge (every day alike, as coverage)
-        for qb, qg, obs, ctx in rows[k]:
-            lq = log_q(ensemble_quantiles([qb, qg], [1.0 - w_best, w_best]), ctx)
-            lq_obs = log_q(obs, ctx)
-            mid = lq[:, m : m + 1]
-            for j, sp in enumerate(SPREAD_GRID):
-                by_spread[j] += float(np.sum(_pinball(mid + sp * (lq - mid), lq_obs, lv)))
-        j_best = int(np.argmin(by_spread))
+        j_avg, loss_s = _best_spread(rows[k], w_best)
+        j_b, _ = _best_spread(rows[k], 0.0)
+        j_g, _ = _best_spread(rows[k], 1.0)
+        own = (1.0 - w_best) * SPREAD_GRID[j_b] + w_best * SPREAD_GRID[j_g]  # what each model alone would get
         i0 = int(np.argmin(np.abs(np.asarray(WEIGHT_GRID) - default_weight)))
-        j0 = SPREAD_GRID.index(1.0)
         out.weight[k] = w_best
-        out.spread[k] = float(SPREAD_GRID[j_best])
+        out.spread[k] = float(np.clip(round(SPREAD_GRID[j_avg] / own, 2), SPREAD_GRID[0], SPREAD_GRID[-1]))
         out.loss[k] = {
             "weight_default": float(by_weight[i0] / n),
             "weight_fitted": float(by_weight[i_best] / n),
-            "spread_1": float(by_spread[j0] / n),
-            "spread_fitted": float(by_spread[j_best] / n),
+            "spread_1": float(loss_s[SPREAD_GRID.index(1.0)] / n),
+            "spread_best": float(loss_s[j_avg] / n),
         }
     if first is not None:
         out.held_out = (str(first.date()), str(last.date()))
