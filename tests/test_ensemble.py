@@ -4,6 +4,7 @@ registry and used by the daily forecast only with the global version it was fitt
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -132,7 +133,10 @@ def test_the_forecast_uses_the_fit_of_its_global_version_and_the_registry_keeps_
     b = make_forecast(ds, {"CH2426": back, GLOBAL_MODEL: glob}, issue, [1, 3])
     np.testing.assert_allclose(a["discharge_m3s"].values, b["discharge_m3s"].values, rtol=1e-12)
 
-    # a damaged fit never stops the basin: it loads with the default weights
-    path.write_text("{not json", encoding="utf-8")
-    damaged = load_model(models_dir, "CH2426")
-    assert damaged.ensembles == {} and damaged.model is not None
+    # a damaged or edited fit never stops the basin, and is never used: it loads with the default weights
+    edited = json.loads(path.read_text(encoding="utf-8"))
+    edited["plain"]["weight"]["1"] = 7.5  # a weight out of [0, 1]
+    for text in ("{not json", json.dumps(edited), '{"plain": {}}', "[]"):
+        path.write_text(text, encoding="utf-8")
+        damaged = load_model(models_dir, "CH2426")
+        assert damaged.ensembles == {} and damaged.model is not None, text[:40]

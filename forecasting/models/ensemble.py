@@ -78,7 +78,9 @@ class EnsembleFit:
 
     @classmethod
     def from_dict(cls, d: dict) -> EnsembleFit:
-        return cls(
+        """Read back `to_dict`; ValueError when a weight lies outside [0, 1] or a spread outside SPREAD_GRID's
+        range (a damaged or edited file is never used)."""
+        fit = cls(
             global_version=str(d["global_version"]),
             weight={int(k): float(v) for k, v in d.get("weight", {}).items()},
             spread={int(k): float(v) for k, v in d.get("spread", {}).items()},
@@ -86,6 +88,11 @@ class EnsembleFit:
             loss={int(k): {str(a): float(b) for a, b in v.items()} for k, v in d.get("loss", {}).items()},
             held_out=tuple(d.get("held_out", ("", ""))),
         )
+        bad = [f"weight {k}: {v}" for k, v in fit.weight.items() if not 0.0 <= v <= 1.0]
+        bad += [f"spread {k}: {v}" for k, v in fit.spread.items() if not SPREAD_GRID[0] <= v <= SPREAD_GRID[-1]]
+        if bad:
+            raise ValueError(f"values out of range ({', '.join(bad[:3])})")
+        return fit
 
 
 def pair_weights(fit: EnsembleFit | None, leads: list[int], default_weight: float) -> tuple[np.ndarray, np.ndarray]:
