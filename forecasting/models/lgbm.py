@@ -7,7 +7,8 @@ Training on a basin's training period:
    early stopping on the held-out years); on those held-out years:
    a blend weight w with persistence (yhat -> w * yhat; see `_fit_blend`: 1 where the model clearly beats persistence,
    pulled towards persistence where its gain is within the noise of a short record),
-   and the residual quantiles per lead and bin of a scale proxy (forecasting.models.calibration);
+   and the residual quantiles per lead and bin of a scale proxy (forecasting.models.calibration), for a model
+   with weather forecasts one table for the days with the most forecast rain and one for the others (`_fit_wet`);
 3. optionally (`refit`) the final model per lead refitted on the whole training period with the same settings
    (measured: no gain on the real backtest, twice the time; off by default).
 Sample weights grow with the flow level so that floods weigh more, as in the NSE: (L/Q_median)^weight_power with L the
@@ -48,6 +49,8 @@ from forecasting.models.feature_tables import FEATURE_TABLES, FeatureTable
 MONOTONE_UP = ("nwp_p_sum", "nwp_p_max", "nwp_p_last", "nwp_p_last2", "nwp_winput")
 BLEND_BLOCK_DAYS = 30  # held-out rows resampled in blocks of this many consecutive days (autocorrelated errors)
 BLEND_GRID = tuple(np.round(np.arange(0.0, 1.01, 0.05), 2))
+WET_FEATURE = "nwp_p_sum"  # forecast rain over the lead window (mm): what makes a wet day for the NWP models
+MIN_WET_ROWS = 60  # held-out wet days needed for their own residual quantiles
 
 
 @dataclass
@@ -84,6 +87,12 @@ class LGBMParams:
     # The frames given to fit/predict must then carry the `features.nwp_column` columns.
     nwp: tuple[str, ...] = ()
     nwp_monotone: bool = True  # the forecast flow rises with forecast rain (LightGBM monotone constraints)
+    # NWP models: the issue days whose forecast rain over the lead window is among each station's wettest `wet_share`
+    # of the held-out days get their own residual quantiles (`wet`); 0: one table for all days
+    wet_share: float = 0.1
+    # the wet table also re-centres the median on the wet days' residual median (measured on the Rottum with
+    # GraphCast: skill 0.40 / 0.52 / 0.44 at leads 1 / 3 / 7 against 0.45 / 0.54 / 0.46 keeping the point forecast)
+    wet_recentre: bool = False
     seed: int = 7
 
     def __post_init__(self) -> None:
@@ -148,6 +157,8 @@ class LGBMForecaster:
         self.error_correction: dict[int, float] = {}  # phi_k: yhat_k += phi_k * (error of yesterday's lead-1)
         self.calibration: dict[int, ResidualCalibration] = {}
         self.spread: dict[int, dict[str, float]] = {}  # lead -> station -> spread of a pooled model's quantiles
+        # lead -> {"feature", "threshold": {station: value}, "calibration": ResidualCalibration} (`_fit_wet`)
+        self.wet: dict[int, dict] = {}
         self.feature_names: list[str] = []
         self.validation: dict[str, dict[str, float | None]] = {}
         self.train_period: tuple[str, str] = ("", "")
@@ -270,6 +281,9 @@ class LGBMForecaster:
                     self.spread[k] = spreads
                     resid = resid / np.array([spreads.get(str(sid), 1.0) for sid in sids])
                     calib = fit_calibration(resid, scale, keep_point_median=kpm)
+                wet = self._fit_wet(k, xc, sids, resid, scale)
+                if wet is not None:  # the other days' table without the wet days
+                    calib = fit_calibration(resid[~wet], scale[~wet], keep_point_median=kpm)
                 calib.coverage = held_out_coverage(resid, scale, keep_point_median=kpm)
                 self.calibration[k] = calib
                 self.validation[str(k)] = self._validation(lq0, w * yhat, yc, sids)
@@ -289,6 +303,46 @@ class LGBMForecaster:
             held_out_all = held_out_all and bool(cal.any())
         self.held_out_start = str(cal_start.date()) if held_out_all else ""
         return self
+
+    def _fit_wet(
+        self, k: int, xc: pd.DataFrame, sids: np.ndarray, resid: np.ndarray, scale: np.ndarray
+    ) -> np.ndarray | None:
+        """For an NWP model: the held-out rows whose forecast rain over the lead window (`WET_FEATURE`) is at or above
+        their station's (1 - wet_share) quantile of it get residual quantiles of their own, kept in `self.wet[k]`;
+        returns their mask (None when there are too few, under MIN_WET_ROWS, or the model has no forecast rain).
+
+        Measured on the Rottum with GraphCast, test years 2016-2017: with one table for all days, the 90% interval
+        held 0.77 / 0.85 / 0.79 of the observations at leads 1 / 3 / 5 on the 10% of issue days with the most
+        forecast rain and 0.92 / 0.94 / 0.92 on the others; with the wet table 0.89 / 0.93 / 0.93 and 0.91 / 0.93 /
+        0.92 (CRPSS up by 0.001-0.007 at leads 1-6, the median unchanged)."""
+        if not self.params.nwp or self.params.wet_share <= 0 or WET_FEATURE not in xc.columns:
+            return None
+        rain = xc[WET_FEATURE].to_numpy(dtype=float)
+        thresholds: dict[str, float] = {}
+        wet = np.zeros(len(rain), dtype=bool)
+        for sid in np.unique(sids):
+            m = (sids == sid) & np.isfinite(rain)
+            if not m.any():
+                continue
+            thr = float(np.quantile(rain[m], 1.0 - self.params.wet_share))
+            if thr > 0:
+                thresholds[str(sid)] = thr
+                wet |= m & (rain >= thr)
+        if wet.sum() < MIN_WET_ROWS or (~wet).sum() < 4 * MIN_WET_ROWS:
+            return None
+        kpm = self.params.keep_point_median and not self.params.wet_recentre
+        calib = fit_calibration(resid[wet], scale[wet], n_bins=1, keep_point_median=kpm)
+        self.wet[k] = {"feature": WET_FEATURE, "threshold": thresholds, "calibration": calib}
+        return wet
+
+    def _wet_rows(self, sid: str, k: int, matrix: np.ndarray) -> np.ndarray:
+        """Which rows of a lead's input `matrix` are wet days of station `sid` (`_fit_wet`)."""
+        spec = self.wet.get(k)
+        thr = spec["threshold"].get(sid) if spec else None
+        if thr is None:
+            return np.zeros(len(matrix), dtype=bool)
+        rain = matrix[:, self.feature_names.index(spec["feature"])]
+        return np.nan_to_num(rain, nan=-np.inf) >= thr
 
     def blend_of(self, station: str, lead: int) -> float:
         """The weight of the model against persistence for a station and lead (see `_fit_blend`; one per lead)."""
@@ -390,7 +444,11 @@ class LGBMForecaster:
                     yhat = self.blend_of(sid, k) * raw
                     yhat = yhat + self.error_correction.get(k, 0.0) * e1
                     spread = self.spread.get(k, {}).get(sid, 1.0)
-                    qy = self.calibration[k].quantiles(yhat, scale_of(vol, yhat, k), levels, spread)
+                    scale = scale_of(vol, yhat, k)
+                    qy = self.calibration[k].quantiles(yhat, scale, levels, spread)
+                    wet = self._wet_rows(sid, k, matrix)
+                    if wet.any():
+                        qy[wet] = self.wet[k]["calibration"].quantiles(yhat[wet], scale[wet], levels, spread)
                     lq = lq0[ok][:, None] + qy
                     res[ok, j, :] = np.sort(inv_log_q(lq, ctx), axis=1)
             out[sid] = res
@@ -462,6 +520,7 @@ class LGBMForecaster:
             "error_correction": {str(k): v for k, v in self.error_correction.items()},
             "calibration": {str(k): c.to_dict() for k, c in self.calibration.items()},
             "spread": {str(k): v for k, v in self.spread.items()},
+            "wet": {str(k): {**v, "calibration": v["calibration"].to_dict()} for k, v in self.wet.items()},
             "features": self.feature_names,
             "validation": self.validation,
             "train_period": list(self.train_period),
@@ -476,6 +535,14 @@ class LGBMForecaster:
         m.error_correction = {int(k): float(v) for k, v in meta.get("error_correction", {}).items()}
         m.calibration = {int(k): ResidualCalibration.from_dict(c) for k, c in meta["calibration"].items()}
         m.spread = {int(k): {str(s): float(f) for s, f in v.items()} for k, v in meta.get("spread", {}).items()}
+        m.wet = {
+            int(k): {
+                "feature": str(v["feature"]),
+                "threshold": {str(s): float(t) for s, t in v["threshold"].items()},
+                "calibration": ResidualCalibration.from_dict(v["calibration"]),
+            }
+            for k, v in meta.get("wet", {}).items()
+        }
         m.feature_names = list(meta["features"])
         m.validation = meta.get("validation", {})
         m.train_period = tuple(meta.get("train_period", ("", "")))
