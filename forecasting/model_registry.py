@@ -185,13 +185,14 @@ def fit_pairing(
 
 
 def save_pairing(models_dir: Path, bm: BasinModel, global_version: str) -> Path:
-    """Write `bm.ensembles[global_version]` to `<basin>/<version>/ensemble/<global version>.json` (atomic)."""
+    """Write `bm.ensembles[global_version]` to `<basin>/<version>/ensemble/<global version>.json` (atomic, holding
+    the home's model-registry lock like `set_current_version`)."""
     folder = safe_join(basin_folder(models_dir, bm.basin), check_id(bm.version, "model version"))
     if not (folder / "model.json").exists():
         raise FileNotFoundError(f"no saved model {bm.basin}/{bm.version} in {models_dir}")
     path = folder / "ensemble" / f"{check_id(global_version, 'model version')}.json"
     doc = {part: fit.to_dict() for part, fit in bm.ensembles[global_version].items()}
-    with atomic_target(path) as tmp:
+    with home_lock(Path(models_dir).parent, MODELS), atomic_target(path) as tmp:  # as CURRENT: never mid-backup
         tmp.write_text(json.dumps(json_safe(doc), allow_nan=False), encoding="utf-8")
     return path
 
