@@ -440,11 +440,16 @@ def demo_cmd(
 
 
 def _trained_text(result: dict) -> str:
-    """'trained N basins[ and the global model]' of a train_flow result."""
+    """'trained N basins[ and the global model][, M paired with it]' of a train_flow result."""
     from forecasting.model_registry import GLOBAL_MODEL
 
     n_basins = len([b for b in result["trained"] if b != GLOBAL_MODEL])
-    return f"trained {n_basins} basins" + (" and the global model" if GLOBAL_MODEL in result["trained"] else "")
+    n_paired = len([b for b, r in result.get("paired", {}).items() if r.get("fits")])
+    return (
+        f"trained {n_basins} basins"
+        + (" and the global model" if GLOBAL_MODEL in result["trained"] else "")
+        + (f", {n_paired} paired with the global model (weights fitted on shared held-out years)" if n_paired else "")
+    )
 
 
 def _demo_backtest(folder: str, out: str) -> dict:
