@@ -128,6 +128,8 @@ def test_the_forecast_uses_the_fit_of_its_global_version_and_the_registry_keeps_
     path = save_pairing(models_dir, basin, glob.version)
     assert path.parent.name == "ensemble" and path.name == f"{glob.version}.json"
     back = load_model(models_dir, "CH2426")
+    assert back.model.wet and back.model.wet.keys() == basin.model.wet.keys()  # the wet days' own quantiles too
+    assert back.model.wet[1]["threshold"] == basin.model.wet[1]["threshold"]
     assert back.ensembles[glob.version]["plain"].to_dict() == basin.ensembles[glob.version]["plain"].to_dict()
     a = make_forecast(ds, {"CH2426": basin, GLOBAL_MODEL: glob}, issue, [1, 3])
     b = make_forecast(ds, {"CH2426": back, GLOBAL_MODEL: glob}, issue, [1, 3])

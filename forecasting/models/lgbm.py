@@ -7,8 +7,8 @@ Training on a basin's training period:
    early stopping on the held-out years); on those held-out years:
    a blend weight w with persistence (yhat -> w * yhat; see `_fit_blend`: 1 where the model clearly beats persistence,
    pulled towards persistence where its gain is within the noise of a short record),
-   and the residual quantiles per lead and bin of a scale proxy (forecasting.models.calibration), for a model
-   with weather forecasts one table for the days with the most forecast rain and one for the others (`_fit_wet`);
+   and the residual quantiles per lead and bin of a scale proxy (forecasting.models.calibration): one table for
+   the days with the most rain (forecast, or observed: `_fit_wet`) and one for the others;
 3. optionally (`refit`) the final model per lead refitted on the whole training period with the same settings
    (measured: no gain on the real backtest, twice the time; off by default).
 Sample weights grow with the flow level so that floods weigh more, as in the NSE: (L/Q_median)^weight_power with L the
@@ -49,7 +49,9 @@ from forecasting.models.feature_tables import FEATURE_TABLES, FeatureTable
 MONOTONE_UP = ("nwp_p_sum", "nwp_p_max", "nwp_p_last", "nwp_p_last2", "nwp_winput")
 BLEND_BLOCK_DAYS = 30  # held-out rows resampled in blocks of this many consecutive days (autocorrelated errors)
 BLEND_GRID = tuple(np.round(np.arange(0.0, 1.01, 0.05), 2))
-WET_FEATURE = "nwp_p_sum"  # forecast rain over the lead window (mm): what makes a wet day for the NWP models
+# what makes a wet issue day: the forecast rain over the lead window (mm) for a model with weather forecasts, else
+# the rain observed over the last 3 days (days t-2..t, mm)
+WET_FEATURE = {"nwp": "nwp_p_sum", "plain": "psum3"}
 MIN_WET_ROWS = 60  # held-out wet days needed for their own residual quantiles
 
 
@@ -87,8 +89,9 @@ class LGBMParams:
     # The frames given to fit/predict must then carry the `features.nwp_column` columns.
     nwp: tuple[str, ...] = ()
     nwp_monotone: bool = True  # the forecast flow rises with forecast rain (LightGBM monotone constraints)
-    # NWP models: the issue days whose forecast rain over the lead window is among each station's wettest `wet_share`
-    # of the held-out days get their own residual quantiles (`wet`); 0: one table for all days
+    # the issue days whose rain (forecast over the lead window, or observed over the last 3 days: WET_FEATURE) is
+    # among each station's wettest `wet_share` of the held-out days get their own residual quantiles (`wet`); 0: one
+    # table for all days
     wet_share: float = 0.1
     # the wet table also re-centres the median on the wet days' residual median (measured on the Rottum with
     # GraphCast: skill 0.40 / 0.52 / 0.44 at leads 1 / 3 / 7 against 0.45 / 0.54 / 0.46 keeping the point forecast)
@@ -307,17 +310,19 @@ class LGBMForecaster:
     def _fit_wet(
         self, k: int, xc: pd.DataFrame, sids: np.ndarray, resid: np.ndarray, scale: np.ndarray
     ) -> np.ndarray | None:
-        """For an NWP model: the held-out rows whose forecast rain over the lead window (`WET_FEATURE`) is at or above
-        their station's (1 - wet_share) quantile of it get residual quantiles of their own, kept in `self.wet[k]`;
-        returns their mask (None when there are too few, under MIN_WET_ROWS, or the model has no forecast rain).
+        """The held-out rows whose rain (`WET_FEATURE`: forecast over the lead window for an NWP model, else observed
+        over the last 3 days) is at or above their station's (1 - wet_share) quantile of it get residual quantiles
+        of their own, kept in `self.wet[k]`; returns their mask (None when there are too few, under MIN_WET_ROWS,
+        or no rain is known).
 
         Measured on the Rottum with GraphCast, test years 2016-2017: with one table for all days, the 90% interval
         held 0.77 / 0.85 / 0.79 of the observations at leads 1 / 3 / 5 on the 10% of issue days with the most
         forecast rain and 0.92 / 0.94 / 0.92 on the others; with the wet table 0.89 / 0.93 / 0.93 and 0.91 / 0.93 /
         0.92 (CRPSS up by 0.001-0.007 at leads 1-6, the median unchanged)."""
-        if not self.params.nwp or self.params.wet_share <= 0 or WET_FEATURE not in xc.columns:
+        feature = WET_FEATURE["nwp" if "precip_mm" in self.params.nwp else "plain"]
+        if self.params.wet_share <= 0 or feature not in xc.columns:
             return None
-        rain = xc[WET_FEATURE].to_numpy(dtype=float)
+        rain = xc[feature].to_numpy(dtype=float)
         thresholds: dict[str, float] = {}
         wet = np.zeros(len(rain), dtype=bool)
         for sid in np.unique(sids):
@@ -332,7 +337,7 @@ class LGBMForecaster:
             return None
         kpm = self.params.keep_point_median and not self.params.wet_recentre
         calib = fit_calibration(resid[wet], scale[wet], n_bins=1, keep_point_median=kpm)
-        self.wet[k] = {"feature": WET_FEATURE, "threshold": thresholds, "calibration": calib}
+        self.wet[k] = {"feature": feature, "threshold": thresholds, "calibration": calib}
         return wet
 
     def _wet_rows(self, sid: str, k: int, matrix: np.ndarray) -> np.ndarray:
