@@ -33,7 +33,8 @@ class ForecastConfig:
     stale_after_days: a station whose newest usable discharge (or level) is more than this many days before the
         issue date is stale: it gets no level, only the state `stale` with its reason;
     time_zone: the local day of issue dates and "today";
-    global_weight: weight of the global model (all stations pooled) averaged with the basin model's quantiles;
+    global_weight: weight of the global model (all stations pooled) averaged with the basin model's quantiles
+        where no weight was fitted for the pair of models (forecasting.models.ensemble; `tasqyn train` fits one);
     history_days: days of history read for the features of one issue day (the snow store spins up from here);
     nwp_max_age_hours: a weather-forecast run older than this at the issue time is not used (fallback to the
         models without NWP, said so);

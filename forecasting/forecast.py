@@ -6,7 +6,8 @@ only observations of days <= t are used. Every station of the input appears in t
 basin's LightGBM model (status ok, or stale when the newest discharge is older than `stale_after_days`), by a baseline
 (status fallback, with the reason), or failed (NaN quantiles and the error). Where the registry has a global
 model (all stations pooled, `GLOBAL_MODEL`) that knows the station, its quantiles are averaged with the basin
-model's (weight `config.global_weight`, as in the backtest) and the version names both ("<basin version>+_global/<v>").
+model's, with the weight and spread fitted for that pair of versions (forecasting.models.ensemble; without a fit,
+`config.global_weight` and 1), as in the backtest, and the version names both ("<basin version>+_global/<v>").
 Each model forecast also says why it moves (`driver_contribution`, forecasting.explain): the models' SHAP
 contributions per driver, averaged like the quantiles and closed on the published median.
 """
@@ -96,11 +97,11 @@ def forecast_station(
     unavailable: str = "",
 ) -> StationForecast:
     """The forecast of one station for each of `issue_dates` (what the daily run publishes and the backtest
-    scores): the basin model (averaged with the global model where that knows the station, weight
-    `config.global_weight`), its NWP model set where `forcing` gives a fresh run for the day (else the plain
-    models, and `nwp_message` says why), a climatology or persistence fallback with the reason where no model can
-    forecast, water levels through the rating curve (fitted on the paired days up to the first issue date) or
-    directly for a level-only post.
+    scores): the basin model (averaged with the global model where that knows the station, with the pair's fitted
+    weight and spread per lead, else `config.global_weight`), its NWP model set where `forcing` gives a fresh run
+    for the day (else the plain models, and `nwp_message` says why), a climatology or persistence fallback with the
+    reason where no model can forecast, water levels through the rating curve (fitted on the paired days up to the
+    first issue date) or directly for a level-only post.
 
     `observed`: the station's usable observations (QC'd) up to at least the last issue date; features of day t use
     rows <= t only. With one issue date the features read `config.history_days` of history (the daily run);
