@@ -16,6 +16,9 @@ starts to each station's training end) with both, and picks per lead
   the width, and nothing else. Each model's quantiles were calibrated on these very rows, so the fitted spread of
   the average alone would also carry their in-sample optimism (measured: a narrower band than the test years bear).
 With too few shared held-out rows (MIN_ROWS) the lead keeps the default weight and spread 1.
+Measured: the Rottum with GraphCast, 90% coverage 0.90-0.93 at leads 1-7 (0.92-0.95 with 0.5/0.5), skill and CRPSS
+within 0.01; the real backtest (9 stations, fitted weights 0.1-0.9), median skill and mean CRPSS within 0.006 and
+0.001 of the fixed average: the fit costs nothing where 0.5/0.5 was right and mends it where it was not.
 
 The fit belongs to a pair of model versions (the basin's and the global model's, `global_version`); a forecast uses
 it only with that global version, else the default weight (forecasting.forecast).
