@@ -191,10 +191,14 @@ def save_pairing(models_dir: Path, bm: BasinModel, global_version: str) -> Path:
     if not (folder / "model.json").exists():
         raise FileNotFoundError(f"no saved model {bm.basin}/{bm.version} in {models_dir}")
     path = folder / "ensemble" / f"{check_id(global_version, 'model version')}.json"
-    doc = {part: fit.to_dict() for part, fit in bm.ensembles[global_version].items()}
     with home_lock(Path(models_dir).parent, MODELS), atomic_target(path) as tmp:  # as CURRENT: never mid-backup
-        tmp.write_text(json.dumps(json_safe(doc), allow_nan=False), encoding="utf-8")
+        tmp.write_text(_pairing_json(bm.ensembles[global_version]), encoding="utf-8")
     return path
+
+
+def _pairing_json(fits: dict[str, EnsembleFit]) -> str:
+    """The text of an `ensemble/<global version>.json` file (read back by `_read_pairings`)."""
+    return json.dumps(json_safe({part: fit.to_dict() for part, fit in fits.items()}), allow_nan=False)
 
 
 def _read_pairings(folder: Path) -> dict[str, dict[str, EnsembleFit]]:
@@ -256,10 +260,7 @@ def save_model(models_dir: Path, bm: BasinModel, set_current: bool = True) -> Pa
         (tmp / "model.json").write_text(json.dumps(json_safe(doc), allow_nan=False), encoding="utf-8")
         for gv, fits in bm.ensembles.items():  # pairings fitted before saving (e.g. trained together)
             (tmp / "ensemble").mkdir(exist_ok=True)
-            doc_e = {part: fit.to_dict() for part, fit in fits.items()}
-            (tmp / "ensemble" / f"{check_id(gv, 'model version')}.json").write_text(
-                json.dumps(json_safe(doc_e), allow_nan=False), encoding="utf-8"
-            )
+            (tmp / "ensemble" / f"{check_id(gv, 'model version')}.json").write_text(_pairing_json(fits), "utf-8")
         if bm.model is not None:
             for k, booster in bm.model.boosters.items():
                 booster.save_model(str(tmp / f"lead_{k}.txt"))

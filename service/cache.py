@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 
 import xarray as xr
 
+from forecasting.lru import LRU
 from forecasting.storage import NETCDF_LOCK
 
 Generation = tuple[Any, ...]
@@ -163,36 +164,25 @@ class DatasetCache:
     """
 
     def __init__(self, max_items: int = 8) -> None:
-        self.max_items = max_items
-        self._lock = threading.Lock()
-        self._items: OrderedDict[tuple[str, int], xr.Dataset] = OrderedDict()
+        self._items: LRU[xr.Dataset] = LRU(max_items)
 
     def get(self, path: Path | str, loader: Callable[[Path], xr.Dataset] | None = None) -> xr.Dataset:
         """The dataset at `path` (FileNotFoundError if absent), loaded once per modification."""
         p = Path(path)
         key = (str(p), p.stat().st_mtime_ns)
-        with self._lock:
-            ds = self._items.get(key)
-            if ds is not None:
-                self._items.move_to_end(key)
-                return ds
+        ds = self._items.get(key)
+        if ds is not None:
+            return ds
         with NETCDF_LOCK:
-            with self._lock:  # another thread may have loaded it while this one waited
-                ds = self._items.get(key)
+            ds = self._items.get(key)  # another thread may have loaded it while this one waited
             if ds is not None:
                 return ds
             ds = (loader or _load)(p)
-        with self._lock:
-            for k in [k for k in self._items if k[0] == key[0]]:
-                del self._items[k]
-            self._items[key] = ds
-            while len(self._items) > self.max_items:
-                self._items.popitem(last=False)
+        self._items.put(key, ds, replaces=lambda k: k[0] == key[0])  # older versions of the file go
         return ds
 
     def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
+        self._items.clear()
 
 
 def _load(path: Path) -> xr.Dataset:

@@ -10,15 +10,14 @@ the settings, so each is built once. The values are exactly those `build_feature
 
 from __future__ import annotations
 
-import threading
 import weakref
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from forecasting.features import StationContext, build_features, lead_features
+from forecasting.lru import LRU
 
 MAX_TABLES = 4  # a chunk forecasts station after station: the current station's tables are all that is reused
 
@@ -87,31 +86,22 @@ class FeatureTable:
 
 
 class FeatureTables:
-    """The MAX_TABLES newest feature tables (thread-safe)."""
+    """The MAX_TABLES newest feature tables (thread-safe, forecasting.lru)."""
 
     def __init__(self, size: int = MAX_TABLES) -> None:
-        self.size = size
-        self._tables: OrderedDict[tuple, FeatureTable] = OrderedDict()
-        self._lock = threading.Lock()
+        self._tables: LRU[FeatureTable] = LRU(size)
 
     def get(self, sid: str, hist: pd.DataFrame, ctx: StationContext, snow: bool, nwp: tuple[str, ...]) -> FeatureTable:
         """The table of `build_features(hist, ctx, snow, nwp)` for station `sid`."""
         key = (sid, content_key(hist), context_key(ctx), bool(snow), tuple(nwp))
-        with self._lock:
-            table = self._tables.get(key)
-            if table is not None:
-                self._tables.move_to_end(key)
-                return table
-        table = FeatureTable(build_features(hist, ctx, snow=snow, nwp=nwp), ctx)
-        with self._lock:
-            self._tables[key] = table
-            while len(self._tables) > self.size:
-                self._tables.popitem(last=False)
+        table = self._tables.get(key)
+        if table is None:
+            table = FeatureTable(build_features(hist, ctx, snow=snow, nwp=nwp), ctx)
+            self._tables.put(key, table)
         return table
 
     def clear(self) -> None:
-        with self._lock:
-            self._tables.clear()
+        self._tables.clear()
 
 
 FEATURE_TABLES = FeatureTables()

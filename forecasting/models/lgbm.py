@@ -278,15 +278,13 @@ class LGBMForecaster:
                 resid = yc - yhat
                 scale = scale_proxy(xc, yhat, k)
                 kpm = self.params.keep_point_median
-                calib = fit_calibration(resid, scale, keep_point_median=kpm)
-                if len(np.unique(sids)) > 1:  # a pooled model: each station's spread, then the table of the rest
-                    spreads = station_spreads(resid, scale, sids, calib)
+                if len(np.unique(sids)) > 1:  # a pooled model: each station's spread against one table of all
+                    spreads = station_spreads(resid, scale, sids, fit_calibration(resid, scale, keep_point_median=kpm))
                     self.spread[k] = spreads
                     resid = resid / np.array([spreads.get(str(sid), 1.0) for sid in sids])
-                    calib = fit_calibration(resid, scale, keep_point_median=kpm)
                 wet = self._fit_wet(k, xc, sids, resid, scale)
-                if wet is not None:  # the other days' table without the wet days
-                    calib = fit_calibration(resid[~wet], scale[~wet], keep_point_median=kpm)
+                dry = np.ones(len(resid), dtype=bool) if wet is None else ~wet  # the wet days have their own table
+                calib = fit_calibration(resid[dry], scale[dry], keep_point_median=kpm)
                 calib.coverage = held_out_coverage(resid, scale, keep_point_median=kpm)
                 self.calibration[k] = calib
                 self.validation[str(k)] = self._validation(lq0, w * yhat, yc, sids)
