@@ -59,9 +59,27 @@ NWP_FEATURES: dict[str, tuple[str, ...]] = {  # features of lead k per NWP varia
 }
 
 
-def nwp_column(variable: str, day: int) -> str:
-    """Frame column of the NWP forecast of `variable` for day t+`day` (issued by the issue day t)."""
-    return f"nwp_{variable}_d{int(day)}"
+def nwp_column(variable: str, day: int, draw: int = 0) -> str:
+    """Frame column of the NWP forecast of `variable` for day t+`day` (issued by the issue day t). `draw` > 0: the
+    column of another draw of degraded training forcing (forecasting.forcing.training_forcing), for training only."""
+    return f"nwp_{variable}_d{int(day)}" + (f"_r{int(draw)}" if draw else "")
+
+
+def nwp_draws(df: pd.DataFrame) -> int:
+    """How many draws of training forcing a station frame carries (1: only the `nwp_column` columns)."""
+    n = 1
+    while any(nwp_column(v, 1, n) in df for v in NWP_VARIABLES):
+        n += 1
+    return n
+
+
+def with_nwp_draw(df: pd.DataFrame, draw: int) -> pd.DataFrame:
+    """The frame with draw `draw`'s training forcing in the `nwp_column` columns (draw 0: the frame itself)."""
+    if draw == 0:
+        return df
+    names = {nwp_column(v, j, draw): nwp_column(v, j) for v in NWP_VARIABLES for j in range(NWP_MAX_DAY + 1)}
+    present = [c for c in names if c in df]
+    return df.drop(columns=[names[c] for c in present if names[c] in df]).rename(columns=names)
 
 
 @dataclass
