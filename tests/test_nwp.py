@@ -238,3 +238,89 @@ def test_days_with_heavy_rain_get_their_own_residual_quantiles(inputs):
     assert cov["back", k] == cov["wet", k]  # the wet tables travel with the model
     assert wet_cov > cov["one", k][0] + 0.03, cov  # the heavy-rain days: wider, closer to nominal
     assert 0.82 <= wet_cov <= 0.97 and 0.84 <= dry_cov <= 0.97, cov
+
+
+@pytest.fixture(scope="module")
+def rottum_frame():
+    from forecasting.sources import get_adapter
+    from forecasting.store import build_dataset, station_frame
+
+    if not (NWP_DATA / "lamah_1145.csv").exists():
+        pytest.skip("nwp data not found")
+    ds, _ = build_dataset(get_adapter("station-csv").read(NWP_DATA / "lamah_1145.csv"))
+    return station_frame(ds, "lamah_1145").loc["1995-01-01":"2015-12-31"]
+
+
+def test_training_forcing_draws_are_independent_and_the_archive_is_kept(rottum_frame, graphcast):
+    """Degraded training forcing comes in TRAINING_DRAWS draws: the first is the single draw of the same seed,
+    the others differ where it rained, and an archived run replaces every draw on its days."""
+    from forecasting.features import nwp_draws, with_nwp_draw
+    from forecasting.forcing import TRAINING_DRAWS, training_forcing
+    from forecasting.models.forcing_error import ForcingErrorModel
+
+    sid = "lamah_1145"
+    frame = pd.concat(
+        [
+            rottum_frame,
+            pd.read_csv(NWP_DATA / "lamah_1145.csv", parse_dates=["date"], index_col="date").loc[
+                "2016-01-01":"2016-12-31"
+            ],
+        ]
+    )
+    err = ForcingErrorModel.default()
+    archive = forcing_from_result(graphcast)
+    one = training_forcing({sid: frame}, ("precip_mm",), "degraded", archive, err, seed=5, draws=1)[sid]
+    many = training_forcing({sid: frame}, ("precip_mm",), "degraded", archive, err, seed=5)[sid]
+    assert TRAINING_DRAWS >= 3 and nwp_draws(many) == TRAINING_DRAWS and nwp_draws(one) == 1
+    col = nwp_column("precip_mm", 1)
+    pd.testing.assert_series_equal(one[col], many[col])
+    rained = frame["precip_mm"].shift(-1).loc[:"2015-12-31"] > 5.0
+    second = with_nwp_draw(many, 1)
+    assert col in second and nwp_column("precip_mm", 1, 1) not in second
+    changed = (second[col] - many[col]).abs().loc[:"2015-12-31"][rained] > 0.5
+    assert changed.mean() > 0.5  # a different draw of the errors on the rainy days
+    run_days = pd.date_range("2016-02-01", "2016-11-30")  # covered by GraphCast's runs
+    for d in range(1, TRAINING_DRAWS):
+        pd.testing.assert_series_equal(
+            with_nwp_draw(many, d)[col].loc[run_days], many[col].loc[run_days], check_names=False
+        )
+    sf = station_forcing(archive, sid, run_days, DEFAULTS, ("precip_mm",))
+    np.testing.assert_allclose(many[col].loc[run_days], sf.columns[col].loc[run_days])
+
+
+def test_nwp_models_average_the_draws_and_forecast_the_expected_rise(rottum_frame):
+    """Trained on several draws of the degraded forcing, the NWP model depends less on which draw it got (the
+    difference between the forecasts of models trained with different seeds is smaller than with one draw); with
+    the gamma objective (LGBMParams.nwp_objective) its point forecast on the days with heavy forecast rain is the
+    expected flow, higher than the squared error of the log change gives and nearer the mean observed."""
+    from dataclasses import replace
+
+    from forecasting.forcing import training_forcing
+    from forecasting.models.forcing_error import ForcingErrorModel
+    from forecasting.models.lgbm import LGBMForecaster, LGBMParams
+
+    sid, frame = "lamah_1145", rottum_frame
+    end = pd.Timestamp("2011-12-31")
+    days = pd.date_range("2012-01-01", "2015-12-20", freq="D")
+    err = ForcingErrorModel.default()
+    test_in = training_forcing({sid: frame}, ("precip_mm",), "degraded", None, err, seed=99, draws=1)  # unseen draw
+    fast = LGBMParams(n_estimators=60, learning_rate=0.1, cal_years=4, nwp=("precip_mm",))
+    assert fast.loss == "gamma" and replace(fast, nwp=()).loss == "regression"
+
+    def median(params: LGBMParams, seed: int, draws: int) -> np.ndarray:
+        nf = training_forcing({sid: frame}, ("precip_mm",), "degraded", None, err, seed=seed, draws=draws)
+        return LGBMForecaster([1], params).fit(nf, end).predict(test_in, days, (0.05, 0.5, 0.95))[sid][:, 0, 1]
+
+    spread = {}
+    for draws in (1, 3):
+        runs = [np.log(median(fast, seed, draws)) for seed in (0, 1, 2)]
+        spread[draws] = np.mean([np.nanmean(np.abs(runs[a] - runs[b])) for a, b in ((0, 1), (0, 2), (1, 2))])
+    assert spread[3] < 0.92 * spread[1], spread
+
+    gamma = median(fast, 0, 3)
+    l2 = median(replace(fast, nwp_objective="regression"), 0, 3)
+    obs = frame["discharge_m3s"].reindex(days + pd.Timedelta(days=1)).to_numpy()
+    rain = test_in[sid][nwp_column("precip_mm", 1)].reindex(days).to_numpy()
+    heavy = (rain >= np.nanquantile(rain, 0.9)) & np.isfinite(obs)
+    assert np.mean(l2[heavy]) < np.mean(gamma[heavy]) < np.mean(obs[heavy])
+    assert np.mean(gamma[heavy] > l2[heavy]) > 0.7
