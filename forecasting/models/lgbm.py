@@ -1,5 +1,8 @@
 """The LightGBM forecaster: per basin (the basin's stations pooled), direct multi-horizon (one model per lead,
-no recursion), predicting the change of log discharge from the issue day t to t+k, with conformal quantiles.
+no recursion), predicting the change of log discharge from the issue day t to t+k (its expectation, or with the
+gamma objective of an NWP model the log of the expected flow ratio: `LGBMParams.loss`), with conformal quantiles.
+An NWP model trains on every draw of degraded training forcing its frames carry (features.nwp_draws), holding out
+the first draw only.
 
 Training on a basin's training period:
 1. per-station constants (discharge scale, climatology, snow-store parameters) on the training years only;
