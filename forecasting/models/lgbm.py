@@ -287,10 +287,10 @@ class LGBMForecaster:
                 cal = np.zeros(len(y_all), dtype=bool)
             x_fit, y_fit, w_fit = x_all[fit_mask], y_all[fit_mask], w_all[fit_mask]
             if more_x:  # every draw of the training forcing on the training rows (the held-out rows: the first)
-                use = np.concatenate(more_cal) if cal.any() else np.zeros(len(np.concatenate(more_cal)), dtype=bool)
-                x_fit = pd.concat([x_fit, pd.concat(more_x)[~use]])
-                y_fit = np.concatenate([y_fit, np.concatenate(more_y)[~use]])
-                w_fit = np.concatenate([w_fit, np.concatenate(more_w)[~use]])
+                more_fit = ~np.concatenate(more_cal) if cal.any() else slice(None)
+                x_fit = pd.concat([x_fit, pd.concat(more_x)[more_fit]])
+                y_fit = np.concatenate([y_fit, np.concatenate(more_y)[more_fit]])
+                w_fit = np.concatenate([w_fit, np.concatenate(more_w)[more_fit]])
             keep_raw = self.params.early_stopping > 0  # the held-out set is binned with the training set
             dtrain = lgb.Dataset(x_fit, self._label(y_fit), weight=w_fit, free_raw_data=not keep_raw)
             callbacks, valid = [], []
