@@ -367,7 +367,10 @@ def forcing_variables(forcing: dict[str, xr.Dataset] | None, stations: list[str]
 
 
 # Draws of degraded training forcing an NWP model is trained on: with one draw, the model's response to forecast rain
-# depended on that draw (the Rottum with GraphCast, lead-1 skill 0.45 to 0.49 between seeds); more draws average it.
+# depended on that draw (the Rottum with GraphCast, lead-1 skill 0.45 to 0.49 between seeds); more draws average it
+# (three: 0.52-0.54 over seeds 0-2, with the gamma objective; five were not better: 0.49 / 0.51 at seeds 0 / 2, as
+# three flood days make half of the lead-1 squared error there). Each draw adds the NWP columns once more to the
+# training frames (memory) and its rows to the NWP models' training (time).
 TRAINING_DRAWS = 3
 
 
