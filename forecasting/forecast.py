@@ -59,6 +59,8 @@ class StationForecast:
     nwp_precip_mm: np.ndarray  # n x leads: forecast precipitation of the valid day used (NaN where not used)
     nwp_tmean_c: np.ndarray  # n x leads: forecast mean air temperature of the valid day used
     rating_note: str = ""
+    # n x leads, bool: the band comes from a model's table of heavy-rain days (wider: larger errors on such days)
+    heavy_rain: np.ndarray | None = None
 
 
 def _nwp_frame(df: pd.DataFrame, forcing: StationForcing | None) -> pd.DataFrame:
@@ -82,6 +84,27 @@ def _usable_model(bm: BasinModel | None, model: LGBMForecaster | None, sid: str,
 def _predict(model: LGBMForecaster, sid: str, df: pd.DataFrame, days: pd.DatetimeIndex, leads: list[int], levels):
     out = model.predict({sid: df}, days, levels)[sid]
     return out[:, [model.leads.index(k) for k in leads], :]
+
+
+def _heavy_rain(
+    basin_model: LGBMForecaster,
+    global_model: LGBMForecaster | None,
+    sid: str,
+    df: pd.DataFrame,
+    days: pd.DatetimeIndex,
+    leads: list[int],
+    weights: np.ndarray,
+    combined: np.ndarray,
+) -> np.ndarray:
+    """days x leads, bool: the band of a lead comes (in part) from a heavy-rain table (LGBMForecaster.heavy_rain_days)
+    of the basin model, or on the `combined` days of the global model, where that model has weight (`weights`: the
+    global model's per lead)."""
+    out = basin_model.heavy_rain_days(sid, df, days, leads)
+    if global_model is not None and combined.any():
+        w = np.asarray(weights, dtype=float)[None, :]
+        g = global_model.heavy_rain_days(sid, df, days[combined], leads)
+        out[combined] = (out[combined] & (w < 1)) | (g & (w > 0))
+    return out
 
 
 def forecast_station(
@@ -117,6 +140,7 @@ def forecast_station(
     nwp_used = np.zeros(n, dtype=bool)
     nwp_p = np.full((n, n_l), np.nan)
     nwp_t = np.full((n, n_l), np.nan)
+    heavy = np.zeros((n, n_l), dtype=bool)
     bm = models.get(str(basin))
     gm = models.get(GLOBAL_MODEL)
     ref = bm.level_refs.get(sid) if bm is not None else None
@@ -166,6 +190,7 @@ def forecast_station(
             parts = ~np.isnan(gres).any(axis=(1, 2)) & ~np.isnan(res).any(axis=(1, 2))
             res[parts] = ensemble.combine(res[parts], gres[parts], w_g, s_g, bm.model.contexts[sid], levels)
             version[parts] = f"{bm.version}+{GLOBAL_MODEL}/{gm.version}"
+        hv = _heavy_rain(bm.model, gm.model if g_ok else None, sid, df, d_go, leads, w_g, parts)
         used = np.zeros(len(d_go), dtype=bool)
         why_not = np.array([""] * len(d_go), dtype=object)
         nwp_df = None
@@ -195,18 +220,22 @@ def forecast_station(
                     and set(gm.nwp_model.params.nwp) <= set(bm.nwp_model.params.nwp)
                 )
                 nver = np.array([f"{bm.version}/nwp"] * len(d_use), dtype=object)
+                both = np.zeros(len(d_use), dtype=bool)
                 if g_nwp:
                     gn = _predict(gm.nwp_model, sid, nwp_df, d_use, leads, levels)
                     both = ~np.isnan(gn).any(axis=(1, 2)) & ~np.isnan(nres).any(axis=(1, 2))
                     ctx_n = bm.nwp_model.contexts[sid]
                     nres[both] = ensemble.combine(nres[both], gn[both], wn_g, sn_g, ctx_n, levels)
                     nver[both] = f"{bm.version}/nwp+{GLOBAL_MODEL}/{gm.version}/nwp"
+                g_n = gm.nwp_model if g_nwp else None
+                hn = _heavy_rain(bm.nwp_model, g_n, sid, nwp_df, d_use, leads, wn_g, both)
                 ok_n = ~np.isnan(nres).any(axis=(1, 2))
                 idx_use = np.flatnonzero(used)
                 why_not[idx_use[~ok_n]] = "the NWP model gave no value"
                 used[idx_use[~ok_n]] = False
                 res[idx_use[ok_n]] = nres[ok_n]
                 version[idx_use[ok_n]] = nver[ok_n]
+                hv[idx_use[ok_n]] = hn[ok_n]
         gi = np.flatnonzero(go)
         bad = np.isnan(res).any(axis=(1, 2))
         for jj, i in enumerate(gi):
@@ -214,6 +243,7 @@ def forecast_station(
                 reason[i] = "the model gave no value (inputs missing on the issue date)"
                 continue
             q[i] = res[jj]
+            heavy[i] = hv[jj]
             names[i] = bm.nwp_model.name if used[jj] else bm.model.name
             versions[i] = str(version[jj])
             status[i] = "stale" if age[i] > config.stale_after_days else "ok"
@@ -297,6 +327,7 @@ def forecast_station(
         nwp_p,
         nwp_t,
         note,
+        heavy,
     )
 
 
@@ -438,6 +469,7 @@ def make_forecast(
     nwp_msg = [""] * n_s
     nwp_p = np.full((n_s, n_l), np.nan)
     nwp_t = np.full((n_s, n_l), np.nan)
+    heavy = np.zeros((n_s, n_l), dtype=np.int8)
     last_date = np.full(n_s, np.datetime64("NaT"), dtype="datetime64[ns]")
     last_val = np.full(n_s, np.nan)
     idx = pd.DatetimeIndex([issue])
@@ -466,6 +498,8 @@ def make_forecast(
                 r.nwp_precip_mm[0],
                 r.nwp_tmean_c[0],
             )
+            if r.heavy_rain is not None:
+                heavy[i] = r.heavy_rain[0]
             if r.nwp_used[0] and sf is not None:
                 run = sf.runs.iloc[0]
                 runs_used.add((str(run["source"]), f"{pd.Timestamp(run['run_time']):%Y-%m-%dT%H:%M:%SZ}"))
@@ -473,6 +507,7 @@ def make_forecast(
             status[i] = "failed"
             messages[i] = f"{type(exc).__name__}: {exc}"
             qarr[i] = np.nan
+            heavy[i] = 0
     age = (np.datetime64(issue, "ns") - last_date).astype("timedelta64[D]").astype("float64")
     age[np.isnat(last_date)] = np.nan
     created = (created_at or datetime.now(UTC)).isoformat(timespec="seconds")
@@ -525,6 +560,14 @@ def make_forecast(
                 ("station", "lead"),
                 nwp_t,
                 {"units": "degC", "long_name": "forecast daily mean air temperature of the valid day used as input"},
+            ),
+            "heavy_rain_band": (
+                ("station", "lead"),
+                heavy,
+                {
+                    "long_name": "1: the forecast range of this lead comes from the residuals of the days with heavy "
+                    "rain (forecast over the lead time, or observed over the last 3 days), wider as their errors were"
+                },
             ),
             "data_age_days": (
                 ("station",),

@@ -539,6 +539,11 @@ class LeadView(BaseModel):
     nwp_tmean_c: float | None = Field(
         default=None, description="the weather forecast's mean air temperature of the valid day used (degC)"
     )
+    heavy_rain_band: bool = Field(
+        default=False,
+        description="the range comes from the errors of past days with heavy rain (forecast over the lead time, or "
+        "observed over the last 3 days), which were larger: the range is wider than on other days",
+    )
 
 
 class NwpRunView(BaseModel):
@@ -846,6 +851,7 @@ def station_forecast_view(
     dc = one["driver_contribution"].transpose("lead", "driver").values if "driver_contribution" in one else None
     nwp_p = one["nwp_precip_mm"].values if "nwp_precip_mm" in one else None
     nwp_t = one["nwp_tmean_c"].values if "nwp_tmean_c" in one else None
+    heavy = one["heavy_rain_band"].values if "heavy_rain_band" in one else None  # older files: none
     driver_names = [str(d) for d in ds["driver"].values] if dc is not None else []
     state = level_row.state if level_row is not None else "ok"
     has_level = level_row is not None and level_row.level is not None
@@ -868,6 +874,7 @@ def station_forecast_view(
                 driver_log=log,
                 nwp_precip_mm=finite(nwp_p[k]) if nwp_p is not None else None,
                 nwp_tmean_c=finite(nwp_t[k]) if nwp_t is not None else None,
+                heavy_rain_band=bool(heavy is not None and heavy[k] == 1),
             )
         )
 

@@ -222,6 +222,8 @@ def test_days_with_heavy_rain_get_their_own_residual_quantiles(inputs):
     obs = frame["discharge_m3s"]
     p3 = frame["precip_mm"].rolling(3, min_periods=2).sum().reindex(days)  # days t-2..t
     cov = {}
+    flags = wet_model.heavy_rain_days(sid, nf[sid], days, [1, 3])  # what the forecast file says per lead
+    assert not one_table.heavy_rain_days(sid, nf[sid], days, [1, 3]).any()
     for name, model in (("wet", wet_model), ("one", one_table), ("back", back)):
         q = model.predict(nf, days, (0.05, 0.5, 0.95))[sid]
         for j, k in enumerate((1, 3)):
@@ -229,6 +231,7 @@ def test_days_with_heavy_rain_get_their_own_residual_quantiles(inputs):
             ahead = nf[sid][[nwp_column("precip_mm", d) for d in range(1, k + 1)]].reindex(days).sum(axis=1)
             rain = ahead if inputs == "nwp" else p3
             heavy = rain.to_numpy() >= wet_model.wet[k]["threshold"][sid]
+            np.testing.assert_array_equal(flags[:, j], heavy)
             inside = (o >= q[:, j, 0]) & (o <= q[:, j, 2])
             ok = np.isfinite(o) & np.isfinite(q[:, j, 0])
             cov[name, k] = (inside[ok & heavy].mean(), inside[ok & ~heavy].mean(), (ok & heavy).sum())

@@ -55,6 +55,8 @@ def test_daily_forecast_with_and_without_an_nwp_run(prefect_harness, real_data, 
     # the run of 30 Dec is one day older than the issue day: its lead day k+2 is our lead k (valid 31 Dec + k)
     np.testing.assert_allclose(st["nwp_precip_mm"].values, [12.0 + k + 2 for k in fc["lead"].values])
     assert np.isfinite(st["driver_contribution"].sel(driver="nwp_rain").values).all()
+    # 126 mm forecast over the 7 days to lead 7: the range there comes from the heavy-rain days' errors
+    assert st["heavy_rain_band"].values[-1] == 1
 
     before = forecast_flow(issue_date="2020-12-20", home=str(home.root), ingest=False, publish=True)
     st = read_netcdf(before["path"]).sel(station=SID)
@@ -75,12 +77,15 @@ def test_daily_forecast_with_and_without_an_nwp_run(prefect_harness, real_data, 
         assert f["nwp"]["source"] == "wrf-kazhydromet" and f["nwp"]["run_time"] == "2020-12-29T18:00:00Z"
         assert [ld["nwp_precip_mm"] for ld in f["leads"]] == [12.0 + ld["lead"] + 2 for ld in f["leads"]]
         assert f["leads"][0]["drivers"]["nwp_rain"] is not None
+        assert f["leads"][-1]["heavy_rain_band"] is True
         old = c.get(f"/api/v1/stations/{SID}/forecast?issue_date=2020-12-20").json()
         assert old["nwp"]["used"] is False and "no NWP run" in old["nwp"]["message"]
         assert all(ld["nwp_precip_mm"] is None for ld in old["leads"])
         page = c.get(f"/stations/{SID}?issue_date=2020-12-31&lang=ru").text
         assert 'id="nwp-note"' in page and "wrf-kazhydromet" in page and 'class="nwp-precip"' in page
         assert "прогноз осадков" in page  # the forecast-rain driver named in the explanation
+        assert 'id="heavy-rain-note"' in page and "Диапазон шире: сильные осадки" in page
+        assert 'class="heavy-rain-band"' in page
         old_page = c.get(f"/stations/{SID}?issue_date=2020-12-20&lang=ru").text
         assert "Прогноз без прогноза погоды" in old_page
 

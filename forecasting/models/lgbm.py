@@ -508,6 +508,22 @@ class LGBMForecaster:
             out[sid] = res
         return out
 
+    def heavy_rain_days(
+        self, sid: str, df: pd.DataFrame, issue_dates: pd.DatetimeIndex, leads: list[int]
+    ) -> np.ndarray:
+        """n_dates x len(leads), bool: where `predict` takes the quantiles of lead k from the table of the days with
+        heavy rain (forecast over the lead window, or observed over the last 3 days; `_fit_wet`), whose band is
+        wider because the errors on such days were larger. False for a station or lead without that table."""
+        days = pd.DatetimeIndex(issue_dates)
+        out = np.zeros((len(days), len(leads)), dtype=bool)
+        if sid not in self.contexts or not len(days) or not any(k in self.wet for k in leads):
+            return out
+        table = self._features(sid, df, days.max())
+        for j, k in enumerate(leads):
+            if k in self.wet:
+                out[:, j] = self._wet_rows(sid, k, table.lead_matrix(days, k, self.feature_names))
+        return out
+
     def contributions(self, frames: dict[str, pd.DataFrame], issue_date: pd.Timestamp) -> dict[str, pd.DataFrame]:
         """Why the model forecasts what it does: per station, a frame leads x (features + "bias") of the additive
         contributions (LightGBM's SHAP values, times the blend weight) to the forecast change of log discharge
