@@ -188,7 +188,13 @@ def run_backtest(
     `snow=False` leaves out the snow features; `snow_ablation` adds the with/without-snow comparison.
     Returns (report as in ../shared/ARCHITECTURE.md "Backtest report", per-station series for the plots).
     """
-    from forecasting.forcing import archive_pairs, forcing_variables, observed_future, training_forcing
+    from forecasting.forcing import (
+        TRAINING_DRAWS,
+        archive_pairs,
+        forcing_variables,
+        observed_future,
+        training_forcing,
+    )
     from forecasting.models.forcing_error import ForcingErrorModel
 
     if nwp not in ("none", "archive", "perfect"):
@@ -246,6 +252,7 @@ def run_backtest(
             desc = {"training": train_mode, "variables": list(variables)}
             if err is not None:
                 desc["error_model"] = err.to_dict()
+                desc["draws"] = TRAINING_DRAWS
             folds = [("all", nf, desc)]
         else:  # crossfit: the model set forecasting year Y has an error model fitted on the runs of other years
             folds = []
@@ -254,7 +261,16 @@ def run_backtest(
                 err = ForcingErrorModel.fit(pairs[pd.DatetimeIndex(pairs["run"]).year != y], f"runs not of {y}")
                 nf = training_forcing(frames, variables, "degraded", None, err, seed, cfg)
                 folds.append(
-                    (str(y), nf, {"training": "degraded", "variables": list(variables), "error_model": err.to_dict()})
+                    (
+                        str(y),
+                        nf,
+                        {
+                            "training": "degraded",
+                            "variables": list(variables),
+                            "error_model": err.to_dict(),
+                            "draws": TRAINING_DRAWS,
+                        },
+                    )
                 )
     model_sets: dict[str, dict[str, BasinModel]] = {}
     t_train: dict[str, float] = {}

@@ -174,6 +174,7 @@ def test_backtest_with_graphcast_archive_beats_the_same_forecaster_without(tmp_p
     assert rep["nwp"] == "archive" and st["test_start"] == "2016-01-01"
     assert st["nwp"]["share_of_issues_with_nwp"] == pytest.approx(722 / 731)  # runs from 2016-01-10 on
     assert st["nwp"]["training"]["training"] == "degraded" and st["nwp"]["training"]["variables"] == ["precip_mm"]
+    assert st["nwp"]["training"]["draws"] == 3  # forcing.TRAINING_DRAWS
     assert st["models_used"]["lightgbm-nwp"] == 722 and st["models_used"]["lightgbm"] == 9
     for k in ("1", "3", "7"):
         with_nwp, without = st["leads"][k]["skill_vs_persistence"], st["without_nwp"][k]["skill_vs_persistence"]

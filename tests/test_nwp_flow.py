@@ -43,6 +43,7 @@ def test_daily_forecast_with_and_without_an_nwp_run(prefect_harness, real_data, 
 
     trained = train_flow(home=str(home.root), basins=[SID])
     assert trained["trained"][SID]["nwp"]["variables"] == ["precip_mm"]
+    assert trained["trained"][SID]["nwp"]["draws"] == 3  # trained on three draws of the degraded forcing
     bm = load_model(home.models_dir, SID)
     assert bm.model.name == "lightgbm" and bm.nwp_model.name == "lightgbm-nwp"  # both model sets kept
 
