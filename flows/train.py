@@ -92,7 +92,7 @@ def nwp_training_frames(home: Home, frames: dict) -> tuple[dict | None, tuple[st
     default error model when fewer than forcing_error.MIN_PAIRS runs are stored). (None, (), {}) when the store has
     no run for these stations: only the plain models are trained."""
     from flows.nwp import load_forcing
-    from forecasting.forcing import TRAINING_DRAWS, archive_pairs, forcing_variables, training_forcing
+    from forecasting.forcing import archive_pairs, forcing_variables, training_description, training_forcing
     from forecasting.models.forcing_error import ForcingErrorModel
 
     store = load_forcing(home)
@@ -105,12 +105,7 @@ def nwp_training_frames(home: Home, frames: dict) -> tuple[dict | None, tuple[st
     return (
         nwp_frames,
         variables,
-        {
-            "training": "archive runs, else degraded",
-            "variables": list(variables),
-            "error_model": err.to_dict(),
-            "draws": TRAINING_DRAWS,
-        },
+        training_description("archive runs, else degraded", variables, err),
     )
 
 

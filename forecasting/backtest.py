@@ -189,10 +189,10 @@ def run_backtest(
     Returns (report as in ../shared/ARCHITECTURE.md "Backtest report", per-station series for the plots).
     """
     from forecasting.forcing import (
-        TRAINING_DRAWS,
         archive_pairs,
         forcing_variables,
         observed_future,
+        training_description,
         training_forcing,
     )
     from forecasting.models.forcing_error import ForcingErrorModel
@@ -249,29 +249,14 @@ def run_backtest(
                 use_archive = nwp_error == "archive" and pairs is not None and not pairs.empty
                 err = ForcingErrorModel.fit(pairs, "archive") if use_archive else ForcingErrorModel.default()
             nf = training_forcing(frames, variables, train_mode, archive, err, seed, cfg)
-            desc = {"training": train_mode, "variables": list(variables)}
-            if err is not None:
-                desc["error_model"] = err.to_dict()
-                desc["draws"] = TRAINING_DRAWS
-            folds = [("all", nf, desc)]
+            folds = [("all", nf, training_description(train_mode, variables, err))]
         else:  # crossfit: the model set forecasting year Y has an error model fitted on the runs of other years
             folds = []
             years = sorted({d.year for d in pd.DatetimeIndex(pairs["run"])})
             for y in years:
                 err = ForcingErrorModel.fit(pairs[pd.DatetimeIndex(pairs["run"]).year != y], f"runs not of {y}")
                 nf = training_forcing(frames, variables, "degraded", None, err, seed, cfg)
-                folds.append(
-                    (
-                        str(y),
-                        nf,
-                        {
-                            "training": "degraded",
-                            "variables": list(variables),
-                            "error_model": err.to_dict(),
-                            "draws": TRAINING_DRAWS,
-                        },
-                    )
-                )
+                folds.append((str(y), nf, training_description("degraded", variables, err)))
     model_sets: dict[str, dict[str, BasinModel]] = {}
     t_train: dict[str, float] = {}
     for fold, nwp_frames, desc in folds:

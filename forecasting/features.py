@@ -78,8 +78,8 @@ def with_nwp_draw(df: pd.DataFrame, draw: int) -> pd.DataFrame:
     if draw == 0:
         return df
     names = {nwp_column(v, j, draw): nwp_column(v, j) for v in NWP_VARIABLES for j in range(NWP_MAX_DAY + 1)}
-    present = [c for c in names if c in df]
-    return df.drop(columns=[names[c] for c in present if names[c] in df]).rename(columns=names)
+    names = {c: base for c, base in names.items() if c in df}
+    return df.drop(columns=[base for base in names.values() if base in df]).rename(columns=names)
 
 
 @dataclass

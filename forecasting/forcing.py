@@ -374,6 +374,16 @@ def forcing_variables(forcing: dict[str, xr.Dataset] | None, stations: list[str]
 TRAINING_DRAWS = 3
 
 
+def training_description(training: str, variables: tuple[str, ...], error_model=None) -> dict:
+    """How an NWP model set's training forcing was made (kept in model.json `nwp.training` and the backtest report):
+    `training` (its kind), `variables`, and with an error model its parameters and the number of draws."""
+    desc: dict = {"training": training, "variables": list(variables)}
+    if error_model is not None:
+        desc["error_model"] = error_model.to_dict()
+        desc["draws"] = TRAINING_DRAWS
+    return desc
+
+
 def training_forcing(
     frames: dict[str, pd.DataFrame],
     variables: tuple[str, ...],

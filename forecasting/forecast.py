@@ -81,29 +81,23 @@ def _usable_model(bm: BasinModel | None, model: LGBMForecaster | None, sid: str,
     )
 
 
-def _predict(model: LGBMForecaster, sid: str, df: pd.DataFrame, days: pd.DatetimeIndex, leads: list[int], levels):
-    out = model.predict({sid: df}, days, levels)[sid]
-    return out[:, [model.leads.index(k) for k in leads], :]
+def _predict(
+    model: LGBMForecaster, sid: str, df: pd.DataFrame, days: pd.DatetimeIndex, leads: list[int], levels
+) -> tuple[np.ndarray, np.ndarray]:
+    """The model's quantiles (days x leads x levels) and heavy-rain flags (days x leads) for `leads`."""
+    q, heavy = model.predict_station(sid, df, days, levels)
+    cols = [model.leads.index(k) for k in leads]
+    return q[:, cols, :], heavy[:, cols]
 
 
-def _heavy_rain(
-    basin_model: LGBMForecaster,
-    global_model: LGBMForecaster | None,
-    sid: str,
-    df: pd.DataFrame,
-    days: pd.DatetimeIndex,
-    leads: list[int],
-    weights: np.ndarray,
-    combined: np.ndarray,
-) -> np.ndarray:
-    """days x leads, bool: the band of a lead comes (in part) from a heavy-rain table (LGBMForecaster.heavy_rain_days)
-    of the basin model, or on the `combined` days of the global model, where that model has weight (`weights`: the
-    global model's per lead)."""
-    out = basin_model.heavy_rain_days(sid, df, days, leads)
-    if global_model is not None and combined.any():
+def _heavy_rain(basin: np.ndarray, glob: np.ndarray | None, weights: np.ndarray, combined: np.ndarray) -> np.ndarray:
+    """days x leads, bool: the band of a lead comes (in part) from a heavy-rain table: the basin model's flags
+    (`basin`), or on the `combined` days the global model's (`glob`), each where its model has weight (`weights`:
+    the global model's per lead)."""
+    out = basin.copy()
+    if glob is not None and combined.any():
         w = np.asarray(weights, dtype=float)[None, :]
-        g = global_model.heavy_rain_days(sid, df, days[combined], leads)
-        out[combined] = (out[combined] & (w < 1)) | (g & (w > 0))
+        out[combined] = (basin[combined] & (w < 1)) | (glob[combined] & (w > 0))
     return out
 
 
@@ -173,7 +167,8 @@ def forecast_station(
     go = np.array([not r for r in reason])
     if go.any():
         d_go = days[go]
-        res = _predict(bm.model, sid, df, d_go, leads, levels)
+        res, hv_basin = _predict(bm.model, sid, df, d_go, leads, levels)
+        hv_glob = None
         version = np.array([bm.version] * len(d_go), dtype=object)
         g_ok = (
             gm is not None
@@ -186,11 +181,11 @@ def forecast_station(
         wn_g, sn_g = ensemble.pair_weights(pairing.get("nwp"), leads, config.global_weight)
         parts = np.zeros(len(d_go), dtype=bool)
         if g_ok:
-            gres = _predict(gm.model, sid, df, d_go, leads, levels)
+            gres, hv_glob = _predict(gm.model, sid, df, d_go, leads, levels)
             parts = ~np.isnan(gres).any(axis=(1, 2)) & ~np.isnan(res).any(axis=(1, 2))
             res[parts] = ensemble.combine(res[parts], gres[parts], w_g, s_g, bm.model.contexts[sid], levels)
             version[parts] = f"{bm.version}+{GLOBAL_MODEL}/{gm.version}"
-        hv = _heavy_rain(bm.model, gm.model if g_ok else None, sid, df, d_go, leads, w_g, parts)
+        hv = _heavy_rain(hv_basin, hv_glob, w_g, parts)
         used = np.zeros(len(d_go), dtype=bool)
         why_not = np.array([""] * len(d_go), dtype=object)
         nwp_df = None
@@ -213,7 +208,8 @@ def forecast_station(
             if used.any():
                 nwp_df = _nwp_frame(df, forcing)
                 d_use = d_go[used]
-                nres = _predict(bm.nwp_model, sid, nwp_df, d_use, leads, levels)
+                nres, hn_basin = _predict(bm.nwp_model, sid, nwp_df, d_use, leads, levels)
+                hn_glob = None
                 g_nwp = (
                     g_ok
                     and _usable_model(gm, gm.nwp_model, sid, leads)
@@ -222,13 +218,12 @@ def forecast_station(
                 nver = np.array([f"{bm.version}/nwp"] * len(d_use), dtype=object)
                 both = np.zeros(len(d_use), dtype=bool)
                 if g_nwp:
-                    gn = _predict(gm.nwp_model, sid, nwp_df, d_use, leads, levels)
+                    gn, hn_glob = _predict(gm.nwp_model, sid, nwp_df, d_use, leads, levels)
                     both = ~np.isnan(gn).any(axis=(1, 2)) & ~np.isnan(nres).any(axis=(1, 2))
                     ctx_n = bm.nwp_model.contexts[sid]
                     nres[both] = ensemble.combine(nres[both], gn[both], wn_g, sn_g, ctx_n, levels)
                     nver[both] = f"{bm.version}/nwp+{GLOBAL_MODEL}/{gm.version}/nwp"
-                g_n = gm.nwp_model if g_nwp else None
-                hn = _heavy_rain(bm.nwp_model, g_n, sid, nwp_df, d_use, leads, wn_g, both)
+                hn = _heavy_rain(hn_basin, hn_glob, wn_g, both)
                 ok_n = ~np.isnan(nres).any(axis=(1, 2))
                 idx_use = np.flatnonzero(used)
                 why_not[idx_use[~ok_n]] = "the NWP model gave no value"

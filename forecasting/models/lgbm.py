@@ -476,53 +476,54 @@ class LGBMForecaster:
         """Quantiles of discharge (m3/s), n_dates x n_leads x n_levels, per station of the model.
 
         Rows where the discharge of the issue day (carried forward at most 3 days) is unknown are NaN."""
-        out = {}
+        return {
+            sid: self.predict_station(sid, df, issue_dates, levels)[0]
+            for sid, df in frames.items()
+            if sid in self.contexts
+        }
+
+    def predict_station(
+        self, sid: str, df: pd.DataFrame, issue_dates: pd.DatetimeIndex, levels: tuple[float, ...] = FINE_LEVELS
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`predict` of one station of the model, with where its band comes from the heavy-rain table: (quantiles
+        n_dates x n_leads x n_levels in m3/s, bool n_dates x n_leads; see `_fit_wet`: wider, as the errors on the
+        days with heavy rain, forecast over the lead window or observed over the last 3 days, were larger)."""
         issue_dates = pd.DatetimeIndex(issue_dates)
-        for sid, df in frames.items():
-            if sid not in self.contexts:
-                continue
-            ctx = self.contexts[sid]
-            end = issue_dates.max() if len(issue_dates) else None
-            table = self._features(sid, df, end)
-            lq0 = table.column_at("lq0", issue_dates)
-            res = np.full((len(issue_dates), len(self.leads), len(levels)), np.nan)
-            ok = ~np.isnan(lq0)
-            if ok.any():
-                days_ok = issue_dates[ok]
-                vol = table.column_at("dlq_std7", days_ok)  # the scale proxy's recent variability
-                hist = df.loc[:end] if end is not None else df
-                e1 = self._yesterday_error(hist, table.full, ctx, days_ok)
-                for j, k in enumerate(self.leads):
-                    matrix = table.lead_matrix(days_ok, k, self.feature_names)
-                    raw = self._raw(self.boosters[k], matrix)
-                    yhat = self.blend_of(sid, k) * raw
-                    yhat = yhat + self.error_correction.get(k, 0.0) * e1
-                    spread = self.spread.get(k, {}).get(sid, 1.0)
-                    scale = scale_of(vol, yhat, k)
-                    qy = self.calibration[k].quantiles(yhat, scale, levels, spread)
-                    wet = self._wet_rows(sid, k, matrix)
-                    if wet.any():
-                        qy[wet] = self.wet[k]["calibration"].quantiles(yhat[wet], scale[wet], levels, spread)
-                    lq = lq0[ok][:, None] + qy
-                    res[ok, j, :] = np.sort(inv_log_q(lq, ctx), axis=1)
-            out[sid] = res
-        return out
+        ctx = self.contexts[sid]
+        end = issue_dates.max() if len(issue_dates) else None
+        table = self._features(sid, df, end)
+        lq0 = table.column_at("lq0", issue_dates)
+        res = np.full((len(issue_dates), len(self.leads), len(levels)), np.nan)
+        heavy = np.zeros((len(issue_dates), len(self.leads)), dtype=bool)
+        ok = ~np.isnan(lq0)
+        if ok.any():
+            days_ok = issue_dates[ok]
+            vol = table.column_at("dlq_std7", days_ok)  # the scale proxy's recent variability
+            hist = df.loc[:end] if end is not None else df
+            e1 = self._yesterday_error(hist, table.full, ctx, days_ok)
+            for j, k in enumerate(self.leads):
+                matrix = table.lead_matrix(days_ok, k, self.feature_names)
+                raw = self._raw(self.boosters[k], matrix)
+                yhat = self.blend_of(sid, k) * raw
+                yhat = yhat + self.error_correction.get(k, 0.0) * e1
+                spread = self.spread.get(k, {}).get(sid, 1.0)
+                scale = scale_of(vol, yhat, k)
+                qy = self.calibration[k].quantiles(yhat, scale, levels, spread)
+                wet = self._wet_rows(sid, k, matrix)
+                if wet.any():
+                    qy[wet] = self.wet[k]["calibration"].quantiles(yhat[wet], scale[wet], levels, spread)
+                heavy[ok, j] = wet
+                lq = lq0[ok][:, None] + qy
+                res[ok, j, :] = np.sort(inv_log_q(lq, ctx), axis=1)
+        return res, heavy
 
     def heavy_rain_days(
         self, sid: str, df: pd.DataFrame, issue_dates: pd.DatetimeIndex, leads: list[int]
     ) -> np.ndarray:
-        """n_dates x len(leads), bool: where `predict` takes the quantiles of lead k from the table of the days with
-        heavy rain (forecast over the lead window, or observed over the last 3 days; `_fit_wet`), whose band is
-        wider because the errors on such days were larger. False for a station or lead without that table."""
-        days = pd.DatetimeIndex(issue_dates)
-        out = np.zeros((len(days), len(leads)), dtype=bool)
-        if sid not in self.contexts or not len(days) or not any(k in self.wet for k in leads):
-            return out
-        table = self._features(sid, df, days.max())
-        for j, k in enumerate(leads):
-            if k in self.wet:
-                out[:, j] = self._wet_rows(sid, k, table.lead_matrix(days, k, self.feature_names))
-        return out
+        """n_dates x len(leads), bool: the heavy-rain flags of `predict_station` for `leads` (a forecast gets them
+        with its quantiles from predict_station; False where the issue day's discharge is unknown)."""
+        heavy = self.predict_station(sid, df, issue_dates)[1]
+        return heavy[:, [self.leads.index(k) for k in leads]]
 
     def contributions(self, frames: dict[str, pd.DataFrame], issue_date: pd.Timestamp) -> dict[str, pd.DataFrame]:
         """Why the model forecasts what it does: per station, a frame leads x (features + "bias") of the additive
